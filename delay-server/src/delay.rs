@@ -1,0 +1,203 @@
+//! The `/delay-me` query string: how long to wait, and how to say so.
+
+use std::time::Duration;
+
+/// A validated request to wait, as asked for by `?seconds=N` or `?ms=N`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delay {
+    /// How long the server waits before answering.
+    pub duration: Duration,
+    /// The number exactly as the client wrote it, echoed in the reply so that
+    /// `seconds=10` reads back as `10`, not `10.0`.
+    echo: String,
+    unit: Unit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Seconds,
+    Millis,
+}
+
+impl Unit {
+    fn parameter(self) -> &'static str {
+        match self {
+            Unit::Seconds => "seconds",
+            Unit::Millis => "ms",
+        }
+    }
+}
+
+/// Why a query string was refused; each message names the parameter at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DelayError {
+    #[error("missing parameter: give `seconds` (e.g. ?seconds=2) or `ms` (e.g. ?ms=250)")]
+    Missing,
+    #[error("parameters `seconds` and `ms` are both given: use one")]
+    Both,
+    #[error("parameter `{parameter}` is given more than once")]
+    Repeated { parameter: &'static str },
+    #[error("parameter `{parameter}`: {value:?} is not a number")]
+    NotANumber {
+        parameter: &'static str,
+        value: String,
+    },
+    #[error("parameter `{parameter}`: {value:?} is not a finite number")]
+    NotFinite {
+        parameter: &'static str,
+        value: String,
+    },
+    #[error("parameter `{parameter}`: {value} is negative; a delay is 0 or more")]
+    Negative {
+        parameter: &'static str,
+        value: String,
+    },
+    #[error("parameter `{parameter}`: {value} exceeds this server's --max-delay of {max}")]
+    TooLong {
+        parameter: &'static str,
+        value: String,
+        max: String,
+    },
+}
+
+impl Delay {
+    /// Parses the query string of `/delay-me` (`None` when there is none),
+    /// refusing anything above `max`.
+    pub fn from_query(query: Option<&str>, max: Duration) -> Result<Self, DelayError> {
+        let mut seconds = None;
+        let mut millis = None;
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let (slot, unit) = match key.as_ref() {
+                "seconds" => (&mut seconds, Unit::Seconds),
+                "ms" => (&mut millis, Unit::Millis),
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(DelayError::Repeated {
+                    parameter: unit.parameter(),
+                });
+            }
+            *slot = Some((value.into_owned(), unit));
+        }
+        let (raw, unit) = match (seconds, millis) {
+            (Some(_), Some(_)) => return Err(DelayError::Both),
+            (None, None) => return Err(DelayError::Missing),
+            (Some(s), None) | (None, Some(s)) => s,
+        };
+        let parameter = unit.parameter();
+        let echo = raw.trim().to_owned();
+        let number: f64 = echo.parse().map_err(|_| DelayError::NotANumber {
+            parameter,
+            value: raw.clone(),
+        })?;
+        if !number.is_finite() {
+            return Err(DelayError::NotFinite {
+                parameter,
+                value: raw,
+            });
+        }
+        if number.is_sign_negative() {
+            return Err(DelayError::Negative {
+                parameter,
+                value: echo,
+            });
+        }
+        let secs = match unit {
+            Unit::Seconds => number,
+            Unit::Millis => number / 1000.0,
+        };
+        let too_long = || DelayError::TooLong {
+            parameter,
+            value: echo.clone(),
+            max: humantime::format_duration(max).to_string(),
+        };
+        let duration = Duration::try_from_secs_f64(secs).map_err(|_| too_long())?;
+        if duration > max {
+            return Err(too_long());
+        }
+        Ok(Delay {
+            duration,
+            echo,
+            unit,
+        })
+    }
+
+    /// The reply body, word for word what the original slow Django view
+    /// answered, so that clients written against it work unchanged.
+    pub fn reply(&self) -> String {
+        match self.unit {
+            Unit::Seconds => format!("Done, I waited for {} secs", self.echo),
+            Unit::Millis => format!("Done, I waited for {} ms", self.echo),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: Duration = Duration::from_secs(300);
+
+    fn parse(q: &str) -> Result<Delay, DelayError> {
+        Delay::from_query(Some(q), MAX)
+    }
+
+    #[test]
+    fn whole_seconds_are_echoed_as_given() {
+        let d = parse("seconds=10").unwrap();
+        assert_eq!(d.duration, Duration::from_secs(10));
+        assert_eq!(d.reply(), "Done, I waited for 10 secs");
+    }
+
+    #[test]
+    fn decimal_seconds_and_millis_are_understood() {
+        assert_eq!(
+            parse("seconds=0.25").unwrap().duration,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse("seconds=0.25").unwrap().reply(),
+            "Done, I waited for 0.25 secs"
+        );
+        let ms = parse("ms=300").unwrap();
+        assert_eq!(ms.duration, Duration::from_millis(300));
+        assert_eq!(ms.reply(), "Done, I waited for 300 ms");
+        assert_eq!(parse("seconds=0").unwrap().duration, Duration::ZERO);
+    }
+
+    #[test]
+    fn other_parameters_are_ignored() {
+        assert_eq!(
+            parse("x=1&seconds=2").unwrap().duration,
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn every_bad_input_names_its_parameter() {
+        assert_eq!(Delay::from_query(None, MAX), Err(DelayError::Missing));
+        assert_eq!(parse(""), Err(DelayError::Missing));
+        assert_eq!(parse("seconds=1&ms=5"), Err(DelayError::Both));
+        assert!(matches!(
+            parse("seconds=1&seconds=2"),
+            Err(DelayError::Repeated { .. })
+        ));
+        for (q, want) in [
+            ("seconds=abc", "`seconds`: \"abc\" is not a number"),
+            ("seconds=", "`seconds`: \"\" is not a number"),
+            ("ms=-5", "`ms`: -5 is negative"),
+            ("seconds=-0", "`seconds`: -0 is negative"),
+            ("seconds=NaN", "`seconds`: \"NaN\" is not a finite number"),
+            ("seconds=inf", "`seconds`: \"inf\" is not a finite number"),
+            (
+                "seconds=301",
+                "`seconds`: 301 exceeds this server's --max-delay of 5m",
+            ),
+            ("ms=300001", "`ms`: 300001 exceeds"),
+            ("seconds=1e300", "`seconds`: 1e300 exceeds"),
+        ] {
+            let message = parse(q).unwrap_err().to_string();
+            assert!(message.contains(want), "{q}: {message}");
+        }
+    }
+}

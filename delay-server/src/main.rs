@@ -1,0 +1,83 @@
+//! `delay-server`: flags in, server out. All logic lives in the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// A slow HTTP server: `GET /delay-me?seconds=N` (or `?ms=N`) answers
+/// `Done, I waited for N secs` after N seconds. `GET /healthz` answers 200.
+#[derive(Debug, Parser)]
+#[command(name = "delay-server", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (the address bound is
+    /// printed on stdout as `listening on http://ADDR`).
+    #[arg(long, env = "DELAY_SERVER_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+
+    /// Longest delay a client may ask for (e.g. 300s, 5m); longer ones get 400.
+    #[arg(long, env = "DELAY_SERVER_MAX_DELAY", default_value = "300s", value_parser = humantime::parse_duration)]
+    max_delay: Duration,
+
+    /// Connections served at once; more clients wait in the accept backlog.
+    #[arg(long, env = "DELAY_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, env = "DELAY_SERVER_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    loadlab_telemetry::init_logging("info,hyper=warn");
+    match serve(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("delay-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let (listener, local) = delay_server::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Scripts and tests read this line to learn the port when given :0.
+    println!("listening on http://{local}");
+    std::io::stdout().flush().ok();
+    let config = delay_server::Config {
+        max_delay: args.max_delay,
+        max_connections: args.max_connections,
+        grace: args.grace,
+    };
+    delay_server::run(listener, config, termination()).await?;
+    Ok(())
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

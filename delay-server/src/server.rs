@@ -1,0 +1,185 @@
+//! The HTTP server: accept loop, routing, connection limit, graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::delay::Delay;
+
+/// What an operator can tune; see the binary's `--help`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Longest delay a client may ask for.
+    pub max_delay: Duration,
+    /// Connections served at once; further clients wait in the accept queue.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish after shutdown starts.
+    pub grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_delay: Duration::from_secs(300),
+            max_connections: 10_000,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters for the shutdown summary.
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicU64,
+    delayed: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Serves `listener` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests finish within `config.grace`.
+///
+/// The listener is bound by the caller, so tests and embedders pick the
+/// address (port 0 included) and learn it before the server starts.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let config = Arc::new(config);
+    let counters = Arc::new(Counters::default());
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, "delay server ready");
+
+    loop {
+        // Wait for a free connection slot first: at the limit, new clients
+        // queue in the kernel's backlog instead of costing us memory.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed; stop if it is
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Typically EMFILE: out of file descriptors. Back off
+                    // briefly rather than spinning; existing clients go on.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+
+        let service = {
+            let config = config.clone();
+            let counters = counters.clone();
+            service_fn(move |request| respond(request, config.clone(), counters.clone()))
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .keep_alive(true)
+            // A client that opens a connection and never sends a request
+            // header must not hold a slot forever.
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    info!(grace = ?config.grace, "shutting down: no new connections, waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => info!("all connections closed"),
+        () = tokio::time::sleep(config.grace) => warn!("grace period over; closing remaining connections"),
+    }
+    info!(
+        connections = counters.connections.load(Ordering::Relaxed),
+        delayed_requests = counters.delayed.load(Ordering::Relaxed),
+        refused_requests = counters.refused.load(Ordering::Relaxed),
+        "delay server stopped"
+    );
+    Ok(())
+}
+
+/// Routes one request. Never fails: every outcome is an HTTP response.
+async fn respond(
+    request: Request<Incoming>,
+    config: Arc<Config>,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path();
+    let response = match (request.method(), path) {
+        (&Method::GET, "/delay-me" | "/delay-me/") => {
+            match Delay::from_query(request.uri().query(), config.max_delay) {
+                Ok(delay) => {
+                    debug!(delay = ?delay.duration, "delaying");
+                    tokio::time::sleep(delay.duration).await;
+                    counters.delayed.fetch_add(1, Ordering::Relaxed);
+                    text(StatusCode::OK, delay.reply())
+                }
+                Err(error) => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    debug!(%error, "bad delay request");
+                    text(StatusCode::BAD_REQUEST, error.to_string())
+                }
+            }
+        }
+        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok".into()),
+        (_, "/delay-me" | "/delay-me/" | "/healthz") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: use GET".into(),
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            format!("not found: {path} (try GET /delay-me?seconds=N)"),
+        ),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Binds `addr` and returns the listener with the address actually bound
+/// (useful with port 0).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -1,0 +1,221 @@
+//! The delay server over real TCP with a real HTTP client: each test starts
+//! a server on 127.0.0.1:0 and talks to the address it got.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start(config: delay_server::Config) -> TestServer {
+        let (listener, addr) = delay_server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(delay_server::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    async fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.handle.await.unwrap()
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = client.get(url).send().await.expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body read"))
+}
+
+/// The reply speaks the original Django view's words, for seconds, decimal
+/// seconds and milliseconds alike.
+#[tokio::test]
+async fn answers_with_the_delay_echoed_as_given() {
+    let server = TestServer::start(Default::default()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        get(&client, &server.url("/delay-me?seconds=0")).await,
+        (200, "Done, I waited for 0 secs".into())
+    );
+    assert_eq!(
+        get(&client, &server.url("/delay-me?seconds=0.05")).await,
+        (200, "Done, I waited for 0.05 secs".into())
+    );
+    assert_eq!(
+        get(&client, &server.url("/delay-me?ms=20")).await,
+        (200, "Done, I waited for 20 ms".into())
+    );
+    assert_eq!(get(&client, &server.url("/healthz")).await.0, 200);
+    assert_eq!(get(&client, &server.url("/nope")).await.0, 404);
+    server.shutdown().await.unwrap();
+}
+
+/// A 300 ms request really waits 300 ms, and not much more.
+#[tokio::test]
+async fn a_300ms_request_takes_300ms() {
+    let server = TestServer::start(Default::default()).await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let (status, body) = get(&client, &server.url("/delay-me?ms=300")).await;
+    let took = started.elapsed();
+    assert_eq!((status, body.as_str()), (200, "Done, I waited for 300 ms"));
+    assert!(
+        took >= Duration::from_millis(300),
+        "returned early: {took:?}"
+    );
+    // Generous: protects against a server that sleeps on a blocked thread or
+    // waits twice, not a latency target.
+    assert!(took < Duration::from_millis(900), "too slow: {took:?}");
+    server.shutdown().await.unwrap();
+}
+
+/// Sleeping requests cost timers, not threads: 1,000 concurrent 500 ms
+/// requests finish together, far sooner than they would one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_sleeps_finish_together() {
+    let server = TestServer::start(Default::default()).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1000)
+        .build()
+        .unwrap();
+    let url = server.url("/delay-me?ms=500");
+    let started = Instant::now();
+    let requests = (0..1000).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        tokio::spawn(async move { get(&client, &url).await })
+    });
+    let replies = futures::future::join_all(requests).await;
+    let took = started.elapsed();
+    let ok = replies
+        .iter()
+        .filter(|r| matches!(r, Ok((200, body)) if body == "Done, I waited for 500 ms"))
+        .count();
+    assert_eq!(ok, 1000);
+    assert!(took >= Duration::from_millis(500));
+    assert!(
+        took < Duration::from_secs(3),
+        "1000 concurrent 500 ms sleeps took {took:?}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// Every kind of bad input gets a 400 naming the parameter, and the server
+/// goes on serving good requests afterwards.
+#[tokio::test]
+async fn bad_input_gets_400_and_the_server_keeps_serving() {
+    let server = TestServer::start(delay_server::Config {
+        max_delay: Duration::from_secs(5),
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for (query, says) in [
+        ("", "missing parameter"),
+        ("?seconds=abc", "`seconds`"),
+        ("?ms=ten", "`ms`"),
+        ("?seconds=-1", "negative"),
+        ("?seconds=NaN", "not a finite number"),
+        ("?seconds=inf", "not a finite number"),
+        ("?seconds=1&ms=100", "both given"),
+        ("?seconds=6", "--max-delay of 5s"),
+        ("?seconds=%FF%FE", "`seconds`"),
+    ] {
+        let (status, body) = get(&client, &server.url(&format!("/delay-me{query}"))).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+        assert!(!body.contains('\n'), "one-line reason expected: {body:?}");
+    }
+    assert_eq!(get(&client, &server.url("/delay-me?ms=1")).await.0, 200);
+    server.shutdown().await.unwrap();
+}
+
+/// Shutdown stops new connections but lets a request already waiting finish.
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_requests_finish() {
+    let server = TestServer::start(Default::default()).await;
+    let client = reqwest::Client::new();
+    let url = server.url("/delay-me?ms=400");
+    let in_flight = tokio::spawn(async move { get(&client, &url).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = server.addr;
+    let started = Instant::now();
+    server.shutdown().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "shutdown did not wait"
+    );
+    assert_eq!(
+        in_flight.await.unwrap(),
+        (200, "Done, I waited for 400 ms".into())
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+/// Past the grace period, shutdown completes even if a request is still waiting.
+#[tokio::test]
+async fn shutdown_does_not_outlast_the_grace_period() {
+    let server = TestServer::start(delay_server::Config {
+        grace: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
+    let url = server.url("/delay-me?seconds=30");
+    let _long = tokio::spawn(async move { reqwest::get(url).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.shutdown().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// With the connection limit reached, further clients wait their turn
+/// instead of being dropped.
+#[tokio::test]
+async fn connection_limit_queues_rather_than_refuses() {
+    let server = TestServer::start(delay_server::Config {
+        max_connections: 1,
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    // No idle keep-alive: an idle connection rightly holds its slot.
+    let a = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let b = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = server.url("/delay-me?ms=200");
+    let (ra, rb) = tokio::join!(get(&a, &url), get(&b, &url));
+    assert_eq!(ra.0, 200);
+    assert_eq!(rb.0, 200);
+    drop((a, b));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "both served at once despite the limit"
+    );
+    server.shutdown().await.unwrap();
+}
