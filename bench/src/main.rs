@@ -1,0 +1,32 @@
+//! `bench`: loadlab's benchmarks. Build with `--release`; each benchmark runs
+//! the component under test as a separate process and prints its figures next
+//! to the target they are held to.
+
+mod delay_server;
+mod process;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    version,
+    about = "loadlab benchmarks (run with --release)"
+)]
+struct Args {
+    #[command(subcommand)]
+    benchmark: Benchmark,
+}
+
+#[derive(Debug, Subcommand)]
+enum Benchmark {
+    /// N concurrent delayed requests against a `delay-server` process: wall
+    /// time / delay and the server's peak RSS.
+    DelayServer(delay_server::Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Args::parse().benchmark {
+        Benchmark::DelayServer(options) => delay_server::run(options),
+    }
+}
