@@ -1,0 +1,233 @@
+//! Running a workload in each of the four modes.
+//!
+//! Every mode reports the same `Event`s on a channel; only how the requests
+//! wait differs. The blocking mode is slow for the real reason: its tasks run
+//! on one single-threaded executor, and each task's blocking call holds that
+//! thread, so the other tasks cannot start until it returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use futures::task::LocalSpawnExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::Mode;
+use crate::http::{AsyncClient, BlockingClient, Reply};
+use crate::outcome::{Event, Outcome};
+use crate::workload::{Target, Workload};
+
+/// Most OS threads the threads mode starts for one workload.
+pub const MAX_THREADS: usize = 2_000;
+
+/// Where events go, with the workload's clock.
+#[derive(Clone)]
+struct Reporter {
+    events: mpsc::UnboundedSender<Event>,
+    started: Instant,
+}
+
+impl Reporter {
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    fn start(&self, index: usize) -> u64 {
+        let start_us = self.now_us();
+        let _ = self.events.send(Event::Started { index, start_us });
+        start_us
+    }
+
+    fn finish(&self, index: usize, start_us: u64, reply: Reply) {
+        let end_us = self.now_us();
+        let _ = self.events.send(Event::Finished(Outcome {
+            index,
+            start_us,
+            end_us,
+            status: reply.status,
+            bytes: reply.bytes,
+            body: reply.body,
+            error: reply.error,
+            rows: 0,
+        }));
+    }
+}
+
+/// Runs `workload` in its mode, reporting every request on `events`. Returns
+/// when every request has finished or, after `cancel`, when the ones already
+/// started have. Requests not started before `cancel` are not run.
+pub async fn execute(
+    workload: Arc<Workload>,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: CancellationToken,
+) {
+    let reporter = Reporter {
+        events,
+        started: Instant::now(),
+    };
+    match workload.mode {
+        Mode::Sync => {
+            on_thread("loadlab-sync", move || {
+                run_sync(&workload, &reporter, &cancel)
+            })
+            .await
+        }
+        Mode::Async => run_async(workload, reporter, cancel).await,
+        Mode::Blocking => {
+            on_thread("loadlab-blocking", move || {
+                run_blocking(&workload, &reporter, &cancel)
+            })
+            .await
+        }
+        Mode::Threads => {
+            on_thread("loadlab-threads", move || {
+                run_threads(&workload, &reporter, &cancel)
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `f` on a plain OS thread (not a tokio blocking thread: blocking
+/// clients that drive a runtime of their own refuse to run inside tokio's
+/// context) and waits for it without blocking the runtime.
+async fn on_thread(name: &str, f: impl FnOnce() + Send + 'static) {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = finished.await;
+        }
+        Err(error) => tracing::error!(%error, "cannot start a thread"),
+    }
+}
+
+fn fetch_blocking(client: &BlockingClient, target: &Target) -> Reply {
+    match target {
+        Target::Http { url } => client.get(url),
+    }
+}
+
+async fn fetch_async(client: &AsyncClient, target: &Target) -> Reply {
+    match target {
+        Target::Http { url } => client.get(url).await,
+    }
+}
+
+/// One request after the other, each waiting for the one before.
+fn run_sync(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
+    let client = BlockingClient::new(workload.timeout);
+    for (index, item) in workload.items.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let start = reporter.start(index);
+        let reply = fetch_blocking(&client, &item.target);
+        reporter.finish(index, start, reply);
+    }
+}
+
+/// Every request as a task on the tokio runtime, at most `concurrency` in
+/// flight; while one waits, the others proceed.
+async fn run_async(workload: Arc<Workload>, reporter: Reporter, cancel: CancellationToken) {
+    let client = match AsyncClient::new(workload.timeout) {
+        Ok(client) => client,
+        Err(error) => {
+            for index in 0..workload.items.len() {
+                let start = reporter.start(index);
+                reporter.finish(index, start, Reply::failed(error.clone()));
+            }
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(workload.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..workload.items.len() {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = cancel.cancelled() => break,
+        };
+        let (client, reporter, workload) = (client.clone(), reporter.clone(), workload.clone());
+        tasks.spawn(async move {
+            let start = reporter.start(index);
+            let reply = fetch_async(&client, &workload.items[index].target).await;
+            reporter.finish(index, start, reply);
+            drop(permit);
+        });
+        // Reap finished tasks as we go so a long run does not pile them up.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// The pitfall: each request is an `async` task, but the client it calls
+/// blocks. All tasks share one single-threaded executor, so a task's blocking
+/// call holds the only thread and the next task cannot even start.
+fn run_blocking(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
+    let client = BlockingClient::new(workload.timeout);
+    let mut executor = futures::executor::LocalPool::new();
+    let spawner = executor.spawner();
+    for index in 0..workload.items.len() {
+        let (client, reporter, cancel) = (client.clone(), reporter.clone(), cancel.clone());
+        let target = workload.items[index].target.clone();
+        let task = async move {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let start = reporter.start(index);
+            // Looks asynchronous, is not: nothing here yields to the executor.
+            let reply = fetch_blocking(&client, &target);
+            reporter.finish(index, start, reply);
+        };
+        if let Err(error) = spawner.spawn_local(task) {
+            tracing::error!(%error, "cannot spawn on the local executor");
+            return;
+        }
+    }
+    executor.run();
+}
+
+/// One OS thread per in-flight request (at most `concurrency`, at most
+/// `MAX_THREADS`), each with the blocking client. The calling thread is one
+/// of them, so the work gets done even if no further thread can be started.
+fn run_threads(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
+    let client = BlockingClient::new(workload.timeout);
+    let next = AtomicUsize::new(0);
+    let threads = workload
+        .concurrency
+        .min(workload.items.len())
+        .clamp(1, MAX_THREADS);
+    let work = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= workload.items.len() || cancel.is_cancelled() {
+                return;
+            }
+            let start = reporter.start(index);
+            let reply = fetch_blocking(&client, &workload.items[index].target);
+            reporter.finish(index, start, reply);
+        }
+    };
+    std::thread::scope(|scope| {
+        for n in 1..threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("loadlab-thread-{n}"))
+                .spawn_scoped(scope, work);
+            if let Err(error) = spawned {
+                // Fewer threads than asked: the ones started carry the rest.
+                tracing::warn!(%error, started = n, "cannot start more threads");
+                break;
+            }
+        }
+        work();
+    });
+}

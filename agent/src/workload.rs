@@ -1,0 +1,143 @@
+//! What an agent is asked to run, as domain types: the wire `Assignment`
+//! converted once, at the edge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadlab_proto::v1;
+
+use crate::Mode;
+
+/// One assignment, ready to execute.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub run_id: String,
+    pub mode: Mode,
+    /// Every request of every round this agent runs, in order.
+    pub items: Vec<WorkItem>,
+    /// Requests in flight at once in async and threads modes (at least 1).
+    pub concurrency: usize,
+    pub timeout: Option<Duration>,
+    /// Report each request as it starts and ends, not only in batches.
+    pub live_events: bool,
+}
+
+/// One request of one round.
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    pub id: Arc<str>,
+    pub round: u32,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Http { url: String },
+}
+
+/// Why an assignment cannot run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("assignment {run_id}: unknown mode {mode}")]
+    UnknownMode { run_id: String, mode: i32 },
+    #[error("assignment {run_id}: request {id:?} has no target")]
+    NoTarget { run_id: String, id: String },
+    #[error("assignment {run_id}: request {id:?}: SQL queries are not supported by this agent")]
+    Unsupported { run_id: String, id: String },
+    #[error("assignment {run_id}: request {id:?}: {url:?} is not an http:// URL")]
+    BadUrl {
+        run_id: String,
+        id: String,
+        url: String,
+    },
+    #[error(
+        "assignment {run_id}: {rounds} rounds of {requests} requests is more than this agent will hold"
+    )]
+    TooLarge {
+        run_id: String,
+        rounds: u32,
+        requests: usize,
+    },
+}
+
+/// Most requests one assignment may expand to; bounds an agent's memory
+/// against a malformed or hostile assignment.
+pub const MAX_ITEMS: usize = 10_000_000;
+
+impl TryFrom<v1::Assignment> for Workload {
+    type Error = WorkloadError;
+
+    fn try_from(assignment: v1::Assignment) -> Result<Self, Self::Error> {
+        let run_id = assignment.run_id.clone();
+        let mode = v1::Mode::try_from(assignment.mode)
+            .ok()
+            .and_then(|m| Mode::try_from(m).ok())
+            .ok_or(WorkloadError::UnknownMode {
+                run_id: run_id.clone(),
+                mode: assignment.mode,
+            })?;
+        let mut round_items = Vec::with_capacity(assignment.requests.len());
+        for request in &assignment.requests {
+            let target = match &request.kind {
+                Some(v1::request::Kind::Http(http)) => {
+                    if !http.url.starts_with("http://") {
+                        return Err(WorkloadError::BadUrl {
+                            run_id,
+                            id: request.id.clone(),
+                            url: http.url.clone(),
+                        });
+                    }
+                    Target::Http {
+                        url: http.url.clone(),
+                    }
+                }
+                Some(v1::request::Kind::Sql(_)) => {
+                    return Err(WorkloadError::Unsupported {
+                        run_id,
+                        id: request.id.clone(),
+                    });
+                }
+                None => {
+                    return Err(WorkloadError::NoTarget {
+                        run_id,
+                        id: request.id.clone(),
+                    });
+                }
+            };
+            round_items.push((Arc::<str>::from(request.id.as_str()), target));
+        }
+        let total = (assignment.rounds as usize).saturating_mul(round_items.len());
+        if total > MAX_ITEMS {
+            return Err(WorkloadError::TooLarge {
+                run_id,
+                rounds: assignment.rounds,
+                requests: round_items.len(),
+            });
+        }
+        let mut items = Vec::with_capacity(total);
+        for round in
+            assignment.first_round..assignment.first_round.saturating_add(assignment.rounds)
+        {
+            for (id, target) in &round_items {
+                items.push(WorkItem {
+                    id: id.clone(),
+                    round,
+                    target: target.clone(),
+                });
+            }
+        }
+        let concurrency = match assignment.concurrency as usize {
+            0 => items.len().max(1),
+            n => n,
+        };
+        Ok(Workload {
+            run_id,
+            mode,
+            items,
+            concurrency,
+            timeout: (assignment.timeout_ms > 0)
+                .then(|| Duration::from_millis(assignment.timeout_ms)),
+            live_events: assignment.live_events,
+        })
+    }
+}

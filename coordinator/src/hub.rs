@@ -1,0 +1,171 @@
+//! The coordinator's gRPC side: agents join here, and their messages are
+//! funnelled to the one run loop that consumes them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use loadlab_proto::v1::{
+    self, AgentMessage, CoordinatorMessage, agent_message, coordinator_message,
+    coordinator_server::{Coordinator, CoordinatorServer},
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+/// Identifies one agent connection for the lifetime of the coordinator.
+pub type AgentKey = u64;
+
+/// A connected agent, as the run loop sees it.
+#[derive(Debug)]
+pub struct AgentHandle {
+    pub key: AgentKey,
+    pub name: String,
+    pub version: String,
+    /// Messages to the agent; dropping it ends the agent's session.
+    pub outbound: mpsc::Sender<Result<CoordinatorMessage, Status>>,
+}
+
+impl AgentHandle {
+    /// Sends `kind` to the agent; false when the agent is gone.
+    pub async fn send(&self, kind: coordinator_message::Kind) -> bool {
+        self.outbound
+            .send(Ok(CoordinatorMessage { kind: Some(kind) }))
+            .await
+            .is_ok()
+    }
+}
+
+/// What the run loop hears from an agent.
+#[derive(Debug)]
+pub enum Inbound {
+    Message(agent_message::Kind),
+    /// The agent's stream ended; the text says how.
+    Gone(String),
+}
+
+/// The run loop's end of the hub: agents that joined, and what they say.
+pub struct Hub {
+    pub joined: mpsc::Receiver<AgentHandle>,
+    pub inbound: mpsc::Receiver<(AgentKey, Inbound)>,
+}
+
+/// How long a new connection has to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The gRPC service agents call.
+pub struct CoordinatorService {
+    joined: mpsc::Sender<AgentHandle>,
+    inbound: mpsc::Sender<(AgentKey, Inbound)>,
+    next_key: Arc<AtomicU64>,
+}
+
+/// A hub and the service that feeds it.
+pub fn hub() -> (Hub, CoordinatorService) {
+    let (joined_tx, joined) = mpsc::channel(1024);
+    let (inbound_tx, inbound) = mpsc::channel(16 * 1024);
+    (
+        Hub { joined, inbound },
+        CoordinatorService {
+            joined: joined_tx,
+            inbound: inbound_tx,
+            next_key: Arc::default(),
+        },
+    )
+}
+
+type Outbound = ReceiverStream<Result<CoordinatorMessage, Status>>;
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    type JoinStream = Outbound;
+
+    async fn join(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::JoinStream>, Status> {
+        let peer = request.remote_addr();
+        let mut stream = request.into_inner();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.message()).await {
+            Ok(Ok(Some(AgentMessage {
+                kind: Some(agent_message::Kind::Hello(hello)),
+            }))) => hello,
+            Ok(Ok(Some(_))) => {
+                return Err(Status::invalid_argument(
+                    "the first message must be a hello",
+                ));
+            }
+            Ok(Ok(None)) => return Err(Status::cancelled("the agent left before saying hello")),
+            Ok(Err(status)) => return Err(status),
+            Err(_) => return Err(Status::deadline_exceeded("no hello within 10 s")),
+        };
+        if hello.protocol_version != loadlab_proto::PROTOCOL_VERSION {
+            warn!(agent = %hello.name, ?peer, "refused: protocol version {}", hello.protocol_version);
+            return Err(Status::failed_precondition(format!(
+                "protocol version mismatch: agent speaks {}, coordinator speaks {}",
+                hello.protocol_version,
+                loadlab_proto::PROTOCOL_VERSION
+            )));
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let (outbound, outbound_rx) = mpsc::channel(1024);
+        let welcome = v1::Welcome {
+            protocol_version: loadlab_proto::PROTOCOL_VERSION,
+            coordinator_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let _ = outbound
+            .send(Ok(CoordinatorMessage {
+                kind: Some(coordinator_message::Kind::Welcome(welcome)),
+            }))
+            .await;
+        let name = if hello.name.is_empty() {
+            format!("agent-{key}")
+        } else {
+            hello.name.clone()
+        };
+        info!(agent = %name, ?peer, version = %hello.version, "agent joined");
+        let handle = AgentHandle {
+            key,
+            name,
+            version: hello.version,
+            outbound,
+        };
+        if self.joined.send(handle).await.is_err() {
+            return Err(Status::unavailable("the coordinator is shutting down"));
+        }
+        let inbound = self.inbound.clone();
+        tokio::spawn(async move {
+            let gone = loop {
+                match stream.message().await {
+                    Ok(Some(AgentMessage { kind: Some(kind) })) => {
+                        if inbound.send((key, Inbound::Message(kind))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Some(AgentMessage { kind: None })) => {}
+                    Ok(None) => break "disconnected".to_owned(),
+                    Err(status) => break format!("connection lost: {}", status.message()),
+                }
+            };
+            let _ = inbound.send((key, Inbound::Gone(gone))).await;
+        });
+        Ok(Response::new(ReceiverStream::new(outbound_rx)))
+    }
+}
+
+/// Serves the coordinator's gRPC endpoint on `listener` until `shutdown`.
+pub fn serve(
+    listener: TcpListener,
+    service: CoordinatorService,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> {
+    Box::pin(
+        tonic::transport::Server::builder()
+            .add_service(CoordinatorServer::new(service))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown),
+    )
+}

@@ -1,0 +1,18 @@
+//! The loadlab coordinator: reads and validates an experiment spec, hands
+//! its work to agents over gRPC, merges the histograms they send back and
+//! reports.
+//!
+//! - [`spec`]: the YAML contract and its validation (file:line:column errors).
+//! - [`hub`]: the gRPC service agents join, funnelling their messages to the
+//!   run loop.
+//! - [`experiment`]: the run loop, mode by mode.
+//! - [`report`]: the results and their rendering (text and JSON).
+//! - [`live`]: what the terminal shows while a run goes on.
+//! - [`local`]: a whole run in one process (embedded delay server and agents).
+
+pub mod experiment;
+pub mod hub;
+pub mod live;
+pub mod local;
+pub mod report;
+pub mod spec;
