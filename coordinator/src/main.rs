@@ -123,11 +123,11 @@ fn run(args: RunArgs) -> ExitCode {
     };
     println!();
     print!("{}", render_summary(&report));
-    if let Some(path) = &args.json {
-        if let Err(error) = write_json(&report, path) {
-            eprintln!("coordinator: {error:#}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+    if let Some(path) = &args.json
+        && let Err(error) = write_json(&report, path)
+    {
+        eprintln!("coordinator: {error:#}");
+        return ExitCode::from(EXIT_FAILED);
     }
     if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)

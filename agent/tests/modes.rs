@@ -1,0 +1,305 @@
+//! The four modes against a real delay server on 127.0.0.1:0, with
+//! millisecond delays: how long each takes, and how its requests overlap.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loadlab_agent::Mode;
+use loadlab_agent::execute::execute;
+use loadlab_agent::outcome::{Event, Outcome};
+use loadlab_agent::workload::Workload;
+use loadlab_proto::v1;
+use tokio_util::sync::CancellationToken;
+
+/// The quick reference round: 300, 60 and 150 ms (sum 510, max 300).
+const DELAYS_MS: [u64; 3] = [300, 60, 150];
+const SUM: Duration = Duration::from_millis(510);
+const MAX: Duration = Duration::from_millis(300);
+
+async fn delay_server() -> (String, CancellationToken) {
+    let (listener, addr) = delay_server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(delay_server::run(
+        listener,
+        Default::default(),
+        stop.clone().cancelled_owned(),
+    ));
+    (format!("http://{addr}"), stop)
+}
+
+fn assignment(
+    mode: Mode,
+    urls: &[String],
+    rounds: u32,
+    concurrency: u32,
+    timeout_ms: u64,
+) -> Workload {
+    let requests = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| v1::Request {
+            id: format!("R{}", i + 1),
+            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                url: url.clone(),
+            })),
+        })
+        .collect();
+    Workload::try_from(v1::Assignment {
+        run_id: "test".into(),
+        mode: v1::Mode::from(mode).into(),
+        requests,
+        first_round: 0,
+        rounds,
+        concurrency,
+        timeout_ms,
+        live_events: true,
+    })
+    .unwrap()
+}
+
+/// Runs the workload; returns the wall time and the outcomes in finishing order.
+async fn run(workload: Workload, cancel: CancellationToken) -> (Duration, Vec<Outcome>, usize) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    execute(Arc::new(workload), events, cancel).await;
+    let wall = started.elapsed();
+    let (mut outcomes, mut starts) = (Vec::new(), 0);
+    while let Ok(event) = received.try_recv() {
+        match event {
+            Event::Started { .. } => starts += 1,
+            Event::Finished(outcome) => outcomes.push(outcome),
+        }
+    }
+    (wall, outcomes, starts)
+}
+
+fn reference_urls(base: &str) -> Vec<String> {
+    DELAYS_MS
+        .iter()
+        .map(|ms| format!("{base}/delay-me?ms={ms}"))
+        .collect()
+}
+
+/// True when some request started before another had finished.
+fn overlapping(outcomes: &[Outcome]) -> bool {
+    let mut by_start: Vec<_> = outcomes.iter().collect();
+    by_start.sort_by_key(|o| o.start_us);
+    by_start.windows(2).any(|w| w[1].start_us < w[0].end_us)
+}
+
+/// Sync and blocking take the sum of the waits and never overlap; async and
+/// threads take the slowest wait and do overlap. Bounds are generous: they
+/// separate "sum" (510 ms) from "max" (300 ms), not measure precision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_mode_waits_as_its_name_says() {
+    let (base, _stop) = delay_server().await;
+    for mode in Mode::ALL {
+        let (wall, outcomes, starts) = run(
+            assignment(mode, &reference_urls(&base), 1, 0, 5_000),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!((outcomes.len(), starts), (3, 3), "{mode}");
+        for o in &outcomes {
+            assert!(o.ok(), "{mode}: {:?}", o.error);
+            assert_eq!(o.status, 200);
+            assert!(
+                o.body.starts_with("Done, I waited for "),
+                "{mode}: {}",
+                o.body
+            );
+        }
+        if mode.is_concurrent() {
+            assert!(
+                wall >= MAX && wall < MAX + Duration::from_millis(150),
+                "{mode} took {wall:?}, expected ≈ max"
+            );
+            assert!(overlapping(&outcomes), "{mode}: requests should overlap");
+        } else {
+            assert!(
+                wall >= SUM && wall < SUM + Duration::from_millis(250),
+                "{mode} took {wall:?}, expected ≈ sum"
+            );
+            assert!(
+                !overlapping(&outcomes),
+                "{mode}: requests should not overlap"
+            );
+        }
+    }
+}
+
+/// In blocking mode the tasks are all spawned up front, yet each starts only
+/// when the previous one's blocking call returned: the executor was held.
+#[tokio::test]
+async fn blocking_mode_starts_each_task_only_after_the_previous_call_returned() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?ms=100"); 4];
+    let (wall, outcomes, _) = run(
+        assignment(Mode::Blocking, &urls, 1, 0, 5_000),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(wall >= Duration::from_millis(400), "{wall:?}");
+    for pair in outcomes.windows(2) {
+        assert!(
+            pair[1].start_us >= pair[0].end_us,
+            "task started while another held the executor"
+        );
+    }
+}
+
+/// `concurrency` caps in-flight requests: 6 requests of 100 ms at 2 at a
+/// time take three waves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_caps_requests_in_flight() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?ms=100")];
+    for mode in [Mode::Async, Mode::Threads] {
+        let (wall, outcomes, _) = run(
+            assignment(mode, &urls, 6, 2, 5_000),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(outcomes.len(), 6);
+        assert!(wall >= Duration::from_millis(300), "{mode}: {wall:?}");
+        assert!(wall < Duration::from_millis(550), "{mode}: {wall:?}");
+    }
+}
+
+/// A refused connection is an outcome naming host:port, in every mode.
+#[tokio::test]
+async fn unreachable_target_is_reported_with_host_and_port() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let urls = vec![format!("http://{addr}/delay-me?ms=1")];
+    for mode in Mode::ALL {
+        let (_, outcomes, _) = run(
+            assignment(mode, &urls, 2, 0, 5_000),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(outcomes.len(), 2, "{mode}");
+        for o in outcomes {
+            assert_eq!(
+                o.error.as_deref(),
+                Some(format!("connection refused to {addr}").as_str()),
+                "{mode}"
+            );
+        }
+    }
+}
+
+/// A request slower than the timeout fails with "timed out after", in both clients.
+#[tokio::test]
+async fn slow_request_times_out() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?seconds=5")];
+    for mode in [Mode::Sync, Mode::Async] {
+        let started = Instant::now();
+        let (_, outcomes, _) =
+            run(assignment(mode, &urls, 1, 0, 200), CancellationToken::new()).await;
+        assert!(started.elapsed() < Duration::from_secs(2), "{mode}");
+        let error = outcomes[0].error.as_deref().unwrap_or("");
+        assert!(
+            error.starts_with("timed out after 200ms"),
+            "{mode}: {error}"
+        );
+    }
+}
+
+/// A non-2xx reply is a failed request that quotes the server.
+#[tokio::test]
+async fn http_error_status_is_a_failure_with_the_servers_reason() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?seconds=-1")];
+    for mode in Mode::ALL {
+        let (_, outcomes, _) = run(
+            assignment(mode, &urls, 1, 0, 5_000),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(outcomes[0].status, 400, "{mode}");
+        let error = outcomes[0].error.as_deref().unwrap_or("");
+        assert!(
+            error.starts_with("HTTP 400 Bad Request: parameter `seconds`"),
+            "{mode}: {error}"
+        );
+    }
+}
+
+/// Cancelling stops a run: requests not yet started are not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_remaining_requests() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?ms=100")];
+    let cancel = CancellationToken::new();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        later.cancel();
+    });
+    let (wall, outcomes, _) = run(assignment(Mode::Sync, &urls, 20, 0, 5_000), cancel).await;
+    assert!(
+        outcomes.len() >= 2 && outcomes.len() <= 4,
+        "{} ran",
+        outcomes.len()
+    );
+    assert!(wall < Duration::from_secs(1), "{wall:?}");
+}
+
+/// A malformed assignment is refused with a reason, not run or panicked on.
+#[test]
+fn malformed_assignments_are_refused() {
+    let bad_mode = v1::Assignment {
+        run_id: "r".into(),
+        mode: 99,
+        rounds: 1,
+        ..Default::default()
+    };
+    assert!(
+        Workload::try_from(bad_mode)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown mode")
+    );
+    let no_target = v1::Assignment {
+        run_id: "r".into(),
+        mode: v1::Mode::Sync.into(),
+        rounds: 1,
+        requests: vec![v1::Request {
+            id: "R1".into(),
+            kind: None,
+        }],
+        ..Default::default()
+    };
+    assert!(
+        Workload::try_from(no_target)
+            .unwrap_err()
+            .to_string()
+            .contains("no target")
+    );
+    let huge = v1::Assignment {
+        run_id: "r".into(),
+        mode: v1::Mode::Sync.into(),
+        rounds: u32::MAX,
+        requests: vec![
+            v1::Request {
+                id: "R1".into(),
+                kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                    url: "http://x/".into()
+                })),
+            };
+            10
+        ],
+        ..Default::default()
+    };
+    assert!(
+        Workload::try_from(huge)
+            .unwrap_err()
+            .to_string()
+            .contains("more than this agent will hold")
+    );
+}

@@ -1,0 +1,235 @@
+//! The `coordinator` binary as a user runs it: real processes, a real
+//! embedded delay server, real gRPC on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use loadlab_proto::histogram::{new_latency_histogram, record_latency};
+use serde_json::Value;
+
+fn experiments(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../experiments")
+        .join(name)
+}
+
+fn coordinator(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(args)
+        .output()
+        .expect("coordinator runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn spec_file(dir: &tempfile::TempDir, yaml: &str) -> String {
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The quick reference experiment on a fresh machine: exit 0, the
+/// demonstration's lines, and a JSON report whose figures show sync ≈ sum,
+/// async ≈ max, blocking ≈ sum, threads ≈ max.
+#[test]
+fn quick_experiment_runs_end_to_end_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = coordinator(&[
+        "run",
+        experiments("http-quick.yaml").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("R1: Requesting 'http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("R2: Request done! Server replied 'Done, I waited for 60 ms'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Time elapsed: "), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("mode ") && l.contains("vs sync") && l.contains("p99")),
+        "{stdout}"
+    );
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["spec"]["name"], "http-quick");
+    let modes = report["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sync", "async", "blocking", "threads"]);
+    for mode in modes {
+        let name = mode["mode"].as_str().unwrap();
+        let wall = mode["wall_ms"].as_f64().unwrap();
+        let requests = mode["requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 3, "{name}");
+        for r in requests {
+            assert_eq!(r["ok"], true, "{name}: {r}");
+            assert_eq!(r["status"], 200);
+            assert!(
+                r["body"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Done, I waited for")
+            );
+            let (start, end, latency) = (
+                r["start_ms"].as_f64().unwrap(),
+                r["end_ms"].as_f64().unwrap(),
+                r["latency_ms"].as_f64().unwrap(),
+            );
+            assert!(
+                (end - start - latency).abs() < 0.01 && end <= wall + 0.01,
+                "{name}: {r}"
+            );
+        }
+        assert_eq!(mode["histogram"]["count"], 3);
+        assert!(mode["histogram"]["max_ms"].as_f64().unwrap() >= 300.0);
+        // Generous bounds: they tell "sum" (510 ms) from "max" (300 ms).
+        match name {
+            "sync" | "blocking" => assert!((510.0..760.0).contains(&wall), "{name}: {wall}"),
+            _ => assert!((300.0..450.0).contains(&wall), "{name}: {wall}"),
+        }
+    }
+    let speedup = modes[1]["speedup_vs_sync"].as_f64().unwrap();
+    assert!(speedup > 1.3, "async vs sync: {speedup}");
+}
+
+/// Three agents: the merged histogram holds every sample, and its
+/// percentiles are those of one histogram of all the samples.
+#[test]
+fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        &dir,
+        "name: merge\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=5 }\n  - { id: B, path: /delay-me?ms=20 }\n\
+         repeat: 40\nconcurrency: 10\nagents: { count: 3, split: partition }\n",
+    );
+    let json = dir.path().join("r.json");
+    let out = coordinator(&["run", &spec, "--quiet", "--json", json.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mode = &report["modes"][0];
+    let agents = mode["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 3);
+    let per_agent: u64 = agents.iter().map(|a| a["count"].as_u64().unwrap()).sum();
+    assert_eq!(per_agent, 80);
+    assert_eq!(mode["histogram"]["count"], 80);
+
+    let mut all = new_latency_histogram();
+    for r in mode["requests"].as_array().unwrap() {
+        record_latency(
+            &mut all,
+            (r["latency_ms"].as_f64().unwrap() * 1e3).round() as u64,
+        );
+    }
+    for (field, q) in [
+        ("p50_ms", 0.5),
+        ("p90_ms", 0.9),
+        ("p99_ms", 0.99),
+        ("max_ms", 1.0),
+    ] {
+        let merged = mode["histogram"][field].as_f64().unwrap();
+        let expected = all.value_at_quantile(q) as f64 / 1e3;
+        assert_eq!(merged, expected, "{field}");
+    }
+}
+
+/// A target nobody listens on: exit 1, and the report names host:port.
+#[test]
+fn unreachable_target_exits_1_naming_host_and_port() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        &dir,
+        &format!(
+            "name: down\ntarget: http://{addr}\nmodes: [sync, async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n"
+        ),
+    );
+    let out = coordinator(&["run", &spec]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("R1: Request failed! connection refused to {addr}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("sync: 1 × R1: connection refused to {addr}")),
+        "{stdout}"
+    );
+}
+
+/// A bad spec: exit 2, `file:line:column: message`, and nothing runs.
+#[test]
+fn bad_spec_exits_2_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        &dir,
+        "name: x\nmodes: [sync, asynk]\nrequests: [{ id: R1, path: /delay-me?ms=1 }]\n",
+    );
+    for command in ["run", "validate"] {
+        let out = coordinator(&[command, &spec]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("{spec}:2:15: modes[1]: unknown variant `asynk`")),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("did you mean `async`?"), "{stderr}");
+        assert!(
+            !text(&out.stdout).contains("Requesting"),
+            "{command} ran something"
+        );
+    }
+    let missing = coordinator(&["validate", "/nonexistent/spec.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent/spec.yaml: cannot read"));
+}
+
+/// Every shipped experiment is valid.
+#[test]
+fn shipped_experiments_validate() {
+    for entry in std::fs::read_dir(experiments("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = coordinator(&["validate", path.to_str().unwrap()]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Usage errors exit 2 with clap's message.
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(coordinator(&["run"]).status.code(), Some(2));
+    assert_eq!(coordinator(&["frobnicate"]).status.code(), Some(2));
+    let help = coordinator(&["run", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("--json"));
+}
