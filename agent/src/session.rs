@@ -162,7 +162,9 @@ async fn run_assignment(
     let execution = tokio::spawn(execute(workload.clone(), events, cancel.clone()));
 
     let mut histogram = new_latency_histogram();
-    let (mut completed, mut errors, mut wall_us) = (0u64, 0u64, 0u64);
+    let (mut completed, mut errors) = (0u64, 0u64);
+    // Wall time runs from the first request's start to the last one's end.
+    let (mut first_start_us, mut last_end_us) = (u64::MAX, 0u64);
     let mut batch = Vec::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let send = |kind| outbound.send(message(kind));
@@ -186,7 +188,8 @@ async fn run_assignment(
                     record_latency(&mut histogram, outcome.latency_us());
                     completed += 1;
                     errors += u64::from(!outcome.ok());
-                    wall_us = wall_us.max(outcome.end_us);
+                    first_start_us = first_start_us.min(outcome.start_us);
+                    last_end_us = last_end_us.max(outcome.end_us);
                     batch.push(to_wire(&workload, outcome));
                     if (workload.live_events || batch.len() >= BATCH)
                         && flush(&outbound, &run_id, &mut batch).await.is_err()
@@ -217,6 +220,7 @@ async fn run_assignment(
     if flush(&outbound, &run_id, &mut batch).await.is_err() {
         return;
     }
+    let wall_us = last_end_us.saturating_sub(first_start_us);
     let done = match histogram::encode(&histogram) {
         Ok(encoded) => agent_message::Kind::Done(v1::AssignmentDone {
             run_id: run_id.clone(),

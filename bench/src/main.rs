@@ -3,6 +3,7 @@
 //! to the target they are held to.
 
 mod delay_server;
+mod precision;
 mod process;
 
 use clap::{Parser, Subcommand};
@@ -23,10 +24,14 @@ enum Benchmark {
     /// N concurrent delayed requests against a `delay-server` process: wall
     /// time / delay and the server's peak RSS.
     DelayServer(delay_server::Options),
+    /// Wall time of each mode against the requested delays (sum or slowest),
+    /// median of several `coordinator run`s.
+    Precision(precision::Options),
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().benchmark {
         Benchmark::DelayServer(options) => delay_server::run(options),
+        Benchmark::Precision(options) => precision::run(options),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod delay;
 pub mod server;
+pub mod wait;
 
 pub use delay::{Delay, DelayError};
 pub use server::{Config, bind, run};

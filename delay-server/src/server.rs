@@ -142,7 +142,7 @@ async fn respond(
             match Delay::from_query(request.uri().query(), config.max_delay) {
                 Ok(delay) => {
                     debug!(delay = ?delay.duration, "delaying");
-                    tokio::time::sleep(delay.duration).await;
+                    crate::wait::wait(delay.duration).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
                     text(StatusCode::OK, delay.reply())
                 }
