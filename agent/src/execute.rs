@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Mode;
 use crate::http::{AsyncClient, BlockingClient, Reply};
 use crate::outcome::{Event, Outcome};
+use crate::sql::{AsyncPools, BlockingSessions, InFlight};
 use crate::workload::{Target, Workload};
 
 /// Most OS threads the threads mode starts for one workload.
@@ -49,7 +50,7 @@ impl Reporter {
             bytes: reply.bytes,
             body: reply.body,
             error: reply.error,
-            rows: 0,
+            rows: reply.rows,
         }));
     }
 }
@@ -66,27 +67,37 @@ pub async fn execute(
         events,
         started: Instant::now(),
     };
+    // Cancelling the workload also cancels its queries on the server.
+    let in_flight = InFlight::default();
+    let watcher = {
+        let (in_flight, cancel) = (in_flight.clone(), cancel.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            in_flight.cancel_all().await;
+        })
+    };
     match workload.mode {
         Mode::Sync => {
             on_thread("loadlab-sync", move || {
-                run_sync(&workload, &reporter, &cancel)
+                run_sync(&workload, &reporter, &cancel, in_flight)
             })
             .await
         }
-        Mode::Async => run_async(workload, reporter, cancel).await,
+        Mode::Async => run_async(workload, reporter, cancel, in_flight).await,
         Mode::Blocking => {
             on_thread("loadlab-blocking", move || {
-                run_blocking(&workload, &reporter, &cancel)
+                run_blocking(&workload, &reporter, &cancel, in_flight)
             })
             .await
         }
         Mode::Threads => {
             on_thread("loadlab-threads", move || {
-                run_threads(&workload, &reporter, &cancel)
+                run_threads(&workload, &reporter, &cancel, in_flight)
             })
             .await
         }
     }
+    watcher.abort();
 }
 
 /// Runs `f` on a plain OS thread (not a tokio blocking thread: blocking
@@ -108,34 +119,66 @@ async fn on_thread(name: &str, f: impl FnOnce() + Send + 'static) {
     }
 }
 
-fn fetch_blocking(client: &BlockingClient, target: &Target) -> Reply {
-    match target {
-        Target::Http { url } => client.get(url),
+/// The blocking clients of one thread: HTTP, and its own PostgreSQL
+/// connections.
+struct BlockingClients {
+    http: BlockingClient,
+    sql: BlockingSessions,
+}
+
+impl BlockingClients {
+    fn new(workload: &Workload, in_flight: &InFlight) -> BlockingClients {
+        BlockingClients {
+            http: BlockingClient::new(workload.timeout),
+            sql: BlockingSessions::new(in_flight.clone()),
+        }
+    }
+
+    fn fetch(&mut self, target: &Target) -> Reply {
+        match target {
+            Target::Http { url } => self.http.get(url),
+            Target::Sql(query) => self.sql.query(query),
+        }
     }
 }
 
-async fn fetch_async(client: &AsyncClient, target: &Target) -> Reply {
+async fn fetch_async(http: &AsyncClient, sql: &AsyncPools, target: &Target) -> Reply {
     match target {
-        Target::Http { url } => client.get(url).await,
+        Target::Http { url } => http.get(url).await,
+        Target::Sql(query) => sql.query(query).await,
     }
 }
 
 /// One request after the other, each waiting for the one before.
-fn run_sync(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
-    let client = BlockingClient::new(workload.timeout);
+fn run_sync(
+    workload: &Workload,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    in_flight: InFlight,
+) {
+    let mut clients = BlockingClients::new(workload, &in_flight);
     for (index, item) in workload.items.iter().enumerate() {
         if cancel.is_cancelled() {
             return;
         }
         let start = reporter.start(index);
-        let reply = fetch_blocking(&client, &item.target);
+        let reply = clients.fetch(&item.target);
         reporter.finish(index, start, reply);
     }
 }
 
 /// Every request as a task on the tokio runtime, at most `concurrency` in
 /// flight; while one waits, the others proceed.
-async fn run_async(workload: Arc<Workload>, reporter: Reporter, cancel: CancellationToken) {
+async fn run_async(
+    workload: Arc<Workload>,
+    reporter: Reporter,
+    cancel: CancellationToken,
+    in_flight: InFlight,
+) {
+    let pools = Arc::new(AsyncPools::new(
+        workload.concurrency.min(workload.items.len()),
+        in_flight,
+    ));
     let client = match AsyncClient::new(workload.timeout) {
         Ok(client) => client,
         Err(error) => {
@@ -156,10 +199,15 @@ async fn run_async(workload: Arc<Workload>, reporter: Reporter, cancel: Cancella
             },
             () = cancel.cancelled() => break,
         };
-        let (client, reporter, workload) = (client.clone(), reporter.clone(), workload.clone());
+        let (client, pools, reporter, workload) = (
+            client.clone(),
+            pools.clone(),
+            reporter.clone(),
+            workload.clone(),
+        );
         tasks.spawn(async move {
             let start = reporter.start(index);
-            let reply = fetch_async(&client, &workload.items[index].target).await;
+            let reply = fetch_async(&client, &pools, &workload.items[index].target).await;
             reporter.finish(index, start, reply);
             drop(permit);
         });
@@ -172,12 +220,19 @@ async fn run_async(workload: Arc<Workload>, reporter: Reporter, cancel: Cancella
 /// The pitfall: each request is an `async` task, but the client it calls
 /// blocks. All tasks share one single-threaded executor, so a task's blocking
 /// call holds the only thread and the next task cannot even start.
-fn run_blocking(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
-    let client = BlockingClient::new(workload.timeout);
+fn run_blocking(
+    workload: &Workload,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    in_flight: InFlight,
+) {
     let mut executor = futures::executor::LocalPool::new();
     let spawner = executor.spawner();
     for index in 0..workload.items.len() {
-        let (client, reporter, cancel) = (client.clone(), reporter.clone(), cancel.clone());
+        // Each task has its own blocking client (and database connection),
+        // as `async` code written this way would.
+        let mut clients = BlockingClients::new(workload, &in_flight);
+        let (reporter, cancel) = (reporter.clone(), cancel.clone());
         let target = workload.items[index].target.clone();
         let task = async move {
             if cancel.is_cancelled() {
@@ -185,7 +240,7 @@ fn run_blocking(workload: &Workload, reporter: &Reporter, cancel: &CancellationT
             }
             let start = reporter.start(index);
             // Looks asynchronous, is not: nothing here yields to the executor.
-            let reply = fetch_blocking(&client, &target);
+            let reply = clients.fetch(&target);
             reporter.finish(index, start, reply);
         };
         if let Err(error) = spawner.spawn_local(task) {
@@ -199,21 +254,27 @@ fn run_blocking(workload: &Workload, reporter: &Reporter, cancel: &CancellationT
 /// One OS thread per in-flight request (at most `concurrency`, at most
 /// `MAX_THREADS`), each with the blocking client. The calling thread is one
 /// of them, so the work gets done even if no further thread can be started.
-fn run_threads(workload: &Workload, reporter: &Reporter, cancel: &CancellationToken) {
-    let client = BlockingClient::new(workload.timeout);
+fn run_threads(
+    workload: &Workload,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    in_flight: InFlight,
+) {
     let next = AtomicUsize::new(0);
     let threads = workload
         .concurrency
         .min(workload.items.len())
         .clamp(1, MAX_THREADS);
     let work = || {
+        // One client (and database connection) per thread.
+        let mut clients = BlockingClients::new(workload, &in_flight);
         loop {
             let index = next.fetch_add(1, Ordering::Relaxed);
             if index >= workload.items.len() || cancel.is_cancelled() {
                 return;
             }
             let start = reporter.start(index);
-            let reply = fetch_blocking(&client, &workload.items[index].target);
+            let reply = clients.fetch(&workload.items[index].target);
             reporter.finish(index, start, reply);
         }
     };

@@ -14,6 +14,8 @@ pub struct Reply {
     pub bytes: u64,
     pub body: String,
     pub error: Option<String>,
+    /// Rows a SQL query returned; 0 for HTTP.
+    pub rows: u64,
 }
 
 impl Reply {
@@ -23,6 +25,7 @@ impl Reply {
             bytes: 0,
             body: String::new(),
             error: Some(error),
+            rows: 0,
         }
     }
 
@@ -34,6 +37,7 @@ impl Reply {
             bytes: body.len() as u64,
             body: truncate_body(body),
             error,
+            rows: 0,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use loadlab_proto::v1;
 
 use crate::Mode;
+use crate::sql::SqlTarget;
 
 /// One assignment, ready to execute.
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub struct WorkItem {
 #[derive(Debug, Clone)]
 pub enum Target {
     Http { url: String },
+    Sql(Arc<SqlTarget>),
 }
 
 /// Why an assignment cannot run at all.
@@ -42,8 +44,8 @@ pub enum WorkloadError {
     UnknownMode { run_id: String, mode: i32 },
     #[error("assignment {run_id}: request {id:?} has no target")]
     NoTarget { run_id: String, id: String },
-    #[error("assignment {run_id}: request {id:?}: SQL queries are not supported by this agent")]
-    Unsupported { run_id: String, id: String },
+    #[error("assignment {run_id}: query {id:?} has an empty database URL or statement")]
+    EmptyQuery { run_id: String, id: String },
     #[error("assignment {run_id}: request {id:?}: {url:?} is not an http:// URL")]
     BadUrl {
         run_id: String,
@@ -91,11 +93,21 @@ impl TryFrom<v1::Assignment> for Workload {
                         url: http.url.clone(),
                     }
                 }
-                Some(v1::request::Kind::Sql(_)) => {
-                    return Err(WorkloadError::Unsupported {
-                        run_id,
-                        id: request.id.clone(),
-                    });
+                Some(v1::request::Kind::Sql(query)) => {
+                    if query.database_url.is_empty() || query.sql.trim().is_empty() {
+                        return Err(WorkloadError::EmptyQuery {
+                            run_id,
+                            id: request.id.clone(),
+                        });
+                    }
+                    Target::Sql(Arc::new(SqlTarget {
+                        database_url: query.database_url.clone(),
+                        sql: query.sql.clone(),
+                        search_path: (!query.search_path.is_empty())
+                            .then(|| query.search_path.clone()),
+                        statement_timeout: (query.statement_timeout_ms > 0)
+                            .then(|| Duration::from_millis(query.statement_timeout_ms)),
+                    }))
                 }
                 None => {
                     return Err(WorkloadError::NoTarget {

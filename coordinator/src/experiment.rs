@@ -57,32 +57,70 @@ pub fn shares(rounds: u32, agents: usize, split: Split) -> Vec<Share> {
     }
 }
 
+/// Where the work goes, with the embedded delay server's address filled in.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Resolved {
+    /// Base URL of the HTTP server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// The database URL (with any password left out of the report).
+    #[serde(skip_serializing)]
+    pub postgres: Option<String>,
+    /// `host:port/database`, for the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// One round as wire requests (HTTP requests first, then queries), and for
+/// each id the line that announces it: ("Requesting", url) or ("Querying", sql).
+fn round(
+    spec: &Spec,
+    targets: &Resolved,
+) -> (Vec<v1::Request>, HashMap<String, (&'static str, String)>) {
+    let mut requests = Vec::new();
+    let mut lines = HashMap::new();
+    let http = targets.http.as_deref().unwrap_or_default();
+    for r in &spec.requests {
+        let url = format!("{http}{}", r.path.0);
+        lines.insert(r.id.0.clone(), ("Requesting", url.clone()));
+        requests.push(v1::Request {
+            id: r.id.0.clone(),
+            kind: Some(v1::request::Kind::Http(v1::HttpRequest { url })),
+        });
+    }
+    let search_path = spec
+        .dataset
+        .as_ref()
+        .map(|d| format!("{}, public", d.schema))
+        .unwrap_or_default();
+    for q in &spec.queries {
+        lines.insert(q.id.0.clone(), ("Querying", q.sql.clone()));
+        let query = v1::SqlQuery {
+            database_url: targets.postgres.clone().unwrap_or_default(),
+            sql: q.sql.clone(),
+            search_path: search_path.clone(),
+            statement_timeout_ms: spec.query_timeout().as_millis() as u64,
+        };
+        requests.push(v1::Request {
+            id: q.id.0.clone(),
+            kind: Some(v1::request::Kind::Sql(query)),
+        });
+    }
+    (requests, lines)
+}
+
 /// Runs every mode of `spec` on `agents` and reports. Agents that are lost
 /// are named in the report and not used for later modes.
 pub async fn run(
     spec: &Spec,
-    target: &str,
+    targets: &Resolved,
     hub: &mut Hub,
     mut agents: Vec<AgentHandle>,
     live: &mut Live,
     interrupt: &CancellationToken,
 ) -> Report {
     let agent_names = agents.iter().map(|a| a.name.clone()).collect();
-    let urls: HashMap<String, String> = spec
-        .requests
-        .iter()
-        .map(|r| (r.id.0.clone(), format!("{target}{}", r.path.0)))
-        .collect();
-    let requests: Vec<v1::Request> = spec
-        .requests
-        .iter()
-        .map(|r| v1::Request {
-            id: r.id.0.clone(),
-            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
-                url: urls[&r.id.0].clone(),
-            })),
-        })
-        .collect();
+    let (requests, lines) = round(spec, targets);
     let mut modes = Vec::new();
     for &mode in &spec.modes {
         if interrupt.is_cancelled() {
@@ -96,7 +134,7 @@ pub async fn run(
             spec,
             mode,
             &requests,
-            &urls,
+            &lines,
             hub,
             &mut agents,
             live,
@@ -109,7 +147,7 @@ pub async fn run(
     compare_with_sync(&mut modes);
     Report {
         spec: spec.clone(),
-        target: target.to_owned(),
+        targets: targets.clone(),
         agents: agent_names,
         modes,
         interrupted: interrupt.is_cancelled(),
@@ -128,7 +166,7 @@ async fn run_mode(
     spec: &Spec,
     mode: Mode,
     requests: &[v1::Request],
-    urls: &HashMap<String, String>,
+    lines: &HashMap<String, (&'static str, String)>,
     hub: &mut Hub,
     agents: &mut Vec<AgentHandle>,
     live: &mut Live,
@@ -241,8 +279,10 @@ async fn run_mode(
         }
         match message {
             agent_message::Kind::Started(started) => {
-                let url = urls.get(&started.request_id).map_or("?", String::as_str);
-                live.request_started(&agent, &started.request_id, url);
+                let (verb, what) = lines
+                    .get(&started.request_id)
+                    .map_or(("Requesting", "?"), |(verb, what)| (*verb, what.as_str()));
+                live.request_started(&agent, &started.request_id, verb, what);
             }
             agent_message::Kind::Outcomes(batch) => {
                 progress.entry(key).or_default().outcomes += batch.outcomes.len() as u64;

@@ -8,8 +8,10 @@
 //! - [`experiment`]: the run loop, mode by mode.
 //! - [`report`]: the results and their rendering (text and JSON).
 //! - [`live`]: what the terminal shows while a run goes on.
+//! - [`dataset`]: the Brazilian-cities dataset and its seeding.
 //! - [`local`]: a whole run in one process (embedded delay server and agents).
 
+pub mod dataset;
 pub mod experiment;
 pub mod hub;
 pub mod live;

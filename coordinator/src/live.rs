@@ -65,8 +65,9 @@ impl Live {
         }
     }
 
-    pub fn request_started(&self, agent: &str, id: &str, url: &str) {
-        self.line(format!("{}{id}: Requesting '{url}'", self.prefix(agent)));
+    /// `R1: Requesting 'url'` or `R1: Querying 'sql'`.
+    pub fn request_started(&self, agent: &str, id: &str, verb: &str, what: &str) {
+        self.line(format!("{}{id}: {verb} '{what}'", self.prefix(agent)));
     }
 
     pub fn request_finished(&self, record: &RequestRecord) {

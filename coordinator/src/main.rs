@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadlab_coordinator::local::{self, LocalRun};
 use loadlab_coordinator::report::{Report, render_summary};
-use loadlab_coordinator::spec::Spec;
+use loadlab_coordinator::spec::{SchemaName, Spec};
 use tokio_util::sync::CancellationToken;
 
 /// Runs load experiments that show what waiting costs: the same requests in
@@ -29,6 +29,22 @@ enum Command {
     /// requests. Agents run in this process and connect over gRPC on
     /// 127.0.0.1, exactly as remote agents would.
     Run(RunArgs),
+    /// Build the Brazilian-cities dataset the SQL experiments query.
+    ///
+    /// 27 states and 5,564 cities per unit of scale, in a schema of its own.
+    /// Running it again at the same scale does nothing; another scale
+    /// rebuilds it.
+    Seed {
+        /// The database, e.g. postgres://postgres@127.0.0.1:5432/postgres
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Units of 5,564 cities; 1400 gives the demonstration's 7,789,600.
+        #[arg(long, default_value_t = NonZeroU32::new(1400).expect("nonzero"))]
+        scale: NonZeroU32,
+        /// The schema to build it in (nothing outside it is touched).
+        #[arg(long, default_value = "loadlab", value_parser = SchemaName::parse)]
+        schema: SchemaName,
+    },
     /// Check a spec without running anything.
     Validate {
         /// The experiment spec (YAML), e.g. experiments/http.yaml
@@ -69,7 +85,7 @@ fn main() -> ExitCode {
                 println!(
                     "{}: ok ({} requests × {} rounds in {} modes)",
                     spec.display(),
-                    parsed.requests.len(),
+                    parsed.requests.len() + parsed.queries.len(),
                     parsed.repeat,
                     parsed.modes.len()
                 );
@@ -81,6 +97,28 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run(args),
+        Command::Seed {
+            database_url,
+            scale,
+            schema,
+        } => {
+            let seeded = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    rt.block_on(local::seed_with_progress(
+                        &database_url,
+                        &schema,
+                        scale.get(),
+                    ))
+                });
+            match seeded {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("coordinator: {error:#}");
+                    ExitCode::from(EXIT_FAILED)
+                }
+            }
+        }
     }
 }
 

@@ -14,9 +14,9 @@ use crate::spec::Spec;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub spec: Spec,
-    /// The HTTP server the requests went to (the embedded one's address when
-    /// the spec names none).
-    pub target: String,
+    /// Where the requests went (the embedded delay server's address when the
+    /// spec names no HTTP target).
+    pub targets: crate::experiment::Resolved,
     pub agents: Vec<String>,
     pub modes: Vec<ModeReport>,
     /// True when the run was stopped (Ctrl-C) before it finished.
@@ -399,7 +399,7 @@ mod tests {
                 "x",
             )
             .unwrap(),
-            target: "http://127.0.0.1:1".into(),
+            targets: Default::default(),
             agents: vec!["a".into()],
             modes: vec![
                 mode(Mode::Sync, 17_000.0, &[10_000.0, 2_000.0, 5_000.0]),

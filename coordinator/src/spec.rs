@@ -19,14 +19,26 @@ pub struct Spec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Base URL of the HTTP server; absent means an embedded delay server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<HttpTarget>,
+    /// Where requests and queries go: a base URL (the HTTP server), or
+    /// `{ http: URL, postgres: URL }`. Without an HTTP target, an embedded
+    /// delay server answers; without a PostgreSQL one, `DATABASE_URL`.
+    #[serde(default)]
+    pub target: Targets,
     #[serde(deserialize_with = "modes")]
     pub modes: Vec<Mode>,
-    /// One round of requests.
-    #[serde(deserialize_with = "requests")]
+    /// HTTP requests of one round.
+    #[serde(default, deserialize_with = "requests")]
     pub requests: Vec<RequestSpec>,
+    /// SQL queries of one round (after the HTTP requests).
+    #[serde(default, deserialize_with = "queries")]
+    pub queries: Vec<QuerySpec>,
+    /// Seed the cities dataset (idempotently) before running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSpec>,
+    /// Server-side limit per query (PostgreSQL's `statement_timeout`);
+    /// default: `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout: Option<SpecDuration>,
     /// Rounds per mode.
     #[serde(default = "one_round")]
     pub repeat: NonZeroU32,
@@ -67,6 +79,127 @@ pub enum Split {
     Replicate,
     /// The rounds are divided between the agents.
     Partition,
+}
+
+/// Where the work goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Targets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTarget>,
+    /// A libpq-style URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetsVisitor;
+        impl<'de> Visitor<'de> for TargetsVisitor {
+            type Value = Targets;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a base URL like http://127.0.0.1:8000, or { http: URL, postgres: URL }",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Targets, E> {
+                Ok(Targets {
+                    http: Some(HttpTarget::parse(text).map_err(E::custom)?),
+                    postgres: None,
+                })
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Targets, A::Error> {
+                let mut targets = Targets::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "http" => targets.http = Some(map.next_value()?),
+                        "postgres" => targets.postgres = Some(map.next_value::<PostgresUrl>()?.0),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["http", "postgres"]));
+                        }
+                    }
+                }
+                Ok(targets)
+            }
+        }
+        deserializer.deserialize_any(TargetsVisitor)
+    }
+}
+
+/// A `postgres://` or `postgresql://` URL.
+struct PostgresUrl(String);
+
+impl<'de> Deserialize<'de> for PostgresUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a postgres:// URL", |text| {
+            if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+                return Err(format!(
+                    "target.postgres {text:?} must be a postgres:// URL, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+                ));
+            }
+            Ok(PostgresUrl(text.to_owned()))
+        })
+    }
+}
+
+/// One SQL query of a round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    pub id: RequestId,
+    pub sql: String,
+}
+
+/// The cities dataset the queries run against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Scale 1 is 5,564 cities; scale 1400 gives the demonstration's 7.8 M.
+    pub scale: NonZeroU32,
+    /// The schema the dataset lives in (nothing outside it is touched).
+    #[serde(default = "default_schema")]
+    pub schema: SchemaName,
+}
+
+fn default_schema() -> SchemaName {
+    SchemaName("loadlab".to_owned())
+}
+
+/// A plain SQL identifier: lowercase letters, digits and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SchemaName(pub String);
+
+impl SchemaName {
+    pub fn parse(text: &str) -> Result<SchemaName, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(SchemaName(text.to_owned()))
+        } else {
+            Err(format!(
+                "schema {text:?} must be lowercase letters, digits and _ (at most 63)"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a schema name", SchemaName::parse)
+    }
+}
+
+impl fmt::Display for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// One request of a round.
@@ -124,7 +257,7 @@ impl Spec {
         SEEN_IDS.with(|seen| seen.borrow_mut().clear());
         let parsed = serde_yaml_ng::from_str::<Spec>(text);
         SEEN_IDS.with(|seen| seen.borrow_mut().clear());
-        parsed.map_err(|error| {
+        let spec = parsed.map_err(|error| {
             let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
             SpecError::Invalid {
                 path: origin.to_owned(),
@@ -132,12 +265,27 @@ impl Spec {
                 column,
                 message: explain(&error.to_string()),
             }
-        })
+        })?;
+        if spec.requests.is_empty() && spec.queries.is_empty() {
+            return Err(SpecError::Invalid {
+                path: origin.to_owned(),
+                line: 1,
+                column: 1,
+                message: "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both"
+                    .to_owned(),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The statement timeout queries run with.
+    pub fn query_timeout(&self) -> Duration {
+        self.statement_timeout.unwrap_or(self.timeout).0
     }
 
     /// Requests in one mode across all rounds and agents.
     pub fn total_requests(&self, agents: u32) -> u64 {
-        let per_round = self.requests.len() as u64;
+        let per_round = (self.requests.len() + self.queries.len()) as u64;
         let rounds = u64::from(self.repeat.get());
         match self.agents.split {
             Split::Replicate => per_round * rounds * u64::from(agents),
@@ -203,7 +351,7 @@ fn modes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Mode>, D::Err
     })
 }
 
-/// A non-empty list of requests.
+/// A non-empty list of requests (when the field is given at all).
 fn requests<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<RequestSpec>, D::Error> {
     checked_seq(
         deserializer,
@@ -213,6 +361,23 @@ fn requests<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<RequestSpe
                 return Err("no requests: list at least one `{ id, path }`".to_owned());
             }
             Ok(requests)
+        },
+    )
+}
+
+/// A non-empty list of queries (when the field is given at all).
+fn queries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<QuerySpec>, D::Error> {
+    checked_seq(
+        deserializer,
+        "a list of queries",
+        |queries: Vec<QuerySpec>| {
+            if queries.is_empty() {
+                return Err("no queries: list at least one `{ id, sql }`".to_owned());
+            }
+            if let Some(blank) = queries.iter().find(|q| q.sql.trim().is_empty()) {
+                return Err(format!("query `{}` has an empty `sql`", blank.id));
+            }
+            Ok(queries)
         },
     )
 }
@@ -344,22 +509,26 @@ impl<'de> Deserialize<'de> for HttpTarget {
         checked_str(
             deserializer,
             "a base URL like http://127.0.0.1:8000",
-            |text| {
-                let url = url::Url::parse(text)
-                    .map_err(|e| format!("target {text:?} is not a URL: {e}"))?;
-                if url.scheme() != "http" {
-                    return Err(format!(
-                        "target {text:?}: only http:// targets are supported"
-                    ));
-                }
-                if url.query().is_some() || url.path() != "/" {
-                    return Err(format!(
-                        "target {text:?} must be a base URL like http://host:port; put paths in requests"
-                    ));
-                }
-                Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
-            },
+            HttpTarget::parse,
         )
+    }
+}
+
+impl HttpTarget {
+    pub fn parse(text: &str) -> Result<HttpTarget, String> {
+        let url =
+            url::Url::parse(text).map_err(|e| format!("target {text:?} is not a URL: {e}"))?;
+        if url.scheme() != "http" {
+            return Err(format!(
+                "target {text:?}: only http:// targets are supported"
+            ));
+        }
+        if url.query().is_some() || url.path() != "/" {
+            return Err(format!(
+                "target {text:?} must be a base URL like http://host:port; put paths in requests"
+            ));
+        }
+        Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
     }
 }
 
