@@ -34,6 +34,8 @@ impl SqlTarget {
             .map_err(|e| format!("bad database URL {:?}: {e}", redact(&self.database_url)))?;
         let mut options = String::new();
         if let Some(path) = &self.search_path {
+            // libpq splits options at spaces; a backslash keeps one in a value.
+            let path = path.replace('\\', "\\\\").replace(' ', "\\ ");
             options.push_str(&format!("-c search_path={path} "));
         }
         if let Some(timeout) = self.statement_timeout {
@@ -340,13 +342,13 @@ mod tests {
         let target = SqlTarget {
             database_url: "postgres://postgres@127.0.0.1/postgres".into(),
             sql: "SELECT 1".into(),
-            search_path: Some("loadlab".into()),
+            search_path: Some("loadlab, public".into()),
             statement_timeout: Some(Duration::from_millis(1500)),
         };
         let config = target.config().unwrap();
         assert_eq!(
             config.get_options(),
-            Some("-c search_path=loadlab -c statement_timeout=1500")
+            Some("-c search_path=loadlab,\\ public -c statement_timeout=1500")
         );
     }
 }

@@ -91,7 +91,7 @@ fn round(
     let search_path = spec
         .dataset
         .as_ref()
-        .map(|d| format!("{}, public", d.schema))
+        .map(|d| format!("{},public", d.schema))
         .unwrap_or_default();
     for q in &spec.queries {
         lines.insert(q.id.0.clone(), ("Querying", q.sql.clone()));

@@ -1,0 +1,357 @@
+//! Against a real PostgreSQL (DATABASE_URL, default
+//! postgres://postgres@127.0.0.1:5432/postgres; `scripts/test` starts or
+//! installs it). Each test works in a schema of its own, dropped afterwards.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use loadlab_coordinator::dataset::{self, CITIES_PER_SCALE, STATES, Seeded};
+use loadlab_coordinator::spec::SchemaName;
+use serde_json::Value;
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A connection, or a failure that says how to get PostgreSQL running.
+fn client() -> postgres::Client {
+    let url = database_url();
+    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|error| {
+        panic!(
+            "PostgreSQL is not reachable at {url}: {error}\n\
+             Start it with `scripts/ensure-postgres` (or `pg_ctlcluster --skip-systemctl-redirect \
+             $(ls /etc/postgresql) main start`), or set DATABASE_URL."
+        )
+    })
+}
+
+/// A schema of the test's own, dropped when the test ends (pass or fail).
+struct TestSchema(SchemaName);
+
+impl TestSchema {
+    fn new() -> TestSchema {
+        let name = format!(
+            "loadlab_test_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        TestSchema(SchemaName::parse(&name).unwrap())
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let name = self.0.0.clone();
+        // The sync client runs a runtime of its own: keep it off tokio's threads.
+        let _ = std::thread::spawn(move || {
+            let _ = client().batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+        })
+        .join();
+    }
+}
+
+fn count(schema: &SchemaName, sql: &str) -> i64 {
+    let mut c = client();
+    c.batch_execute(&format!("SET search_path = {schema}"))
+        .unwrap();
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+const R1: &str = "SELECT count(*) FROM (SELECT c.name, s.state FROM cities c JOIN states s ON c.state_id = s.id \
+                  WHERE s.state IN (SELECT state FROM states) ORDER BY s.long_name, c.name) q";
+const R2: &str =
+    "SELECT count(*) FROM cities c JOIN states s ON c.state_id = s.id WHERE c.name LIKE 'A%'";
+const R3: &str = "SELECT count(*) FROM cities c JOIN states s ON c.state_id = s.id WHERE s.state LIKE 'M%' OR s.state LIKE '%P'";
+
+/// Seeding at small scales: exact counts per state and per initial, the
+/// three queries scale linearly, and seeding again at the same scale is a no-op.
+#[test]
+fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
+    let schema = TestSchema::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let seed = |scale| {
+        runtime
+            .block_on(dataset::seed(&database_url(), &schema.0, scale, |_, _| {}))
+            .unwrap()
+    };
+
+    assert!(matches!(seed(2), Seeded::Built { rows, .. } if rows == 2 * CITIES_PER_SCALE));
+    let s = &schema.0;
+    for state in &STATES {
+        let cities = count(
+            s,
+            &format!("SELECT count(*) FROM cities WHERE state_id = {}", state.id),
+        );
+        let a = count(
+            s,
+            &format!(
+                "SELECT count(*) FROM cities WHERE state_id = {} AND name LIKE 'A%'",
+                state.id
+            ),
+        );
+        assert_eq!(
+            (cities, a),
+            (
+                2 * i64::from(state.cities),
+                2 * i64::from(state.cities_starting_with_a)
+            ),
+            "{}",
+            state.abbreviation
+        );
+    }
+    assert_eq!(
+        (count(s, R1), count(s, R2), count(s, R3)),
+        (2 * 5_564, 2 * 411, 2 * 1_950)
+    );
+    assert_eq!(count(s, "SELECT count(*) FROM states"), 27);
+    assert_eq!(
+        count(s, "SELECT count(DISTINCT id) FROM cities"),
+        2 * 5_564,
+        "ids are unique"
+    );
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'cities' AND indexdef NOT LIKE '%(id)'"
+        ),
+        0,
+        "no index but the primary key: the queries are meant to be slow"
+    );
+
+    assert!(matches!(seed(2), Seeded::AlreadyThere { .. }));
+    assert!(matches!(seed(3), Seeded::Built { .. }));
+    assert_eq!(
+        (count(s, R1), count(s, R2), count(s, R3)),
+        (3 * 5_564, 3 * 411, 3 * 1_950)
+    );
+}
+
+fn coordinator(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_spec(dir: &tempfile::TempDir, yaml: &str) -> String {
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The four modes on pg_sleep queries: sync and blocking ≈ sum, async and
+/// threads ≈ max (generous bounds), every query's rows counted.
+#[test]
+fn modes_on_slow_queries_wait_as_their_names_say() {
+    let _reachable = client();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../experiments/postgres-quick.yaml"
+    );
+    let out = coordinator(
+        &["run", spec, "--json", json.to_str().unwrap()],
+        &[("DATABASE_URL", &database_url())],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("R1: Querying 'SELECT 1 FROM pg_sleep(0.3)'"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("R2: Query made! Db replied '1' rows"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    for mode in report["modes"].as_array().unwrap() {
+        let name = mode["mode"].as_str().unwrap();
+        let wall = mode["wall_ms"].as_f64().unwrap();
+        for r in mode["requests"].as_array().unwrap() {
+            assert_eq!(
+                (r["ok"].as_bool(), r["rows"].as_u64()),
+                (Some(true), Some(1)),
+                "{name}: {r}"
+            );
+        }
+        match name {
+            "sync" | "blocking" => assert!((510.0..800.0).contains(&wall), "{name}: {wall}"),
+            _ => assert!((300.0..480.0).contains(&wall), "{name}: {wall}"),
+        }
+    }
+}
+
+/// Queries still running on the server whose text carries `marker`.
+fn leftover_queries(marker: &str) -> i64 {
+    let mut c = client();
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+        &[&marker],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// A statement timeout fails that query with its SQLSTATE, the others still
+/// run, and no query of ours is left on the server.
+#[test]
+fn timed_out_query_is_cancelled_on_the_server_and_others_still_run() {
+    let _reachable = client();
+    let marker = format!(
+        "loadlab_timeout_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        &format!(
+            "name: t\nmodes: [sync, async, blocking, threads]\nstatement_timeout: 300ms\nqueries:\n  \
+             - {{ id: slow, sql: \"SELECT pg_sleep(30) /* {marker} */\" }}\n  \
+             - {{ id: bad, sql: \"SELEC 1\" }}\n  - {{ id: fine, sql: \"SELECT 1\" }}\n"
+        ),
+    );
+    let json = dir.path().join("r.json");
+    let started = Instant::now();
+    let out = coordinator(
+        &["run", &spec, "--json", json.to_str().unwrap()],
+        &[("DATABASE_URL", &database_url())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    for mode in report["modes"].as_array().unwrap() {
+        let by_id = |id: &str| {
+            mode["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap()
+                .clone()
+        };
+        let name = mode["mode"].as_str().unwrap();
+        assert!(
+            by_id("slow")["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("SQLSTATE 57014: canceling statement due to statement timeout"),
+            "{name}"
+        );
+        assert!(
+            by_id("bad")["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("SQLSTATE 42601: syntax error"),
+            "{name}"
+        );
+        assert_eq!(by_id("fine")["ok"], true, "{name}");
+    }
+    assert_eq!(leftover_queries(&marker), 0);
+}
+
+/// Ctrl-C mid-query: the coordinator cancels its agents, which cancel the
+/// query on the server; the partial report prints and the exit code is 130.
+#[test]
+fn interrupt_cancels_the_query_on_the_server() {
+    let _reachable = client();
+    let marker = format!(
+        "loadlab_interrupt_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["async", "sync"] {
+        let spec = write_spec(
+            &dir,
+            &format!(
+                "name: i\nmodes: [{mode}]\nqueries:\n  - {{ id: Q, sql: \"SELECT pg_sleep(60) /* {marker} */\" }}\n"
+            ),
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+            .args(["run", &spec])
+            .env("DATABASE_URL", database_url())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while leftover_queries(&marker) == 0 {
+            assert!(Instant::now() < deadline, "{mode}: the query never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{mode}: {}",
+            text(&out.stdout)
+        );
+        assert!(text(&out.stdout).contains("Interrupted"), "{mode}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while leftover_queries(&marker) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{mode}: the query is still running on the server"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A refused connection or an unknown database: one clear line naming
+/// host:port/database and PostgreSQL's message, exit 1, nothing run.
+#[test]
+fn unreachable_or_unknown_database_is_one_clear_line() {
+    let _reachable = client();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: d\nmodes: [sync]\nqueries: [{ id: Q, sql: SELECT 1 }]\n",
+    );
+    let refused = coordinator(
+        &["run", &spec],
+        &[(
+            "DATABASE_URL",
+            &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        )],
+    );
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to 127.0.0.1:{port}/postgres")),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let unknown = coordinator(
+        &["run", &spec],
+        &[(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/loadlab_no_such_db",
+        )],
+    );
+    let stderr = text(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:5432/loadlab_no_such_db"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("SQLSTATE 3D000: database \"loadlab_no_such_db\" does not exist"),
+        "{stderr}"
+    );
+    assert!(!text(&unknown.stdout).contains("Querying"));
+}
