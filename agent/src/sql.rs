@@ -50,7 +50,7 @@ impl SqlTarget {
     }
 
     /// Identifies the connection settings, so clients can be shared.
-    fn connection_key(&self) -> (String, Option<String>, Option<Duration>) {
+    fn connection_key(&self) -> ConnectionKey {
         (
             self.database_url.clone(),
             self.search_path.clone(),
@@ -58,6 +58,9 @@ impl SqlTarget {
         )
     }
 }
+
+/// Queries with equal keys can share a connection.
+type ConnectionKey = (String, Option<String>, Option<Duration>);
 
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
@@ -190,7 +193,7 @@ type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
 /// Async pools, one per distinct connection setting, each sized to the
 /// workload's concurrency.
 pub struct AsyncPools {
-    pools: tokio::sync::Mutex<HashMap<(String, Option<String>, Option<Duration>), Pool>>,
+    pools: tokio::sync::Mutex<HashMap<ConnectionKey, Pool>>,
     size: u32,
     in_flight: InFlight,
 }
@@ -263,7 +266,7 @@ impl AsyncPools {
 /// Synchronous connections, one per distinct connection setting, owned by
 /// the thread that uses them.
 pub struct BlockingSessions {
-    clients: HashMap<(String, Option<String>, Option<Duration>), postgres::Client>,
+    clients: HashMap<ConnectionKey, postgres::Client>,
     in_flight: InFlight,
 }
 

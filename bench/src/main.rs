@@ -3,6 +3,7 @@
 //! to the target they are held to.
 
 mod delay_server;
+mod postgres;
 mod precision;
 mod process;
 
@@ -27,11 +28,15 @@ enum Benchmark {
     /// Wall time of each mode against the requested delays (sum or slowest),
     /// median of several `coordinator run`s.
     Precision(precision::Options),
+    /// The slow SQL queries in each mode next to psql running them
+    /// concurrently, in the same run.
+    Postgres(postgres::Options),
 }
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().benchmark {
         Benchmark::DelayServer(options) => delay_server::run(options),
         Benchmark::Precision(options) => precision::run(options),
+        Benchmark::Postgres(options) => postgres::run(options),
     }
 }

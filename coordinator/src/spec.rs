@@ -631,9 +631,10 @@ timeout: 60s
         assert_eq!(spec.requests[0].id.0, "R1");
         assert_eq!(spec.requests[0].path.0, "/delay-me?seconds=10");
         assert_eq!(
-            spec.target,
+            spec.target.http,
             Some(HttpTarget("http://127.0.0.1:8000".into()))
         );
+        assert_eq!(spec.target.postgres, None);
         assert_eq!(spec.timeout.0, Duration::from_secs(60));
         assert_eq!(spec.repeat.get(), 1);
     }
@@ -645,7 +646,8 @@ timeout: 60s
             "x",
         )
         .unwrap();
-        assert_eq!(spec.target, None);
+        assert_eq!(spec.target, Targets::default());
+        assert!(spec.queries.is_empty() && spec.dataset.is_none());
         assert_eq!((spec.repeat.get(), spec.concurrency), (1, 0));
         assert_eq!(spec.timeout.0, Duration::from_secs(60));
         assert_eq!(
@@ -729,8 +731,8 @@ timeout: 60s
 
     #[test]
     fn missing_field_and_bad_paths_and_targets() {
-        let (_, _, message) = error("name: x\nmodes: [sync]\n");
-        assert!(message.contains("missing field `requests`"), "{message}");
+        let (_, _, message) = error("name: x\nrequests: [{id: a, path: /}]\n");
+        assert!(message.contains("missing field `modes`"), "{message}");
         let (line, _, message) =
             error(&GOOD.replace("path: /delay-me?seconds=2", "path: delay-me"));
         assert_eq!(line, 7);
@@ -744,6 +746,51 @@ timeout: 60s
         ));
         assert_eq!(line, 4);
         assert!(message.contains("listed twice"), "{message}");
+    }
+
+    #[test]
+    fn postgres_spec_with_dataset_and_queries_parses() {
+        let text = "name: pg\ntarget: { postgres: \"postgres://postgres@127.0.0.1:5432/postgres\" }\n\
+                    dataset: { scale: 1400 }\nmodes: [sync]\nstatement_timeout: 120s\n\
+                    queries:\n  - { id: R1, sql: SELECT 1 }\nrequests: [{ id: H1, path: /delay-me?ms=1 }]\n";
+        let spec = Spec::parse(text, "x").unwrap();
+        assert_eq!(
+            spec.target.postgres.as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/postgres")
+        );
+        assert_eq!(spec.target.http, None);
+        let dataset = spec.dataset.as_ref().unwrap();
+        assert_eq!(
+            (dataset.scale.get(), dataset.schema.0.as_str()),
+            (1400, "loadlab")
+        );
+        assert_eq!(spec.query_timeout(), Duration::from_secs(120));
+        assert_eq!(spec.total_requests(1), 2);
+    }
+
+    #[test]
+    fn postgres_mistakes_are_located() {
+        let (line, _, message) = error(
+            "name: x\ntarget: { postgres: \"mysql://x\" }\nmodes: [sync]\nqueries: [{ id: Q, sql: SELECT 1 }]\n",
+        );
+        assert_eq!(line, 2);
+        assert!(message.contains("must be a postgres:// URL"), "{message}");
+        let (line, _, message) =
+            error("name: x\ntarget: { postgre: \"postgres://x\" }\nmodes: [sync]\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("did you mean `postgres`?"), "{message}");
+        let (line, _, message) = error(
+            "name: x\nmodes: [sync]\nqueries: [{ id: Q, sql: SELECT 1 }, { id: Q, sql: SELECT 2 }]\n",
+        );
+        assert_eq!(line, 3);
+        assert!(message.contains("duplicate request id `Q`"), "{message}");
+        let (line, _, message) = error(
+            "name: x\ndataset: { scale: 1, schema: Bad-Name }\nmodes: [sync]\nqueries: [{ id: Q, sql: SELECT 1 }]\n",
+        );
+        assert_eq!(line, 2);
+        assert!(message.contains("lowercase letters"), "{message}");
+        let (_, _, message) = error("name: x\nmodes: [sync]\n");
+        assert!(message.contains("nothing to run"), "{message}");
     }
 
     #[test]
