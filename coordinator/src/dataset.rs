@@ -228,10 +228,7 @@ pub async fn seed(
     scale: u32,
     progress: impl Fn(u64, u64),
 ) -> Result<Seeded, SeedError> {
-    let config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e| SeedError::Url(format!("{e}")))?;
-    let server = loadlab_agent::sql::describe_server(&config);
+    let (config, server) = parse_url(database_url)?;
     let sql_error = |e: tokio_postgres::Error| SeedError::Sql {
         server: server.clone(),
         message: loadlab_agent::sql::describe_error(&e),
@@ -253,18 +250,9 @@ pub async fn seed(
         ))
         .await
         .map_err(sql_error)?;
-    let (ids, names, abbreviations): (Vec<i32>, Vec<&str>, Vec<&str>) = STATES
-        .iter()
-        .map(|st| (st.id, st.name, st.abbreviation))
-        .fold(
-            (vec![], vec![], vec![]),
-            |(mut a, mut b, mut c), (x, y, z)| {
-                a.push(x);
-                b.push(y);
-                c.push(z);
-                (a, b, c)
-            },
-        );
+    let ids: Vec<i32> = STATES.iter().map(|st| st.id).collect();
+    let names: Vec<&str> = STATES.iter().map(|st| st.name).collect();
+    let abbreviations: Vec<&str> = STATES.iter().map(|st| st.abbreviation).collect();
     client
         .execute(
             &format!(
@@ -363,6 +351,15 @@ async fn seeded_scale(client: &Client, schema: &SchemaName) -> Option<u32> {
     row.try_get::<_, i32>(0).ok().map(|s| s as u32)
 }
 
+/// The connection settings of `database_url`, and `host:port/database`.
+fn parse_url(database_url: &str) -> Result<(tokio_postgres::Config, String), SeedError> {
+    let config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e| SeedError::Url(format!("{e}")))?;
+    let server = loadlab_agent::sql::describe_server(&config);
+    Ok((config, server))
+}
+
 async fn connect(config: &tokio_postgres::Config, server: &str) -> Result<Client, SeedError> {
     let (client, connection) = config
         .connect(NoTls)
@@ -380,10 +377,7 @@ async fn connect(config: &tokio_postgres::Config, server: &str) -> Result<Client
 /// Connects once, to fail early with one clear line when the database
 /// cannot be reached.
 pub async fn check_connection(database_url: &str) -> Result<(), SeedError> {
-    let config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e| SeedError::Url(format!("{e}")))?;
-    let server = loadlab_agent::sql::describe_server(&config);
+    let (config, server) = parse_url(database_url)?;
     connect(&config, &server).await.map(drop)
 }
 

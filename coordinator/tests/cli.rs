@@ -2,32 +2,17 @@
 //! embedded delay server, real gRPC on loopback.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use loadlab_proto::histogram::{new_latency_histogram, record_latency};
 use serde_json::Value;
+
+mod common;
+use common::{coordinator, text, write_spec};
 
 fn experiments(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../experiments")
         .join(name)
-}
-
-fn coordinator(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coordinator"))
-        .args(args)
-        .output()
-        .expect("coordinator runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn spec_file(dir: &tempfile::TempDir, yaml: &str) -> String {
-    let path = dir.path().join("spec.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path.to_string_lossy().into_owned()
 }
 
 /// The quick reference experiment on a fresh machine: exit 0, the
@@ -117,7 +102,7 @@ fn quick_experiment_runs_end_to_end_and_writes_json() {
 #[test]
 fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_file(
+    let spec = write_spec(
         &dir,
         "name: merge\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=5 }\n  - { id: B, path: /delay-me?ms=20 }\n\
          repeat: 40\nconcurrency: 10\nagents: { count: 3, split: partition }\n",
@@ -165,7 +150,7 @@ fn unreachable_target_exits_1_naming_host_and_port() {
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_file(
+    let spec = write_spec(
         &dir,
         &format!(
             "name: down\ntarget: http://{addr}\nmodes: [sync, async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n"
@@ -188,7 +173,7 @@ fn unreachable_target_exits_1_naming_host_and_port() {
 #[test]
 fn bad_spec_exits_2_with_file_line_column() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_file(
+    let spec = write_spec(
         &dir,
         "name: x\nmodes: [sync, asynk]\nrequests: [{ id: R1, path: /delay-me?ms=1 }]\n",
     );

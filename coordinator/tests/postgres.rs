@@ -2,12 +2,15 @@
 //! postgres://postgres@127.0.0.1:5432/postgres; `scripts/test` starts or
 //! installs it). Each test works in a schema of its own, dropped afterwards.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loadlab_coordinator::dataset::{self, CITIES_PER_SCALE, STATES, Seeded};
 use loadlab_coordinator::spec::SchemaName;
 use serde_json::Value;
+
+mod common;
+use common::{coordinator_with_env as coordinator, text, write_spec};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -124,25 +127,6 @@ fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
         (count(s, R1), count(s, R2), count(s, R3)),
         (3 * 5_564, 3 * 411, 3 * 1_950)
     );
-}
-
-fn coordinator(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
-    command.args(args);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn write_spec(dir: &tempfile::TempDir, yaml: &str) -> String {
-    let path = dir.path().join("spec.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path.to_string_lossy().into_owned()
 }
 
 /// The four modes on pg_sleep queries: sync and blocking ≈ sum, async and
