@@ -11,6 +11,7 @@ use loadlab_proto::v1::{
     coordinator_message,
 };
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
@@ -91,37 +92,35 @@ pub async fn run(
         .into_inner();
     info!(coordinator = %address, name = %identity.name, "joined the coordinator");
 
-    let mut running: HashMap<String, CancellationToken> = HashMap::new();
+    // However the session ends, the assignments it started stop with it.
+    let session = shutdown.child_token();
+    let _stop_assignments = session.clone().drop_guard();
+    let mut running: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
     loop {
         let received = tokio::select! {
             received = inbound.message() => received,
-            () = shutdown.cancelled() => {
-                running.values().for_each(CancellationToken::cancel);
-                return Ok(());
-            }
+            () = shutdown.cancelled() => return Ok(()),
         };
         let kind = match received {
             Ok(Some(CoordinatorMessage { kind: Some(kind) })) => kind,
             Ok(Some(CoordinatorMessage { kind: None })) => continue,
             Ok(None) => {
-                running.values().for_each(CancellationToken::cancel);
                 info!("the coordinator ended the session");
                 return Ok(());
             }
-            Err(status) => {
-                running.values().for_each(CancellationToken::cancel);
-                return Err(SessionError::Broken(status.message().to_owned()));
-            }
+            Err(status) => return Err(SessionError::Broken(status.message().to_owned())),
         };
         match kind {
             coordinator_message::Kind::Assignment(assignment) => {
-                running.retain(|_, token| !token.is_cancelled());
-                let cancel = shutdown.child_token();
-                running.insert(assignment.run_id.clone(), cancel.clone());
-                tokio::spawn(run_assignment(assignment, outbound.clone(), cancel));
+                running.retain(|_, (_, task)| !task.is_finished());
+                let cancel = session.child_token();
+                let run_id = assignment.run_id.clone();
+                let task =
+                    tokio::spawn(run_assignment(assignment, outbound.clone(), cancel.clone()));
+                running.insert(run_id, (cancel, task));
             }
             coordinator_message::Kind::Cancel(v1::Cancel { run_id }) => {
-                if let Some(token) = running.remove(&run_id) {
+                if let Some((token, _)) = running.remove(&run_id) {
                     info!(%run_id, "cancelled by the coordinator");
                     token.cancel();
                 }

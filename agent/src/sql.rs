@@ -117,10 +117,6 @@ fn connect_error(config: &tokio_postgres::Config, error: &tokio_postgres::Error)
     )
 }
 
-fn query_error(error: &tokio_postgres::Error) -> String {
-    describe_error(error)
-}
-
 fn rows_reply(rows: u64) -> Reply {
     Reply {
         status: 0,
@@ -258,7 +254,7 @@ impl AsyncPools {
         self.in_flight.done(key);
         match result {
             Ok(count) => rows_reply(count),
-            Err(error) => Reply::failed(query_error(&error)),
+            Err(error) => Reply::failed(describe_error(&error)),
         }
     }
 }
@@ -314,7 +310,7 @@ impl BlockingSessions {
                 if client.is_closed() {
                     self.clients.remove(&key);
                 }
-                Reply::failed(query_error(&error))
+                Reply::failed(describe_error(&error))
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -97,8 +98,8 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The delay each request of one round asks for, from the spec in the
-/// report (`?ms=N` or `?seconds=N`).
+/// The delay each request of one round asks for, read from the spec in the
+/// report exactly as the delay server reads it.
 fn requested_delays_ms(report: &Value) -> anyhow::Result<Vec<f64>> {
     let requests = report["spec"]["requests"]
         .as_array()
@@ -107,15 +108,10 @@ fn requested_delays_ms(report: &Value) -> anyhow::Result<Vec<f64>> {
         .iter()
         .map(|r| {
             let path = r["path"].as_str().context("request without a path")?;
-            let query = path.split_once('?').map_or("", |(_, q)| q);
-            for pair in query.split('&') {
-                match pair.split_once('=') {
-                    Some(("ms", v)) => return Ok(v.parse::<f64>()?),
-                    Some(("seconds", v)) => return Ok(v.parse::<f64>()? * 1e3),
-                    _ => {}
-                }
-            }
-            bail!("{path}: no delay parameter")
+            let query = path.split_once('?').map(|(_, q)| q);
+            let delay = delay_server::Delay::from_query(query, Duration::MAX)
+                .with_context(|| format!("{path}: no delay the delay server understands"))?;
+            Ok(delay.duration.as_secs_f64() * 1e3)
         })
         .collect()
 }

@@ -375,10 +375,11 @@ async fn connect(config: &tokio_postgres::Config, server: &str) -> Result<Client
 }
 
 /// Connects once, to fail early with one clear line when the database
-/// cannot be reached.
-pub async fn check_connection(database_url: &str) -> Result<(), SeedError> {
+/// cannot be reached. Returns the server as `host:port/database`.
+pub async fn check_connection(database_url: &str) -> Result<String, SeedError> {
     let (config, server) = parse_url(database_url)?;
-    connect(&config, &server).await.map(drop)
+    connect(&config, &server).await?;
+    Ok(server)
 }
 
 #[cfg(test)]

@@ -178,10 +178,7 @@ async fn run_mode(
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let shares = shares(spec.repeat.get(), agents.len(), spec.agents.split);
-    let total: u64 = shares
-        .iter()
-        .map(|s| u64::from(s.count) * requests.len() as u64)
-        .sum();
+    let total = spec.total_requests(agents.len() as u32);
     let live_events = total <= LIVE_LIMIT;
     live.mode_started(mode, total, live_events);
 

@@ -2,7 +2,6 @@
 //! funnelled to the one run loop that consumes them.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -158,14 +157,13 @@ impl Coordinator for CoordinatorService {
 }
 
 /// Serves the coordinator's gRPC endpoint on `listener` until `shutdown`.
-pub fn serve(
+pub async fn serve(
     listener: TcpListener,
     service: CoordinatorService,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> {
-    Box::pin(
-        tonic::transport::Server::builder()
-            .add_service(CoordinatorServer::new(service))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown),
-    )
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(CoordinatorServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
 }

@@ -110,12 +110,11 @@ async fn resolve_targets(spec: &Spec, stop: &CancellationToken) -> anyhow::Resul
                 "the spec has queries but no database: set `target: {{ postgres: URL }}` or DATABASE_URL"
             );
         };
-        dataset::check_connection(&url).await?;
+        let server = dataset::check_connection(&url).await?;
         if let Some(wanted) = &spec.dataset {
             seed_with_progress(&url, &wanted.schema, wanted.scale.get()).await?;
         }
-        let config: tokio_postgres::Config = url.parse().context("bad database URL")?;
-        targets.database = Some(loadlab_agent::sql::describe_server(&config));
+        targets.database = Some(server);
         targets.postgres = Some(url);
     }
     Ok(targets)
