@@ -3,7 +3,7 @@
 //! and a latency histogram.
 //!
 //! The `agent` binary and the coordinator's in-process agents run the same
-//! [`session::run`], so local and distributed runs share one path.
+//! [`session::join`], so local and distributed runs share one path.
 
 pub mod execute;
 pub mod http;

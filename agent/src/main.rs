@@ -1,52 +1,113 @@
 //! `agent`: flags in, session out. All logic lives in the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use loadlab_agent::session::{self, Identity};
+use loadlab_agent::session::{self, Connection, Identity};
+use loadlab_proto::auth::Token;
 use tokio_util::sync::CancellationToken;
 
 /// Connects to a loadlab coordinator and runs the requests it assigns.
+///
+/// The agent keeps serving: when the coordinator is not up yet, or goes
+/// away, it tries again with capped, jittered exponential backoff (0.2 s
+/// doubling to 10 s), and joins the next run. It stops on Ctrl-C/SIGTERM,
+/// after --give-up without a coordinator, or when the coordinator refuses
+/// it (wrong token, other protocol version).
 #[derive(Debug, Parser)]
 #[command(name = "agent", version)]
 struct Args {
     /// The coordinator's gRPC address, e.g. http://coordinator:7000
+    /// (https:// for TLS).
     #[arg(long, env = "LOADLAB_COORDINATOR")]
     coordinator: String,
 
     /// Name shown in reports (default: the host name).
     #[arg(long, env = "LOADLAB_AGENT_NAME")]
     name: Option<String>,
+
+    /// Shared secret the coordinator was started with. It is never sent:
+    /// the agent proves it holds it, and checks that the coordinator does.
+    #[arg(long, env = "LOADLAB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// CA certificate (PEM) that signed the coordinator's TLS certificate;
+    /// needs an https:// URL. Without it the system's roots are used.
+    #[arg(long, env = "LOADLAB_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+
+    /// Exit 1 after this long without reaching a coordinator, e.g. 30s or
+    /// 5m (default: keep trying).
+    #[arg(long, env = "LOADLAB_GIVE_UP", value_name = "AFTER", value_parser = humantime::parse_duration)]
+    give_up: Option<Duration>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     loadlab_telemetry::init_logging("info,h2=warn,tower=warn,hyper=warn");
     let args = Args::parse();
-    let endpoint = match tonic::transport::Endpoint::from_shared(args.coordinator.clone()) {
-        Ok(endpoint) => endpoint,
+    let mut connection = Connection::new(args.coordinator.clone());
+    if let Some(token) = args.token {
+        match Token::new(token) {
+            Ok(token) => connection.token = Some(token),
+            Err(error) => {
+                eprintln!("agent: --token: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(path) = &args.tls_ca {
+        match std::fs::read(path) {
+            Ok(pem) => connection.tls_ca = Some(pem),
+            Err(error) => {
+                eprintln!("agent: cannot read --tls-ca {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!(
-                "agent: --coordinator {:?} is not a valid URL: {error}",
-                args.coordinator
-            );
-            return ExitCode::from(2);
+            eprintln!("agent: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
         }
     };
-    let name = args.name.unwrap_or_else(host_name);
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        on_signal.cancel();
+    let identity = Identity::new(args.name.unwrap_or_else(host_name));
+    let served = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        session::serve(&connection, &identity, args.give_up, shutdown).await
     });
-    match session::run(endpoint, Identity::new(name), shutdown).await {
+    match served {
         Ok(()) => ExitCode::SUCCESS,
+        Err(session::SessionError::BadConfig(why)) => {
+            eprintln!("agent: {why}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("agent: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM (what `docker stop` and
+/// Kubernetes send).
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    shutdown.cancel();
 }
 
 fn host_name() -> String {

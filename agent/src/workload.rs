@@ -126,11 +126,20 @@ impl TryFrom<v1::Assignment> for Workload {
                 requests: round_items.len(),
             });
         }
-        let mut items = Vec::with_capacity(total);
+        // A redistributed share names the pairs to run; otherwise all of them.
+        let only: std::collections::HashSet<(u32, &str)> = assignment
+            .only
+            .iter()
+            .map(|w| (w.round, w.request_id.as_str()))
+            .collect();
+        let mut items = Vec::with_capacity(if only.is_empty() { total } else { only.len() });
         for round in
             assignment.first_round..assignment.first_round.saturating_add(assignment.rounds)
         {
             for (id, target) in &round_items {
+                if !only.is_empty() && !only.contains(&(round, &**id)) {
+                    continue;
+                }
                 items.push(WorkItem {
                     id: id.clone(),
                     round,
@@ -151,5 +160,63 @@ impl TryFrom<v1::Assignment> for Workload {
                 .then(|| Duration::from_millis(assignment.timeout_ms)),
             live_events: assignment.live_events,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(rounds: u32, only: &[(u32, &str)]) -> v1::Assignment {
+        let request = |id: &str| v1::Request {
+            id: id.to_owned(),
+            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                url: format!("http://127.0.0.1:1/{id}"),
+            })),
+        };
+        v1::Assignment {
+            run_id: "r".into(),
+            mode: v1::Mode::Async.into(),
+            requests: vec![request("A"), request("B")],
+            first_round: 3,
+            rounds,
+            only: only
+                .iter()
+                .map(|(round, id)| v1::WorkRef {
+                    round: *round,
+                    request_id: (*id).to_owned(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn pairs(workload: &Workload) -> Vec<(u32, String)> {
+        workload
+            .items
+            .iter()
+            .map(|i| (i.round, i.id.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn rounds_expand_in_order() {
+        let workload = Workload::try_from(assignment(2, &[])).unwrap();
+        let expected = [(3, "A"), (3, "B"), (4, "A"), (4, "B")];
+        assert_eq!(
+            pairs(&workload),
+            expected.map(|(r, id)| (r, id.to_owned())).to_vec()
+        );
+        assert_eq!(workload.concurrency, 4);
+    }
+
+    #[test]
+    fn only_keeps_just_the_named_pairs() {
+        let workload = Workload::try_from(assignment(2, &[(4, "A"), (3, "B"), (9, "A")])).unwrap();
+        // (9, A) lies outside the rounds given and is not run.
+        assert_eq!(
+            pairs(&workload),
+            vec![(3, "B".to_owned()), (4, "A".to_owned())]
+        );
     }
 }

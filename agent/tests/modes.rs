@@ -55,6 +55,7 @@ fn assignment(
         concurrency,
         timeout_ms,
         live_events: true,
+        only: Vec::new(),
     })
     .unwrap()
 }

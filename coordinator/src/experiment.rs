@@ -5,17 +5,17 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use loadlab_agent::Mode;
-use loadlab_proto::histogram::{self, LatencyHistogram, new_latency_histogram};
+use loadlab_proto::histogram::{self, LatencyHistogram, new_latency_histogram, record_latency};
 use loadlab_proto::v1::{self, agent_message, coordinator_message};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::live::Live;
 use crate::report::{
     AgentFigures, LatencySummary, ModeReport, Report, RequestRecord, compare_with_sync,
 };
-use crate::spec::{Spec, Split};
+use crate::spec::{AgentLoss, Spec, Split};
 
 /// Runs with at most this many requests in a mode print a line per request;
 /// larger ones show a progress bar.
@@ -110,7 +110,8 @@ fn round(
 }
 
 /// Runs every mode of `spec` on `agents` and reports. Agents that are lost
-/// are named in the report and not used for later modes.
+/// are named in the report and not used for later modes; with
+/// `on_agent_loss: fail` a loss also ends the run.
 pub async fn run(
     spec: &Spec,
     targets: &Resolved,
@@ -130,19 +131,15 @@ pub async fn run(
             live.note(&format!("{mode}: skipped, no agent left"));
             break;
         }
-        let report = run_mode(
-            spec,
-            mode,
-            &requests,
-            &lines,
-            hub,
-            &mut agents,
-            live,
-            interrupt,
-        )
-        .await;
+        let mut run = ModeRun::new(spec, mode, &requests, &lines, agents.len());
+        let stop = run.drive(hub, &mut agents, live, interrupt).await;
+        let report = run.finish();
         live.mode_finished(&report);
         modes.push(report);
+        if stop {
+            live.note("the run stops here (on_agent_loss: fail)");
+            break;
+        }
     }
     compare_with_sync(&mut modes);
     Report {
@@ -154,184 +151,493 @@ pub async fn run(
     }
 }
 
-/// What one agent has delivered for the current mode.
-#[derive(Default)]
-struct AgentProgress {
+/// A (round, request id) pair: one request of one round.
+type Pair = (u32, String);
+
+/// One assignment sent during a mode: an agent's share, or a lost agent's
+/// unfinished requests handed to another.
+struct Dispatch {
+    run_id: String,
+    agent: AgentKey,
+    name: String,
+    share: Share,
+    /// When not empty, only these pairs of the share (a takeover).
+    only: HashSet<Pair>,
+    /// What arrived, each pair once.
+    delivered: HashSet<Pair>,
+    /// Built from the delivered outcomes: what is merged if the agent is
+    /// lost before sending its own histogram.
+    from_outcomes: LatencyHistogram,
+    /// The agent's own histogram, once it is done.
+    histogram: Option<LatencyHistogram>,
     completed: u64,
-    outcomes: u64,
+    wall_us: u64,
+    state: State,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_mode(
-    spec: &Spec,
-    mode: Mode,
-    requests: &[v1::Request],
-    lines: &HashMap<String, (&'static str, String)>,
-    hub: &mut Hub,
-    agents: &mut Vec<AgentHandle>,
-    live: &mut Live,
-    interrupt: &CancellationToken,
-) -> ModeReport {
-    let run_id = format!(
-        "{}-{mode}-{}",
-        spec.name,
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let shares = shares(spec.repeat.get(), agents.len(), spec.agents.split);
-    let total = spec.total_requests(agents.len() as u32);
-    let live_events = total <= LIVE_LIMIT;
-    live.mode_started(mode, total, live_events);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    Done,
+    Lost,
+}
 
-    let started = Instant::now();
-    let mut failures = Vec::new();
-    let mut pending: HashSet<AgentKey> = HashSet::new();
-    for (agent, share) in agents.iter().zip(&shares) {
-        if share.count == 0 {
-            continue;
-        }
-        let assignment = v1::Assignment {
-            run_id: run_id.clone(),
-            mode: v1::Mode::from(mode).into(),
-            requests: requests.to_vec(),
-            first_round: share.first,
-            rounds: share.count,
-            concurrency: spec.concurrency,
-            timeout_ms: spec.timeout.0.as_millis() as u64,
-            live_events,
-        };
-        if agent
-            .send(coordinator_message::Kind::Assignment(assignment))
-            .await
-        {
-            pending.insert(agent.key);
+impl Dispatch {
+    fn covers(&self, round: u32, id: &str) -> bool {
+        let in_share = round >= self.share.first && round - self.share.first < self.share.count;
+        in_share && (self.only.is_empty() || self.only.contains(&(round, id.to_owned())))
+    }
+
+    fn expected(&self, ids: &[&str]) -> u64 {
+        if self.only.is_empty() {
+            u64::from(self.share.count) * ids.len() as u64
         } else {
-            failures.push(format!(
-                "agent {} is gone; its share did not run",
-                agent.name
-            ));
+            self.only.len() as u64
         }
     }
 
-    let mut merged = new_latency_histogram();
-    let mut records = Vec::new();
-    let mut figures = Vec::new();
-    let mut progress: HashMap<AgentKey, AgentProgress> = HashMap::new();
-    let mut wall_us = 0u64;
-    let mut cancel_deadline: Option<tokio::time::Instant> = None;
-    let mut gone = Vec::new();
-    let name_of = |agents: &[AgentHandle], key| {
-        agents
-            .iter()
-            .find(|a| a.key == key)
-            .map_or_else(|| format!("agent-{key}"), |a| a.name.clone())
-    };
-
-    while !pending.is_empty() {
-        let received = tokio::select! {
-            received = hub.inbound.recv() => received,
-            () = interrupt.cancelled(), if cancel_deadline.is_none() => {
-                for agent in agents.iter().filter(|a| pending.contains(&a.key)) {
-                    let cancel = v1::Cancel { run_id: run_id.clone() };
-                    agent.send(coordinator_message::Kind::Cancel(cancel)).await;
-                }
-                cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
-                continue;
-            }
-            () = sleep_until(cancel_deadline) => {
-                for key in &pending {
-                    failures.push(format!("agent {} did not stop within {CANCEL_GRACE:?} of the cancel", name_of(agents, *key)));
-                }
-                break;
-            }
+    /// The pairs it was given and did not deliver.
+    fn unfinished(&self, ids: &[&str]) -> Vec<Pair> {
+        let all: Vec<Pair> = if self.only.is_empty() {
+            (self.share.first..self.share.first + self.share.count)
+                .flat_map(|round| ids.iter().map(move |id| (round, (*id).to_owned())))
+                .collect()
+        } else {
+            self.only.iter().cloned().collect()
         };
-        let Some((key, inbound)) = received else {
-            failures.push("the coordinator's gRPC server stopped".to_owned());
-            break;
+        let mut left: Vec<Pair> = all
+            .into_iter()
+            .filter(|pair| !self.delivered.contains(pair))
+            .collect();
+        left.sort();
+        left
+    }
+}
+
+/// One mode in progress.
+struct ModeRun<'a> {
+    spec: &'a Spec,
+    mode: Mode,
+    requests: &'a [v1::Request],
+    lines: &'a HashMap<String, (&'static str, String)>,
+    ids: Vec<&'a str>,
+    base_id: String,
+    live_events: bool,
+    dispatches: Vec<Dispatch>,
+    by_run: HashMap<String, usize>,
+    records: Vec<RequestRecord>,
+    failures: Vec<String>,
+    notes: Vec<String>,
+    lost: Vec<(AgentKey, String)>,
+    started: Instant,
+}
+
+impl<'a> ModeRun<'a> {
+    fn new(
+        spec: &'a Spec,
+        mode: Mode,
+        requests: &'a [v1::Request],
+        lines: &'a HashMap<String, (&'static str, String)>,
+        agents: usize,
+    ) -> ModeRun<'a> {
+        let total = spec.total_requests(agents as u32);
+        ModeRun {
+            spec,
+            mode,
+            requests,
+            lines,
+            ids: requests.iter().map(|r| r.id.as_str()).collect(),
+            base_id: format!(
+                "{}-{mode}-{}",
+                spec.name,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            live_events: total <= LIVE_LIMIT,
+            dispatches: Vec::new(),
+            by_run: HashMap::new(),
+            records: Vec::new(),
+            failures: Vec::new(),
+            notes: Vec::new(),
+            lost: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.dispatches.iter().any(|d| d.state == State::Running)
+    }
+
+    /// Sends `agent` the rounds of `share` (only the `only` pairs, when
+    /// given). False when the agent is already gone.
+    async fn dispatch(&mut self, agent: &AgentHandle, share: Share, only: Vec<Pair>) -> bool {
+        let run_id = format!("{}-{}", self.base_id, self.dispatches.len() + 1);
+        let assignment = v1::Assignment {
+            run_id: run_id.clone(),
+            mode: v1::Mode::from(self.mode).into(),
+            requests: self.requests.to_vec(),
+            first_round: share.first,
+            rounds: share.count,
+            concurrency: self.spec.concurrency,
+            timeout_ms: self.spec.timeout.0.as_millis() as u64,
+            live_events: self.live_events,
+            only: only
+                .iter()
+                .map(|(round, id)| v1::WorkRef {
+                    round: *round,
+                    request_id: id.clone(),
+                })
+                .collect(),
+        };
+        if !agent
+            .send(coordinator_message::Kind::Assignment(assignment))
+            .await
+        {
+            return false;
+        }
+        self.by_run.insert(run_id.clone(), self.dispatches.len());
+        self.dispatches.push(Dispatch {
+            run_id,
+            agent: agent.key,
+            name: agent.name.clone(),
+            share,
+            only: only.into_iter().collect(),
+            delivered: HashSet::new(),
+            from_outcomes: new_latency_histogram(),
+            histogram: None,
+            completed: 0,
+            wall_us: 0,
+            state: State::Running,
+        });
+        true
+    }
+
+    /// Hands out the shares, then consumes what the agents send until every
+    /// assignment is done or lost (or the cancel grace runs out). Returns
+    /// true when the run must stop after this mode.
+    async fn drive(
+        &mut self,
+        hub: &mut Hub,
+        agents: &mut Vec<AgentHandle>,
+        live: &mut Live,
+        interrupt: &CancellationToken,
+    ) -> bool {
+        let total = self.spec.total_requests(agents.len() as u32);
+        live.mode_started(self.mode, total, self.live_events);
+        let shares = shares(self.spec.repeat.get(), agents.len(), self.spec.agents.split);
+        let mut unreachable = Vec::new();
+        for (agent, share) in agents.iter().zip(shares) {
+            if share.count > 0 && !self.dispatch(agent, share, Vec::new()).await {
+                unreachable.push((agent.key, share));
+            }
+        }
+        for (key, share) in unreachable {
+            // Never sent: account for it as a loss with nothing delivered.
+            self.dispatches.push(Dispatch {
+                run_id: String::new(),
+                agent: key,
+                name: name_of(agents, key),
+                share,
+                only: HashSet::new(),
+                delivered: HashSet::new(),
+                from_outcomes: new_latency_histogram(),
+                histogram: None,
+                completed: 0,
+                wall_us: 0,
+                state: State::Running,
+            });
+            if self
+                .agent_lost(key, "gone before its assignment", agents, live)
+                .await
+            {
+                self.cancel_all(agents).await;
+                return true;
+            }
+        }
+
+        let mut cancel_deadline: Option<tokio::time::Instant> = None;
+        let mut stop = false;
+        while self.running() {
+            let received = tokio::select! {
+                received = hub.inbound.recv() => received,
+                () = interrupt.cancelled(), if cancel_deadline.is_none() => {
+                    self.cancel_all(agents).await;
+                    cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+                    continue;
+                }
+                () = sleep_until(cancel_deadline) => {
+                    for d in self.dispatches.iter().filter(|d| d.state == State::Running) {
+                        self.failures.push(format!(
+                            "agent {} did not stop within {CANCEL_GRACE:?} of the cancel",
+                            name_of(agents, d.agent)
+                        ));
+                    }
+                    break;
+                }
+            };
+            let Some((key, inbound)) = received else {
+                self.failures
+                    .push("the coordinator's gRPC server stopped".to_owned());
+                break;
+            };
+            match inbound {
+                Inbound::Message(message) => self.on_message(key, message, agents, live),
+                Inbound::Gone(how) => {
+                    if self.agent_lost(key, &how, agents, live).await && cancel_deadline.is_none() {
+                        stop = true;
+                        self.cancel_all(agents).await;
+                        cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+                    }
+                }
+            }
+        }
+        agents.retain(|a| !self.lost.iter().any(|(key, _)| *key == a.key));
+        stop
+    }
+
+    async fn cancel_all(&self, agents: &[AgentHandle]) {
+        for d in self.dispatches.iter().filter(|d| d.state == State::Running) {
+            if let Some(agent) = agents.iter().find(|a| a.key == d.agent) {
+                let cancel = v1::Cancel {
+                    run_id: d.run_id.clone(),
+                };
+                agent.send(coordinator_message::Kind::Cancel(cancel)).await;
+            }
+        }
+    }
+
+    /// Marks `key`'s running assignments lost and, by the spec's policy,
+    /// hands their unfinished requests to the agents left or ends the run
+    /// (returns true).
+    async fn agent_lost(
+        &mut self,
+        key: AgentKey,
+        how: &str,
+        agents: &[AgentHandle],
+        live: &mut Live,
+    ) -> bool {
+        let name = name_of(agents, key);
+        if !self.lost.iter().any(|(k, _)| *k == key) {
+            self.lost.push((key, name.clone()));
+        }
+        let mut stop = false;
+        let orphaned: Vec<usize> = (0..self.dispatches.len())
+            .filter(|&i| {
+                self.dispatches[i].agent == key && self.dispatches[i].state == State::Running
+            })
+            .collect();
+        for i in orphaned {
+            let d = &mut self.dispatches[i];
+            d.state = State::Lost;
+            let (delivered, expected) = (d.delivered.len(), d.expected(&self.ids));
+            let unfinished = d.unfinished(&self.ids);
+            let lost = format!(
+                "agent {name} lost ({how}) after delivering {delivered} of its {expected} requests"
+            );
+            live.note(&lost);
+            match self.spec.on_agent_loss {
+                AgentLoss::Fail => {
+                    self.failures.push(format!(
+                        "{lost}; {} did not run (on_agent_loss: fail)",
+                        unfinished.len()
+                    ));
+                    stop = true;
+                }
+                AgentLoss::Redistribute if unfinished.is_empty() => self.notes.push(lost),
+                AgentLoss::Redistribute => {
+                    let survivors: Vec<&AgentHandle> = agents
+                        .iter()
+                        .filter(|a| !self.lost.iter().any(|(k, _)| *k == a.key))
+                        .collect();
+                    let left = unfinished.len();
+                    let mut takers = Vec::new();
+                    let chunk = left.div_ceil(survivors.len().max(1));
+                    let mut pieces = unfinished.chunks(chunk.max(1));
+                    for agent in &survivors {
+                        let Some(piece) = pieces.next() else { break };
+                        let first = piece.iter().map(|p| p.0).min().unwrap_or(0);
+                        let last = piece.iter().map(|p| p.0).max().unwrap_or(0);
+                        let share = Share {
+                            first,
+                            count: last - first + 1,
+                        };
+                        if self.dispatch(agent, share, piece.to_vec()).await {
+                            takers.push(agent.name.clone());
+                        } else {
+                            self.failures.push(format!(
+                                "{lost}; agent {} was to take over {} of them but is gone too",
+                                agent.name,
+                                piece.len()
+                            ));
+                        }
+                    }
+                    if survivors.is_empty() {
+                        self.failures.push(format!(
+                            "{lost}; no agent is left to take over its {left} unfinished requests"
+                        ));
+                    } else {
+                        let note = format!(
+                            "{lost}; its {left} unfinished requests went to {}",
+                            takers.join(", ")
+                        );
+                        live.note(&note);
+                        self.notes.push(note);
+                    }
+                }
+            }
+        }
+        stop
+    }
+
+    fn on_message(
+        &mut self,
+        key: AgentKey,
+        message: agent_message::Kind,
+        agents: &[AgentHandle],
+        live: &mut Live,
+    ) {
+        let run_id = match &message {
+            agent_message::Kind::Started(m) => m.run_id.clone(),
+            agent_message::Kind::Outcomes(m) => m.run_id.clone(),
+            agent_message::Kind::Progress(m) => m.run_id.clone(),
+            agent_message::Kind::Done(m) => m.run_id.clone(),
+            agent_message::Kind::Error(m) => m.run_id.clone(),
+            agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => return,
         };
         let agent = name_of(agents, key);
-        let message = match inbound {
-            Inbound::Message(message) => message,
-            Inbound::Gone(how) => {
-                gone.push(key);
-                if pending.remove(&key) {
-                    let delivered = progress.get(&key).map_or(0, |p| p.outcomes);
-                    failures.push(format!(
-                        "agent {agent} lost ({how}) before finishing; {delivered} of its requests were reported"
-                    ));
-                }
-                continue;
-            }
+        let Some(&index) = self.by_run.get(&run_id) else {
+            warn!(%agent, %run_id, "rejected a message for an unknown or finished run");
+            return;
         };
-        let for_this_run = match &message {
-            agent_message::Kind::Started(m) => m.run_id == run_id,
-            agent_message::Kind::Outcomes(m) => m.run_id == run_id,
-            agent_message::Kind::Progress(m) => m.run_id == run_id,
-            agent_message::Kind::Done(m) => m.run_id == run_id,
-            agent_message::Kind::Error(m) => m.run_id == run_id,
-            agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => continue,
-        };
-        if !for_this_run || !pending.contains(&key) {
-            debug!(%agent, "ignoring a message for another run");
-            continue;
+        let d = &mut self.dispatches[index];
+        if d.agent != key || d.state != State::Running {
+            warn!(%agent, %run_id, "rejected a message for a run this agent is not running");
+            return;
         }
         match message {
             agent_message::Kind::Started(started) => {
-                let (verb, what) = lines
+                let (verb, what) = self
+                    .lines
                     .get(&started.request_id)
                     .map_or(("Requesting", "?"), |(verb, what)| (*verb, what.as_str()));
                 live.request_started(&agent, &started.request_id, verb, what);
             }
             agent_message::Kind::Outcomes(batch) => {
-                progress.entry(key).or_default().outcomes += batch.outcomes.len() as u64;
+                let mut rejected = 0;
                 for outcome in batch.outcomes {
+                    let pair = (outcome.round, outcome.request_id.clone());
+                    if !d.covers(outcome.round, &outcome.request_id) || !d.delivered.insert(pair) {
+                        rejected += 1;
+                        continue;
+                    }
+                    record_latency(
+                        &mut d.from_outcomes,
+                        outcome.end_us.saturating_sub(outcome.start_us),
+                    );
                     let record = to_record(outcome, &agent);
-                    if live_events {
+                    if self.live_events {
                         live.request_finished(&record);
                     }
-                    records.push(record);
+                    self.records.push(record);
+                }
+                if rejected > 0 {
+                    warn!(%agent, %run_id, rejected, "rejected outcomes outside the assignment or already delivered");
+                    self.failures.push(format!(
+                        "agent {agent} sent {rejected} outcomes outside its assignment or twice; they were ignored"
+                    ));
                 }
             }
             agent_message::Kind::Progress(p) => {
-                progress.entry(key).or_default().completed = p.completed;
-                live.progress(progress.values().map(|p| p.completed).sum());
+                d.completed = p.completed;
+                let completed = self.dispatches.iter().map(|d| d.completed).sum();
+                live.progress(completed);
             }
             agent_message::Kind::Done(done) => {
-                pending.remove(&key);
-                wall_us = wall_us.max(done.wall_us);
+                d.state = State::Done;
+                d.wall_us = done.wall_us;
                 match histogram::decode(&done.histogram) {
+                    Ok(h) if h.len() == d.delivered.len() as u64 => d.histogram = Some(h),
                     Ok(h) => {
-                        if let Err(error) = histogram::merge_into(&mut merged, &h) {
-                            failures.push(format!("agent {agent}: {error}"));
-                        }
-                        figures.push(figures_of(&agent, &h, done.errors, done.wall_us));
+                        warn!(%agent, %run_id, "histogram holds {} samples but {} outcomes arrived", h.len(), d.delivered.len());
+                        self.failures.push(format!(
+                            "agent {agent}: its histogram holds {} samples but it delivered {} outcomes; the outcomes were used",
+                            h.len(),
+                            d.delivered.len()
+                        ));
                     }
                     Err(error) => {
                         warn!(%agent, %error, "rejected a histogram");
-                        failures.push(format!("agent {agent}: {error}"));
+                        self.failures
+                            .push(format!("agent {agent}: {error}; its outcomes were used"));
                     }
                 }
-                let delivered = progress.get(&key).map_or(0, |p| p.outcomes);
+                let delivered = d.delivered.len() as u64;
                 if delivered != done.completed {
-                    failures.push(format!(
+                    self.failures.push(format!(
                         "agent {agent} reported {} requests done but delivered {delivered}",
                         done.completed
                     ));
                 }
             }
             agent_message::Kind::Error(error) => {
-                pending.remove(&key);
-                failures.push(format!("agent {agent}: {}", error.message));
+                d.state = State::Done;
+                self.failures
+                    .push(format!("agent {agent}: {}", error.message));
             }
             agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => {}
         }
     }
-    agents.retain(|a| !gone.contains(&a.key));
-    let wall_ms = if wall_us > 0 {
-        wall_us as f64 / 1e3
-    } else {
-        started.elapsed().as_secs_f64() * 1e3
-    };
-    ModeReport::new(mode, wall_ms, &merged, figures, records, failures)
+
+    /// Merges every assignment's histogram (the agent's own, or the one
+    /// built from its outcomes when it was lost) into the mode's report.
+    fn finish(self) -> ModeReport {
+        let mut merged = new_latency_histogram();
+        let mut per_agent: Vec<(&str, LatencyHistogram, u64)> = Vec::new();
+        let mut failures = self.failures;
+        for d in &self.dispatches {
+            let h = d.histogram.as_ref().unwrap_or(&d.from_outcomes);
+            if let Err(error) = histogram::merge_into(&mut merged, h) {
+                failures.push(format!("merging agent {}'s histogram: {error}", d.name));
+            }
+            match per_agent.iter_mut().find(|(name, _, _)| *name == d.name) {
+                Some((_, sum, wall)) => {
+                    let _ = histogram::merge_into(sum, h);
+                    *wall = (*wall).max(d.wall_us);
+                }
+                None => per_agent.push((&d.name, h.clone(), d.wall_us)),
+            }
+        }
+        let figures = per_agent
+            .iter()
+            .map(|(agent, h, wall_us)| {
+                let errors = self
+                    .records
+                    .iter()
+                    .filter(|r| r.agent == *agent && !r.ok)
+                    .count();
+                figures_of(agent, h, errors as u64, *wall_us)
+            })
+            .collect();
+        // An agent's wall time is its own; after a loss the takeover ran
+        // later, so the mode's wall time is the coordinator's clock.
+        let disturbed = self.dispatches.iter().any(|d| d.state == State::Lost);
+        let wall_us = self.dispatches.iter().map(|d| d.wall_us).max().unwrap_or(0);
+        let wall_ms = if wall_us > 0 && !disturbed {
+            wall_us as f64 / 1e3
+        } else {
+            self.started.elapsed().as_secs_f64() * 1e3
+        };
+        let mut report =
+            ModeReport::new(self.mode, wall_ms, &merged, figures, self.records, failures);
+        report.notes = self.notes;
+        report
+    }
+}
+
+fn name_of(agents: &[AgentHandle], key: AgentKey) -> String {
+    agents
+        .iter()
+        .find(|a| a.key == key)
+        .map_or_else(|| format!("agent-{key}"), |a| a.name.clone())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

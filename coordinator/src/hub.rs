@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use loadlab_proto::auth::{self, Token, Verifier};
 use loadlab_proto::v1::{
     self, AgentMessage, CoordinatorMessage, agent_message, coordinator_message,
     coordinator_server::{Coordinator, CoordinatorServer},
 };
+use loadlab_proto::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
@@ -61,10 +64,13 @@ pub struct CoordinatorService {
     joined: mpsc::Sender<AgentHandle>,
     inbound: mpsc::Sender<(AgentKey, Inbound)>,
     next_key: Arc<AtomicU64>,
+    /// Checks agents' credentials; `None` accepts any agent (loopback only).
+    verifier: Option<Verifier>,
 }
 
-/// A hub and the service that feeds it.
-pub fn hub() -> (Hub, CoordinatorService) {
+/// A hub and the service that feeds it; with a token, only agents that
+/// hold it may join.
+pub fn hub(token: Option<Token>) -> (Hub, CoordinatorService) {
     let (joined_tx, joined) = mpsc::channel(1024);
     let (inbound_tx, inbound) = mpsc::channel(16 * 1024);
     (
@@ -73,6 +79,7 @@ pub fn hub() -> (Hub, CoordinatorService) {
             joined: joined_tx,
             inbound: inbound_tx,
             next_key: Arc::default(),
+            verifier: token.map(Verifier::new),
         },
     )
 }
@@ -88,6 +95,22 @@ impl Coordinator for CoordinatorService {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::JoinStream>, Status> {
         let peer = request.remote_addr();
+        let proof = match &self.verifier {
+            None => String::new(),
+            Some(verifier) => {
+                let credential = request
+                    .metadata()
+                    .get(auth::METADATA_KEY)
+                    .and_then(|v| v.to_str().ok());
+                match verifier.verify(credential) {
+                    Ok(nonce) => verifier.token().proof(&nonce),
+                    Err(error) => {
+                        warn!(?peer, %error, "refused an agent");
+                        return Err(Status::unauthenticated(error.to_string()));
+                    }
+                }
+            }
+        };
         let mut stream = request.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.message()).await {
             Ok(Ok(Some(AgentMessage {
@@ -115,6 +138,7 @@ impl Coordinator for CoordinatorService {
         let welcome = v1::Welcome {
             protocol_version: loadlab_proto::PROTOCOL_VERSION,
             coordinator_version: env!("CARGO_PKG_VERSION").to_owned(),
+            proof,
         };
         let _ = outbound
             .send(Ok(CoordinatorMessage {
@@ -127,6 +151,7 @@ impl Coordinator for CoordinatorService {
             hello.name.clone()
         };
         info!(agent = %name, ?peer, version = %hello.version, "agent joined");
+        let handle_outbound = outbound.downgrade();
         let handle = AgentHandle {
             key,
             name,
@@ -136,18 +161,38 @@ impl Coordinator for CoordinatorService {
         if self.joined.send(handle).await.is_err() {
             return Err(Status::unavailable("the coordinator is shutting down"));
         }
+        // Heartbeats hold only a weak sender, so the stream to the agent
+        // still ends when the run loop drops its handle.
+        tokio::spawn(send_heartbeats(handle_outbound));
         let inbound = self.inbound.clone();
         tokio::spawn(async move {
             let gone = loop {
-                match stream.message().await {
-                    Ok(Some(AgentMessage { kind: Some(kind) })) => {
+                let message = tokio::time::timeout(HEARTBEAT_TIMEOUT, stream.message()).await;
+                match message {
+                    Ok(Ok(Some(AgentMessage { kind: Some(kind) }))) => {
+                        if matches!(kind, agent_message::Kind::Heartbeat(_)) {
+                            continue;
+                        }
                         if inbound.send((key, Inbound::Message(kind))).await.is_err() {
                             return;
                         }
                     }
-                    Ok(Some(AgentMessage { kind: None })) => {}
-                    Ok(None) => break "disconnected".to_owned(),
-                    Err(status) => break format!("connection lost: {}", status.message()),
+                    Ok(Ok(Some(AgentMessage { kind: None }))) => {
+                        warn!(agent = key, "rejected an empty message");
+                    }
+                    Ok(Ok(None)) => break "disconnected".to_owned(),
+                    Ok(Err(status)) => {
+                        // Malformed or oversized messages end up here too:
+                        // the stream cannot be trusted past them.
+                        warn!(agent = key, code = ?status.code(), "rejected the agent's stream: {}", status.message());
+                        break format!("connection lost: {}", status.message());
+                    }
+                    Err(_) => {
+                        break format!(
+                            "silent for {} s: no heartbeat",
+                            HEARTBEAT_TIMEOUT.as_secs()
+                        );
+                    }
                 }
             };
             let _ = inbound.send((key, Inbound::Gone(gone))).await;
@@ -156,14 +201,44 @@ impl Coordinator for CoordinatorService {
     }
 }
 
-/// Serves the coordinator's gRPC endpoint on `listener` until `shutdown`.
+/// Sends a heartbeat every [`HEARTBEAT_INTERVAL`] while the agent's
+/// handle lives.
+async fn send_heartbeats(outbound: mpsc::WeakSender<Result<CoordinatorMessage, Status>>) {
+    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    loop {
+        tick.tick().await;
+        let Some(outbound) = outbound.upgrade() else {
+            return;
+        };
+        let heartbeat = v1::Heartbeat {
+            sent_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        // A full queue means the agent is being sent work: it hears from us.
+        let _ = outbound.try_send(Ok(CoordinatorMessage {
+            kind: Some(coordinator_message::Kind::Heartbeat(heartbeat)),
+        }));
+    }
+}
+
+/// Serves the coordinator's gRPC endpoint on `listener` until `shutdown`,
+/// over TLS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     service: CoordinatorService,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .add_service(CoordinatorServer::new(service))
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
+        .add_service(
+            CoordinatorServer::new(service)
+                .max_decoding_message_size(loadlab_proto::MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }

@@ -9,12 +9,14 @@
 //! - [`report`]: the results and their rendering (text and JSON).
 //! - [`live`]: what the terminal shows while a run goes on.
 //! - [`dataset`]: the Brazilian-cities dataset and its seeding.
-//! - [`local`]: a whole run in one process (embedded delay server and agents).
+//! - [`launch`]: everything a run needs before its first mode: targets
+//!   (an embedded delay server, the database), the gRPC server, and agents
+//!   (in-process ones, or remote ones awaited on `--listen`).
 
 pub mod dataset;
 pub mod experiment;
 pub mod hub;
+pub mod launch;
 pub mod live;
-pub mod local;
 pub mod report;
 pub mod spec;

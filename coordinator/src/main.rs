@@ -1,5 +1,6 @@
 //! `coordinator`: flags in, exit code out. All logic lives in the library.
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loadlab_coordinator::local::{self, LocalRun};
+use loadlab_coordinator::launch::{self, Agents, RunOptions};
 use loadlab_coordinator::report::{Report, render_summary};
 use loadlab_coordinator::spec::{SchemaName, Spec};
+use loadlab_proto::auth::Token;
 use tokio_util::sync::CancellationToken;
 
 /// Runs load experiments that show what waiting costs: the same requests in
@@ -27,7 +29,8 @@ enum Command {
     ///
     /// With no `target` in the spec, an embedded delay server answers the
     /// requests. Agents run in this process and connect over gRPC on
-    /// 127.0.0.1, exactly as remote agents would.
+    /// 127.0.0.1, exactly as remote agents would — or, with --listen, the
+    /// coordinator waits for `agent` processes to join from other hosts.
     Run(RunArgs),
     /// Build the Brazilian-cities dataset the SQL experiments query.
     ///
@@ -58,8 +61,62 @@ struct RunArgs {
     spec: PathBuf,
 
     /// In-process agents to start (default: the spec's `agents.count`, else 1).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "listen")]
     agents: Option<NonZeroU32>,
+
+    /// Wait for `agent` processes on this address (e.g. 0.0.0.0:7000)
+    /// instead of starting agents in this process. Any address other than
+    /// loopback needs --token.
+    #[arg(
+        long,
+        env = "LOADLAB_LISTEN",
+        value_name = "ADDR",
+        help_heading = "Remote agents"
+    )]
+    listen: Option<SocketAddr>,
+
+    /// Agents to wait for before the run starts (default: the spec's
+    /// `agents.count`).
+    #[arg(
+        long,
+        env = "LOADLAB_EXPECT_AGENTS",
+        value_name = "N",
+        requires = "listen",
+        help_heading = "Remote agents"
+    )]
+    expect_agents: Option<NonZeroU32>,
+
+    /// How long to wait for them, e.g. 30s or 5m; then exit 1.
+    #[arg(long, env = "LOADLAB_WAIT", value_name = "AFTER", default_value = "60s", value_parser = humantime::parse_duration, help_heading = "Remote agents")]
+    wait: Duration,
+
+    /// Shared secret agents must prove they hold (they never send it).
+    #[arg(
+        long,
+        env = "LOADLAB_TOKEN",
+        hide_env_values = true,
+        help_heading = "Remote agents"
+    )]
+    token: Option<String>,
+
+    /// TLS certificate chain (PEM) to serve agents with; needs --tls-key.
+    #[arg(long, env = "LOADLAB_TLS_CERT", value_name = "PEM", requires_all = ["listen", "tls_key"], help_heading = "Remote agents")]
+    tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "LOADLAB_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert",
+        help_heading = "Remote agents"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Base URL of the HTTP server to load, instead of the spec's `target`
+    /// (e.g. http://delay-server:8000).
+    #[arg(long, env = "LOADLAB_HTTP_TARGET", value_name = "URL")]
+    http_target: Option<String>,
 
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
@@ -105,7 +162,7 @@ fn main() -> ExitCode {
             let seeded = tokio::runtime::Runtime::new()
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| {
-                    rt.block_on(local::seed_with_progress(
+                    rt.block_on(launch::seed_with_progress(
                         &database_url,
                         &schema,
                         scale.get(),
@@ -137,10 +194,12 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let options = LocalRun {
-        agents: args.agents.unwrap_or(spec.agents.count).get(),
-        quiet: args.quiet,
-        join_timeout: Duration::from_secs(10),
+    let options = match options(&args, &spec) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("coordinator: {error:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let outcome = runtime.block_on(async {
         let interrupt = CancellationToken::new();
@@ -150,7 +209,7 @@ fn run(args: RunArgs) -> ExitCode {
                 on_signal.cancel();
             }
         });
-        local::run(&spec, &options, &interrupt).await
+        launch::run(&spec, &options, &interrupt).await
     });
     let report = match outcome {
         Ok(report) => report,
@@ -174,6 +233,49 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         ExitCode::from(EXIT_FAILED)
     }
+}
+
+/// The run's options from its flags; errors are usage errors.
+fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
+    let token = args
+        .token
+        .as_ref()
+        .map(|t| Token::new(t.as_str()))
+        .transpose()
+        .context("--token")?;
+    let agents = match args.listen {
+        None => Agents::InProcess {
+            count: args.agents.unwrap_or(spec.agents.count).get(),
+        },
+        Some(listen) => {
+            if launch::needs_token(&listen) && token.is_none() {
+                anyhow::bail!("{}", launch::token_required(&listen));
+            }
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let read = |path: &PathBuf| {
+                        std::fs::read(path)
+                            .with_context(|| format!("cannot read {}", path.display()))
+                    };
+                    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+                    Some(tonic::transport::ServerTlsConfig::new().identity(identity))
+                }
+                _ => None,
+            };
+            Agents::Remote {
+                listen,
+                expect: args.expect_agents.unwrap_or(spec.agents.count).get(),
+                wait: args.wait,
+                tls,
+            }
+        }
+    };
+    Ok(RunOptions {
+        agents,
+        token,
+        http_target: args.http_target.clone(),
+        quiet: args.quiet,
+    })
 }
 
 fn write_json(report: &Report, path: &PathBuf) -> anyhow::Result<()> {

@@ -57,6 +57,10 @@ pub struct ModeReport {
     /// Agent-level problems: an agent lost, a refused assignment, a
     /// histogram that could not be read.
     pub failures: Vec<String>,
+    /// What happened but did not cost a result: an agent lost whose
+    /// unfinished requests other agents ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub histogram: LatencySummary,
     pub agents: Vec<AgentFigures>,
     pub requests: Vec<RequestRecord>,
@@ -90,6 +94,7 @@ impl ModeReport {
             explanation: explain(mode, wall_ms, sum_latency_ms, max_ms, requests.len()),
             errors,
             failures,
+            notes: Vec::new(),
             histogram: LatencySummary::of(histogram),
             agents,
             requests,
@@ -193,6 +198,9 @@ pub fn render_mode_footer(mode: &ModeReport) -> String {
     let _ = writeln!(out, "----------");
     let _ = writeln!(out, "Time elapsed: {}", style(fmt_ms(mode.wall_ms)).bold());
     let _ = writeln!(out, "  {}", style(&mode.explanation).dim());
+    for note in &mode.notes {
+        let _ = writeln!(out, "  {} {note}", style("·").yellow().bold());
+    }
     for failure in &mode.failures {
         let _ = writeln!(out, "  {} {failure}", style("!").red().bold());
     }

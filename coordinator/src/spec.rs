@@ -50,6 +50,9 @@ pub struct Spec {
     pub timeout: SpecDuration,
     #[serde(default)]
     pub agents: AgentsSpec,
+    /// What to do when an agent is lost mid-run.
+    #[serde(default)]
+    pub on_agent_loss: AgentLoss,
 }
 
 /// How many agents run the experiment, and how they share it.
@@ -79,6 +82,17 @@ pub enum Split {
     Replicate,
     /// The rounds are divided between the agents.
     Partition,
+}
+
+/// What a run does when an agent dies or is cut off before finishing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentLoss {
+    /// Stop the run, report what was delivered, exit 1.
+    #[default]
+    Fail,
+    /// Hand the lost agent's unfinished requests to the agents left.
+    Redistribute,
 }
 
 /// Where the work goes.

@@ -3,6 +3,7 @@
 //! `v1` is the code generated from `loadlab.proto`; [`histogram`] is the one
 //! codec both sides use to move latency histograms losslessly.
 
+pub mod auth;
 pub mod histogram;
 
 /// Generated messages and the `Coordinator` service (client and server).
@@ -12,4 +13,15 @@ pub mod v1 {
 
 /// Bumped whenever a change to `loadlab.proto` would confuse the other side.
 /// Sent in the agent's `Hello`; the coordinator refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// How often each side of a `Join` stream sends a heartbeat.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Silence after which a side treats the other as gone: a dead or cut-off
+/// peer is noticed within this, well inside five seconds.
+pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Largest message either side accepts; a bigger one is refused by gRPC
+/// with `OUT_OF_RANGE` instead of being buffered.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

@@ -1,0 +1,306 @@
+//! Everything a run needs before its first mode: where the work goes (the
+//! spec's targets, an embedded delay server, the database, checked and
+//! seeded), the coordinator's gRPC server, and its agents — in-process ones
+//! that dial it through the same client code as the `agent` binary, or
+//! remote ones awaited on `--listen`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use loadlab_agent::session::{self, Connection, Identity};
+use loadlab_proto::auth::Token;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::ServerTlsConfig;
+use tracing::warn;
+
+use crate::dataset::{self, Seeded};
+use crate::experiment::{self, Resolved};
+use crate::hub::{self, AgentHandle, Hub, Inbound};
+use crate::live::Live;
+use crate::report::Report;
+use crate::spec::{SchemaName, Spec};
+
+/// Where the agents come from.
+#[derive(Debug, Clone)]
+pub enum Agents {
+    /// Started in this process, joining over gRPC on 127.0.0.1.
+    InProcess { count: u32 },
+    /// `agent` processes that join on `listen`; the run starts when
+    /// `expect` have joined, or fails after `wait`.
+    Remote {
+        listen: SocketAddr,
+        expect: u32,
+        wait: Duration,
+        tls: Option<ServerTlsConfig>,
+    },
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub agents: Agents,
+    /// Agents must prove they hold this token (remote agents only; the
+    /// in-process ones get a fresh random one).
+    pub token: Option<Token>,
+    /// Base URL of the HTTP server, instead of the spec's.
+    pub http_target: Option<String>,
+    /// Print only the summary.
+    pub quiet: bool,
+}
+
+/// Why a listen address is not allowed without a token.
+pub fn needs_token(listen: &SocketAddr) -> bool {
+    !listen.ip().is_loopback()
+}
+
+/// Runs `spec`: resolves its targets, gathers its agents, runs its modes.
+/// Returns the report (partial if `interrupt` fired), or an error if the run
+/// could not start at all.
+pub async fn run(
+    spec: &Spec,
+    options: &RunOptions,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<Report> {
+    let stop = CancellationToken::new();
+    let _stop_on_exit = stop.clone().drop_guard();
+
+    let (listen, tls, token, expect) = match &options.agents {
+        Agents::InProcess { count } => {
+            let token = Token::new(uuid::Uuid::new_v4().to_string())?;
+            (
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                None,
+                Some(token),
+                *count,
+            )
+        }
+        Agents::Remote {
+            listen,
+            expect,
+            tls,
+            ..
+        } => (*listen, tls.clone(), options.token.clone(), *expect),
+    };
+    if let Agents::Remote { listen, .. } = &options.agents
+        && needs_token(listen)
+        && options.token.is_none()
+    {
+        bail!("{}", token_required(listen));
+    }
+    let embedded_ok = listen.ip().is_loopback();
+    let targets = resolve_targets(spec, options.http_target.as_deref(), embedded_ok, &stop).await?;
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for agents on {listen}"))?;
+    let address = listener.local_addr()?;
+    let (mut hub, service) = hub::hub(token.clone());
+    let server = tokio::spawn(hub::serve(
+        listener,
+        service,
+        tls.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+
+    let agents = match &options.agents {
+        Agents::InProcess { count } => {
+            for n in 1..=*count {
+                let connection = Connection {
+                    url: format!("http://{address}"),
+                    token: token.clone(),
+                    tls_ca: None,
+                };
+                let shutdown = stop.child_token();
+                tokio::spawn(async move {
+                    let identity = Identity::new(format!("local-{n}"));
+                    if let Err(error) = session::join(&connection, &identity, shutdown).await {
+                        warn!(%error, "in-process agent stopped");
+                    }
+                });
+            }
+            let waiting = wait_for_agents(
+                &mut hub,
+                expect as usize,
+                Duration::from_secs(10),
+                false,
+                interrupt,
+            );
+            waiting.await?
+        }
+        Agents::Remote { wait, .. } => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!(
+                "coordinator: listening for agents on {scheme}://{address}{}; waiting up to {} for {expect}",
+                if token.is_some() {
+                    " (token required)"
+                } else {
+                    ""
+                },
+                humantime::format_duration(*wait)
+            );
+            wait_for_agents(&mut hub, expect as usize, *wait, true, interrupt).await?
+        }
+    };
+    if interrupt.is_cancelled() {
+        return Ok(Report {
+            spec: spec.clone(),
+            targets,
+            agents: agents.iter().map(|a| a.name.clone()).collect(),
+            modes: Vec::new(),
+            interrupted: true,
+        });
+    }
+
+    let mut live = Live::new(agents.len() > 1, options.quiet);
+    let report = experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await;
+    stop.cancel();
+    let _ = server.await;
+    Ok(report)
+}
+
+/// The refusal for a non-loopback `--listen` without a token.
+pub fn token_required(listen: &SocketAddr) -> String {
+    format!(
+        "--listen {listen} accepts agents from other hosts, and agents run whatever the coordinator sends: \
+         give a shared secret with --token SECRET (or LOADLAB_TOKEN) here and on every agent, \
+         or listen on 127.0.0.1"
+    )
+}
+
+/// Where the work goes: the spec's HTTP target or an embedded delay server
+/// (when there are HTTP requests), and the spec's database or
+/// `DATABASE_URL` (when there are queries) — checked, and seeded when the
+/// spec asks for a dataset.
+async fn resolve_targets(
+    spec: &Spec,
+    http_target: Option<&str>,
+    embedded_ok: bool,
+    stop: &CancellationToken,
+) -> anyhow::Result<Resolved> {
+    let mut targets = Resolved::default();
+    if !spec.requests.is_empty() {
+        let given = http_target.or(spec.target.http.as_ref().map(|h| h.0.as_str()));
+        targets.http = Some(match given {
+            Some(http) => http.trim_end_matches('/').to_owned(),
+            None if !embedded_ok => bail!(
+                "the spec has no HTTP target, and agents on other hosts could not reach an embedded \
+                 delay server: pass --http-target URL (a delay-server they can reach) or set `target:` in the spec"
+            ),
+            None => {
+                let (listener, addr) = delay_server::bind(([127, 0, 0, 1], 0).into())
+                    .await
+                    .context("cannot start the embedded delay server")?;
+                let config = delay_server::Config {
+                    grace: Duration::from_millis(100),
+                    ..Default::default()
+                };
+                tokio::spawn(delay_server::run(
+                    listener,
+                    config,
+                    stop.clone().cancelled_owned(),
+                ));
+                format!("http://{addr}")
+            }
+        });
+    }
+    if !spec.queries.is_empty() {
+        let Some(url) = spec
+            .target
+            .postgres
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+        else {
+            bail!(
+                "the spec has queries but no database: set `target: {{ postgres: URL }}` or DATABASE_URL"
+            );
+        };
+        let server = dataset::check_connection(&url).await?;
+        if let Some(wanted) = &spec.dataset {
+            seed_with_progress(&url, &wanted.schema, wanted.scale.get()).await?;
+        }
+        targets.database = Some(server);
+        targets.postgres = Some(url);
+    }
+    Ok(targets)
+}
+
+/// Seeds (or finds) the dataset, with a progress bar on a terminal.
+pub async fn seed_with_progress(
+    url: &str,
+    schema: &SchemaName,
+    scale: u32,
+) -> anyhow::Result<Seeded> {
+    let bar = indicatif::ProgressBar::new(u64::from(scale) * dataset::CITIES_PER_SCALE);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "seeding [{bar:40}] {pos}/{len} cities  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let seeded = dataset::seed(url, schema, scale, |done, _| bar.set_position(done)).await;
+    bar.finish_and_clear();
+    let seeded = seeded?;
+    match &seeded {
+        Seeded::AlreadyThere { rows } => {
+            eprintln!(
+                "dataset: {rows} cities at scale {scale} already in schema {schema}; nothing to do"
+            )
+        }
+        Seeded::Built { rows, took } => {
+            eprintln!(
+                "dataset: seeded {rows} cities at scale {scale} into schema {schema} in {:.1} s",
+                took.as_secs_f64()
+            )
+        }
+    }
+    Ok(seeded)
+}
+
+/// Waits until `count` agents have joined, or `timeout`; agents that leave
+/// while others are awaited no longer count. With `announce`, says on
+/// stderr how many have joined each time that changes.
+async fn wait_for_agents(
+    hub: &mut Hub,
+    count: usize,
+    timeout: Duration,
+    announce: bool,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<Vec<AgentHandle>> {
+    let mut agents: Vec<AgentHandle> = Vec::with_capacity(count);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while agents.len() < count {
+        tokio::select! {
+            joined = hub.joined.recv() => match joined {
+                Some(agent) => {
+                    agents.push(agent);
+                    if announce {
+                        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+                        eprintln!("coordinator: {}/{count} agents connected ({})", agents.len(), names.join(", "));
+                    }
+                }
+                None => bail!("the coordinator's gRPC server stopped"),
+            },
+            inbound = hub.inbound.recv() => {
+                if let Some((key, Inbound::Gone(how))) = inbound
+                    && let Some(i) = agents.iter().position(|a| a.key == key)
+                {
+                    let agent = agents.remove(i);
+                    if announce {
+                        eprintln!("coordinator: agent {} left ({how}); {}/{count} agents connected", agent.name, agents.len());
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => bail!(
+                "only {}/{count} agents connected within {}{}",
+                agents.len(),
+                humantime::format_duration(timeout),
+                if announce { "; start more with `agent --coordinator URL`, or lower --expect-agents" } else { "" }
+            ),
+            () = interrupt.cancelled() => return Ok(agents),
+        }
+    }
+    Ok(agents)
+}
