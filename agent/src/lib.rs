@@ -10,6 +10,7 @@ pub mod http;
 pub mod mode;
 pub mod outcome;
 pub mod session;
+pub mod signal;
 pub mod sql;
 pub mod workload;
 

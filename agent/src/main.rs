@@ -76,7 +76,11 @@ fn main() -> ExitCode {
     let identity = Identity::new(args.name.unwrap_or_else(host_name));
     let served = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            loadlab_agent::signal::stop_requested().await;
+            on_signal.cancel();
+        });
         session::serve(&connection, &identity, args.give_up, shutdown).await
     });
     match served {
@@ -90,24 +94,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Cancels `shutdown` on Ctrl-C or SIGTERM (what `docker stop` and
-/// Kubernetes send).
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    shutdown.cancel();
 }
 
 fn host_name() -> String {

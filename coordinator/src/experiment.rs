@@ -183,9 +183,11 @@ enum State {
 }
 
 impl Dispatch {
-    fn covers(&self, round: u32, id: &str) -> bool {
+    fn covers(&self, round: u32, id: &str, ids: &[&str]) -> bool {
         let in_share = round >= self.share.first && round - self.share.first < self.share.count;
-        in_share && (self.only.is_empty() || self.only.contains(&(round, id.to_owned())))
+        in_share
+            && ids.contains(&id)
+            && (self.only.is_empty() || self.only.contains(&(round, id.to_owned())))
     }
 
     fn expected(&self, ids: &[&str]) -> u64 {
@@ -525,7 +527,9 @@ impl<'a> ModeRun<'a> {
                 let mut rejected = 0;
                 for outcome in batch.outcomes {
                     let pair = (outcome.round, outcome.request_id.clone());
-                    if !d.covers(outcome.round, &outcome.request_id) || !d.delivered.insert(pair) {
+                    if !d.covers(outcome.round, &outcome.request_id, &self.ids)
+                        || !d.delivered.insert(pair)
+                    {
                         rejected += 1;
                         continue;
                     }

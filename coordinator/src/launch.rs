@@ -156,7 +156,9 @@ pub async fn run(
     let mut live = Live::new(agents.len() > 1, options.quiet);
     let report = experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await;
     stop.cancel();
-    let _ = server.await;
+    // Agents that are stuck or cut off keep their connections open; the
+    // report must not wait for them.
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     Ok(report)
 }
 

@@ -205,12 +205,14 @@ fn run(args: RunArgs) -> ExitCode {
         let interrupt = CancellationToken::new();
         let on_signal = interrupt.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
+            loadlab_agent::signal::stop_requested().await;
+            on_signal.cancel();
         });
         launch::run(&spec, &options, &interrupt).await
     });
+    // Whatever is still stuck (a blocking request, a silent agent) must not
+    // hold the report back.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     let report = match outcome {
         Ok(report) => report,
         Err(error) => {

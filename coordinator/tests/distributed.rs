@@ -1,0 +1,467 @@
+//! Distributed runs with real processes on loopback: a `coordinator
+//! --listen` and `agent` processes joining it over gRPC, killed, stopped,
+//! restarted and refused as they would be on real hosts.
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use loadlab_proto::histogram::{new_latency_histogram, record_latency};
+use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClient};
+use serde_json::Value;
+
+mod common;
+use common::{Running, workspace_binary, write_spec};
+
+const TOKEN: &str = "distributed-test-token";
+const LONG: Duration = Duration::from_secs(60);
+
+/// A coordinator waiting for agents on `listen`; returns it and the URL
+/// agents should dial.
+fn listening(spec: &str, listen: &str, extra: &[&str]) -> (Running, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command
+        .args(["run", spec, "--listen", listen])
+        .args(extra)
+        .env_remove("LOADLAB_TOKEN")
+        .env("NO_COLOR", "1");
+    let running = Running::spawn(command);
+    let line = running.wait_for_line("listening for agents on ", LONG);
+    let url = line
+        .split("listening for agents on ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .expect("an address")
+        .to_owned();
+    (running, url)
+}
+
+fn agent(url: &str, name: &str, token: Option<&str>) -> Running {
+    let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
+    command
+        .args(["--coordinator", url, "--name", name])
+        .env_remove("LOADLAB_TOKEN")
+        .env("RUST_LOG", "info");
+    if let Some(token) = token {
+        command.args(["--token", token]);
+    }
+    Running::spawn(command)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the JSON report exists"))
+        .expect("valid JSON")
+}
+
+/// Each agent runs 10 × 300 ms one after another (3 s): time enough to kill
+/// one mid-run.
+fn partitioned_spec(policy: &str) -> String {
+    format!(
+        "name: loss\nmodes: [sync]\nrequests:\n  - {{ id: A, path: /delay-me?ms=300 }}\n\
+         repeat: 20\nagents: {{ count: 2, split: partition }}\non_agent_loss: {policy}\ntimeout: 10s\n"
+    )
+}
+
+#[test]
+fn three_agent_processes_merge_losslessly() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: three\nmodes: [async]\nrequests:\n\
+         \x20 - { id: A, path: /delay-me?ms=20 }\n\
+         \x20 - { id: B, path: /delay-me?ms=50 }\n\
+         \x20 - { id: C, path: /delay-me?ms=80 }\n\
+         repeat: 10\nagents: { count: 3, split: replicate }\ntimeout: 10s\n",
+    );
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _agents: Vec<Running> = ["a1", "a2", "a3"]
+        .iter()
+        .map(|name| agent(&url, name, Some(TOKEN)))
+        .collect();
+    let code = coordinator.exit_code(LONG);
+    let stderr = coordinator.stderr();
+    assert_eq!(code, Some(0), "{}\n{stderr}", coordinator.stdout());
+    assert!(stderr.contains("3/3 agents connected"), "{stderr}");
+
+    let report = read_json(&json);
+    let mode = &report["modes"][0];
+    let merged = mode["histogram"]["count"].as_u64().unwrap();
+    let agents = mode["agents"].as_array().unwrap();
+    let mut names: Vec<&str> = agents.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["a1", "a2", "a3"]);
+    let per_agent: Vec<u64> = agents
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per_agent, [30, 30, 30]);
+    assert_eq!(merged, per_agent.iter().sum::<u64>());
+
+    // One histogram of every sample gives the merged percentiles exactly.
+    let requests = mode["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 90);
+    let mut all = new_latency_histogram();
+    for r in requests {
+        let latency_us = (r["latency_ms"].as_f64().unwrap() * 1e3).round() as u64;
+        record_latency(&mut all, latency_us);
+    }
+    for (field, q) in [("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99)] {
+        let expected = all.value_at_quantile(q) as f64 / 1e3;
+        let got = mode["histogram"][field].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-9,
+            "{field}: {got} vs {expected}"
+        );
+    }
+    assert_eq!(
+        mode["histogram"]["max_ms"].as_f64().unwrap(),
+        all.max() as f64 / 1e3
+    );
+}
+
+#[test]
+fn killed_agent_fails_the_run_fast_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &partitioned_spec("fail"));
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let victim = agent(&url, "victim", Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(1000));
+    victim.signal("KILL");
+    let killed = Instant::now();
+    let code = coordinator.exit_code(LONG);
+    let took = killed.elapsed();
+    let stdout = coordinator.stdout();
+    assert_eq!(code, Some(1), "{stdout}\n{}", coordinator.stderr());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(stdout.contains("agent victim lost"), "{stdout}");
+    assert!(stdout.contains("on_agent_loss: fail"), "{stdout}");
+    // What the victim delivered before it died is in the report.
+    let report = read_json(&json);
+    let from_victim = report["modes"][0]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["agent"] == "victim")
+        .count();
+    assert!(from_victim >= 1, "{report}");
+}
+
+#[test]
+fn killed_agent_share_is_redistributed_and_every_request_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &partitioned_spec("redistribute"));
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let victim = agent(&url, "victim", Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(1000));
+    victim.signal("KILL");
+    let code = coordinator.exit_code(LONG);
+    let stdout = coordinator.stdout();
+    assert_eq!(code, Some(0), "{stdout}\n{}", coordinator.stderr());
+
+    let report = read_json(&json);
+    let mode = &report["modes"][0];
+    let requests = mode["requests"].as_array().unwrap();
+    let mut pairs: Vec<(u64, &str)> = requests
+        .iter()
+        .map(|r| (r["round"].as_u64().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
+    pairs.sort();
+    let expected: Vec<(u64, &str)> = (0..20).map(|round| (round, "A")).collect();
+    assert_eq!(pairs, expected, "every (round, request) exactly once");
+    assert_eq!(mode["histogram"]["count"].as_u64(), Some(20));
+    assert!(requests.iter().any(|r| r["agent"] == "victim"));
+    let notes = mode["notes"].to_string();
+    assert!(
+        notes.contains("agent victim lost") && notes.contains("went to steady"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn silent_agent_is_noticed_by_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &partitioned_spec("fail"));
+    let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let frozen = agent(&url, "frozen", Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopped, its socket stays open: only the missing heartbeats tell.
+    frozen.signal("STOP");
+    let stopped = Instant::now();
+    let code = coordinator.exit_code(LONG);
+    let took = stopped.elapsed();
+    frozen.signal("CONT");
+    let stdout = coordinator.stdout();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("agent frozen lost (silent for 4 s"),
+        "{stdout}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn agents_started_first_join_and_survive_a_coordinator_killed_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = write_spec(
+        &dir,
+        "name: slow\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?seconds=5 }\nagents: { count: 2 }\n",
+    );
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    // The agents come up first and keep retrying.
+    let agents = [
+        agent(&url, "early-1", Some(TOKEN)),
+        agent(&url, "early-2", Some(TOKEN)),
+    ];
+    agents[0].wait_for_line("retrying in", LONG);
+
+    let (first, _) = listening(&slow, &listen, &["--token", TOKEN]);
+    first.wait_for_line("Requesting", LONG);
+    first.signal("KILL");
+    drop(first);
+    // They notice, drop the work, and go back to retrying.
+    for agent in &agents {
+        agent.wait_for_line("retrying in", Duration::from_secs(10));
+    }
+
+    let quick = dir.path().join("quick.yaml");
+    std::fs::write(
+        &quick,
+        "name: quick\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=50 }\nagents: { count: 2 }\n",
+    )
+    .unwrap();
+    let (mut second, _) = listening(quick.to_str().unwrap(), &listen, &["--token", TOKEN]);
+    let code = second.exit_code(LONG);
+    let stderr = second.stderr();
+    assert_eq!(code, Some(0), "{}\n{stderr}", second.stdout());
+    assert!(stderr.contains("2/2 agents connected"), "{stderr}");
+    assert!(
+        stderr.contains("early-1") && stderr.contains("early-2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_remote_work_and_prints_the_partial_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: long\nmodes: [async, sync]\nrequests:\n  - { id: A, path: /delay-me?seconds=30 }\n",
+    );
+    let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
+    let remote = agent(&url, "remote", Some(TOKEN));
+    coordinator.wait_for_line("Requesting", LONG);
+    coordinator.signal("INT");
+    let code = coordinator.exit_code(Duration::from_secs(15));
+    assert_eq!(code, Some(130), "{}", coordinator.stdout());
+    assert!(coordinator.stdout().contains("Interrupted"));
+    remote.wait_for_line("cancelled by the coordinator", Duration::from_secs(5));
+}
+
+#[test]
+fn wrong_or_missing_token_is_refused_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    let (mut coordinator, url) =
+        listening(&spec, "127.0.0.1:0", &["--token", TOKEN, "--wait", "4s"]);
+
+    let mut wrong = agent(&url, "wrong", Some("not-the-token"));
+    assert_eq!(wrong.exit_code(LONG), Some(1));
+    assert!(wrong.stderr().contains("wrong token"), "{}", wrong.stderr());
+
+    let mut missing = agent(&url, "missing", None);
+    assert_eq!(missing.exit_code(LONG), Some(1));
+    assert!(
+        missing
+            .stderr()
+            .contains("requires a token: start the agent with --token"),
+        "{}",
+        missing.stderr()
+    );
+
+    assert_eq!(coordinator.exit_code(LONG), Some(1));
+    let stderr = coordinator.stderr();
+    assert!(
+        stderr.contains("only 0/1 agents connected within 4s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused an agent"), "{stderr}");
+
+    // An agent with a token does not obey a coordinator that cannot prove
+    // it holds the same one.
+    let (_open, url) = listening(&spec, "127.0.0.1:0", &["--wait", "10s"]);
+    let mut cautious = agent(&url, "cautious", Some(TOKEN));
+    assert_eq!(cautious.exit_code(LONG), Some(1));
+    assert!(
+        cautious
+            .stderr()
+            .contains("did not prove it knows the token"),
+        "{}",
+        cautious.stderr()
+    );
+}
+
+#[test]
+fn non_loopback_listen_without_token_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(["run", &spec, "--listen", "0.0.0.0:0"])
+        .env_remove("LOADLAB_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--listen 0.0.0.0:0 accepts agents from other hosts")
+            && stderr.contains("--token"),
+        "{stderr}"
+    );
+}
+
+/// A hand-rolled client speaking the protocol, to send what a real agent
+/// never would.
+async fn raw_join(
+    url: &str,
+    hello_version: u32,
+) -> (
+    tokio::sync::mpsc::Sender<v1::AgentMessage>,
+    Result<tonic::Streaming<v1::CoordinatorMessage>, tonic::Status>,
+) {
+    let mut client = CoordinatorClient::connect(url.to_owned()).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let hello = v1::Hello {
+        agent_id: "raw".into(),
+        name: "raw".into(),
+        version: "0".into(),
+        protocol_version: hello_version,
+    };
+    tx.send(v1::AgentMessage {
+        kind: Some(agent_message::Kind::Hello(hello)),
+    })
+    .await
+    .unwrap();
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let (credential, _) = loadlab_proto::auth::Token::new(TOKEN).unwrap().credential();
+    request.metadata_mut().insert(
+        loadlab_proto::auth::METADATA_KEY,
+        credential.parse().unwrap(),
+    );
+    let joined = client.join(request).await.map(|r| r.into_inner());
+    (tx, joined)
+}
+
+#[tokio::test]
+async fn protocol_version_mismatch_is_refused_with_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    let (mut coordinator, url) =
+        listening(&spec, "127.0.0.1:0", &["--token", TOKEN, "--wait", "3s"]);
+    let (_tx, joined) = raw_join(&url, 99).await;
+    let status = joined.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(
+        status.message(),
+        format!(
+            "protocol version mismatch: agent speaks 99, coordinator speaks {}",
+            loadlab_proto::PROTOCOL_VERSION
+        )
+    );
+    let code = tokio::task::spawn_blocking(move || coordinator.exit_code(LONG))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test]
+async fn unknown_run_foreign_and_oversized_messages_are_rejected_without_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
+    let (tx, joined) = raw_join(&url, loadlab_proto::PROTOCOL_VERSION).await;
+    let mut inbound = joined.expect("joined");
+    let run_id = loop {
+        let message = inbound.message().await.unwrap().expect("a message");
+        if let Some(v1::coordinator_message::Kind::Assignment(a)) = message.kind {
+            break a.run_id;
+        }
+    };
+    let outcome = |request_id: &str, body: String| v1::RequestOutcome {
+        request_id: request_id.into(),
+        ok: true,
+        body,
+        ..Default::default()
+    };
+    let batch = |run_id: &str, outcome| v1::AgentMessage {
+        kind: Some(agent_message::Kind::Outcomes(v1::OutcomeBatch {
+            run_id: run_id.into(),
+            outcomes: vec![outcome],
+        })),
+    };
+    tx.send(batch("no-such-run", outcome("A", String::new())))
+        .await
+        .unwrap();
+    tx.send(batch(&run_id, outcome("not-in-the-spec", String::new())))
+        .await
+        .unwrap();
+    let huge = "x".repeat(loadlab_proto::MAX_MESSAGE_BYTES + 1);
+    tx.send(batch(&run_id, outcome("A", huge))).await.unwrap();
+
+    let code = tokio::task::spawn_blocking(move || {
+        let code = coordinator.exit_code(LONG);
+        (code, coordinator.stdout(), coordinator.stderr())
+    })
+    .await
+    .unwrap();
+    let (code, stdout, stderr) = code;
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("rejected a message for an unknown or finished run"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("outside its assignment"), "{stdout}");
+    assert!(stderr.contains("rejected the agent's stream"), "{stderr}");
+    assert!(stdout.contains("agent raw lost"), "{stdout}");
+}
