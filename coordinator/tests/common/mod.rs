@@ -74,7 +74,8 @@ impl Running {
             Arc::new(Mutex::new(String::new())),
             Arc::new(Mutex::new(String::new())),
         );
-        let pipes: [(Box<dyn std::io::Read + Send>, Arc<Mutex<String>>); 2] = [
+        type Pipe = (Box<dyn std::io::Read + Send>, Arc<Mutex<String>>);
+        let pipes: [Pipe; 2] = [
             (Box::new(child.stdout.take().unwrap()), stdout.clone()),
             (Box::new(child.stderr.take().unwrap()), stderr.clone()),
         ];
