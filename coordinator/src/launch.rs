@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub token: Option<Token>,
     /// Base URL of the HTTP server, instead of the spec's.
     pub http_target: Option<String>,
+    /// The database when the spec names none.
+    pub database_url: Option<String>,
     /// Print only the summary.
     pub quiet: bool,
 }
@@ -90,7 +92,7 @@ pub async fn run(
         bail!("{}", token_required(listen));
     }
     let embedded_ok = listen.ip().is_loopback();
-    let targets = resolve_targets(spec, options.http_target.as_deref(), embedded_ok, &stop).await?;
+    let targets = resolve_targets(spec, options, embedded_ok, &stop).await?;
 
     let listener = TcpListener::bind(listen)
         .await
@@ -177,13 +179,17 @@ pub fn token_required(listen: &SocketAddr) -> String {
 /// spec asks for a dataset.
 async fn resolve_targets(
     spec: &Spec,
-    http_target: Option<&str>,
+    options: &RunOptions,
     embedded_ok: bool,
     stop: &CancellationToken,
 ) -> anyhow::Result<Resolved> {
     let mut targets = Resolved::default();
     if !spec.requests.is_empty() {
-        let given = http_target.or(spec.target.http.as_ref().map(|h| h.0.as_str()));
+        let given = options.http_target.as_deref().or(spec
+            .target
+            .http
+            .as_ref()
+            .map(|h| h.0.as_str()));
         targets.http = Some(match given {
             Some(http) => http.trim_end_matches('/').to_owned(),
             None if !embedded_ok => bail!(
@@ -212,10 +218,10 @@ async fn resolve_targets(
             .target
             .postgres
             .clone()
-            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .or_else(|| options.database_url.clone())
         else {
             bail!(
-                "the spec has queries but no database: set `target: {{ postgres: URL }}` or DATABASE_URL"
+                "the spec has queries but no database: set `target: {{ postgres: URL }}`, --database-url or DATABASE_URL"
             );
         };
         let server = dataset::check_connection(&url).await?;

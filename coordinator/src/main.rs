@@ -118,6 +118,11 @@ struct RunArgs {
     #[arg(long, env = "LOADLAB_HTTP_TARGET", value_name = "URL")]
     http_target: Option<String>,
 
+    /// The database for the spec's queries when the spec names no
+    /// `target.postgres`.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -276,6 +281,7 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
         agents,
         token,
         http_target: args.http_target.clone(),
+        database_url: args.database_url.clone(),
         quiet: args.quiet,
     })
 }

@@ -1,0 +1,213 @@
+//! There is no container engine where the tests run, so `docker-compose.yml`,
+//! the `Dockerfile` and `deploy/kubernetes/` cannot be started here. This
+//! test keeps them from drifting instead: every loadlab binary, subcommand,
+//! flag and environment variable they name must exist in the real CLIs'
+//! `--help`, and every spec they run must validate.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml_ng::Value;
+
+mod common;
+use common::workspace_binary;
+
+/// The workspace's binaries and their packages.
+const BINARIES: [(&str, &str); 3] = [
+    ("coordinator", "loadlab-coordinator"),
+    ("agent", "loadlab-agent"),
+    ("delay-server", "delay-server"),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A container as the deployment files describe it.
+#[derive(Debug)]
+struct Container {
+    file: String,
+    command: Vec<String>,
+    env: Vec<String>,
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn compose_containers() -> Vec<Container> {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let services = doc["services"].as_mapping().expect("services");
+    assert!(
+        ["postgres", "jaeger", "delay-server", "coordinator", "agent"]
+            .iter()
+            .all(|name| services.contains_key(*name)),
+        "docker-compose.yml names the five services"
+    );
+    services
+        .iter()
+        .map(|(name, service)| Container {
+            file: format!("docker-compose.yml:{}", name.as_str().unwrap()),
+            command: strings(&service["command"]),
+            env: service["environment"]
+                .as_mapping()
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Every map in `value` that has `image` and `command`: the containers of
+/// any Kubernetes object, however deep.
+fn find_containers(file: &str, value: &Value, out: &mut Vec<Container>) {
+    match value {
+        Value::Mapping(map) => {
+            if map.contains_key("image") && map.contains_key("command") {
+                let env = map
+                    .get("env")
+                    .and_then(Value::as_sequence)
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Container {
+                    file: file.to_owned(),
+                    command: strings(&map["command"]),
+                    env,
+                });
+            }
+            for v in map.values() {
+                find_containers(file, v, out);
+            }
+        }
+        Value::Sequence(seq) => seq.iter().for_each(|v| find_containers(file, v, out)),
+        _ => {}
+    }
+}
+
+fn kubernetes_containers() -> Vec<Container> {
+    let mut out = Vec::new();
+    let dir = root().join("deploy/kubernetes");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let value = <Value as serde::Deserialize>::deserialize(doc)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                find_containers(&name, &value, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn help(binary: &str, subcommand: Option<&str>) -> String {
+    let package = BINARIES.iter().find(|(b, _)| *b == binary).unwrap().1;
+    let out = Command::new(workspace_binary(package, binary))
+        .args(subcommand)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{binary} {subcommand:?} --help failed"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Checks one container against the CLI it runs; returns what it checked.
+fn check(container: &Container, problems: &mut Vec<String>) -> Option<String> {
+    let binary = container.command.first()?;
+    if !BINARIES.iter().any(|(b, _)| b == binary) {
+        return None; // postgres, jaeger: not ours
+    }
+    let subcommand = (binary == "coordinator")
+        .then(|| container.command.get(1).map(String::as_str))
+        .flatten()
+        .filter(|s| !s.starts_with('-'));
+    let help = help(binary, subcommand);
+    let what = format!("{} ({binary} {})", container.file, subcommand.unwrap_or(""));
+    for flag in container.command.iter().filter(|a| a.starts_with("--")) {
+        let flag = flag.split('=').next().unwrap();
+        if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {
+            problems.push(format!("{what}: {flag} is not a flag of `{binary}`"));
+        }
+    }
+    for var in &container.env {
+        if !help.contains(&format!("[env: {var}")) {
+            problems.push(format!("{what}: `{binary}` reads no {var}"));
+        }
+    }
+    // Specs are shipped in the image as /experiments/NAME.
+    for arg in &container.command {
+        if let Some(name) = arg.strip_prefix("/experiments/") {
+            let name = name
+                .strip_prefix("${EXPERIMENT:-")
+                .and_then(|n| n.strip_suffix('}'))
+                .unwrap_or(name);
+            let spec = root().join("experiments").join(name);
+            let out = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+                .args(["validate", spec.to_str().unwrap()])
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                problems.push(format!("{what}: {} does not validate", spec.display()));
+            }
+        }
+    }
+    Some(what)
+}
+
+#[test]
+fn compose_and_kubernetes_name_only_what_the_clis_have() {
+    let mut problems = Vec::new();
+    let mut checked = BTreeSet::new();
+    for container in compose_containers().iter().chain(&kubernetes_containers()) {
+        if let Some(what) = check(container, &mut problems) {
+            checked.insert(what);
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The loadlab services of both: three in compose, three in Kubernetes.
+    assert_eq!(checked.len(), 6, "{checked:#?}");
+}
+
+#[test]
+fn dockerfile_builds_and_ships_every_binary_it_names() {
+    let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let built: BTreeSet<&str> = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--bin")
+        .map(|w| w[1])
+        .collect();
+    let ours: BTreeSet<&str> = BINARIES.iter().map(|(b, _)| *b).collect();
+    assert_eq!(built, ours, "the Dockerfile builds exactly our binaries");
+    for binary in ours {
+        assert!(
+            text.contains(&format!("/src/target/release/{binary}")),
+            "the Dockerfile copies {binary} into the image"
+        );
+    }
+    assert!(text.contains("COPY experiments/ /experiments/"));
+    // No system protoc: the build must not install one.
+    assert!(!text.contains("protobuf-compiler"));
+}
