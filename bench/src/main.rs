@@ -3,6 +3,7 @@
 //! to the target they are held to.
 
 mod delay_server;
+mod merge;
 mod postgres;
 mod precision;
 mod process;
@@ -28,6 +29,9 @@ enum Benchmark {
     /// Wall time of each mode against the requested delays (sum or slowest),
     /// median of several `coordinator run`s.
     Precision(precision::Options),
+    /// A coordinator's gRPC hub with N in-process agents each sending a
+    /// histogram of M samples: receive, decode, merge and render the report.
+    Merge(merge::Options),
     /// The slow SQL queries in each mode next to psql running them
     /// concurrently, in the same run.
     Postgres(postgres::Options),
@@ -38,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Benchmark::DelayServer(options) => delay_server::run(options),
         Benchmark::Precision(options) => precision::run(options),
         Benchmark::Postgres(options) => postgres::run(options),
+        Benchmark::Merge(options) => merge::run(options),
     }
 }
