@@ -465,3 +465,98 @@ async fn unknown_run_foreign_and_oversized_messages_are_rejected_without_a_crash
     assert!(stderr.contains("rejected the agent's stream"), "{stderr}");
     assert!(stdout.contains("agent raw lost"), "{stdout}");
 }
+
+/// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:
+/// (ca, cert, key).
+fn certificates(dir: &std::path::Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &Issuer::new(ca_params, ca_key))
+        .unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn agents_join_over_tls_and_an_untrusted_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = certificates(other.path());
+    let spec = write_spec(
+        &dir,
+        "name: tls\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=10 }\n",
+    );
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &[
+            "--token",
+            TOKEN,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--wait",
+            "20s",
+        ],
+    );
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    // An agent that trusts another CA cannot connect, and says why.
+    let mut doubtful = Running::spawn({
+        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
+        command
+            .args([
+                "--coordinator",
+                &url,
+                "--token",
+                TOKEN,
+                "--tls-ca",
+                &other_ca,
+            ])
+            .args(["--name", "doubtful", "--give-up", "1s"])
+            .env_remove("LOADLAB_TOKEN");
+        command
+    });
+    assert_eq!(doubtful.exit_code(LONG), Some(1));
+    let stderr = doubtful.stderr();
+    assert!(stderr.contains("gave up after 1s"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+
+    let _trusting = Running::spawn({
+        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
+        command
+            .args(["--coordinator", &url, "--token", TOKEN, "--tls-ca", &ca])
+            .args(["--name", "trusting"])
+            .env_remove("LOADLAB_TOKEN");
+        command
+    });
+    let code = coordinator.exit_code(LONG);
+    assert_eq!(
+        code,
+        Some(0),
+        "{}\n{}",
+        coordinator.stdout(),
+        coordinator.stderr()
+    );
+    assert!(
+        coordinator
+            .stderr()
+            .contains("1/1 agents connected (trusting)")
+    );
+}
