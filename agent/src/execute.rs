@@ -12,6 +12,7 @@ use std::time::Instant;
 use futures::task::LocalSpawnExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::{Span, field};
 
 use crate::Mode;
 use crate::http::{AsyncClient, BlockingClient, Reply};
@@ -22,11 +23,32 @@ use crate::workload::{Target, Workload};
 /// Most OS threads the threads mode starts for one workload.
 pub const MAX_THREADS: usize = 2_000;
 
-/// Where events go, with the workload's clock.
+/// Where events go, with the workload's clock and the assignment's span.
 #[derive(Clone)]
 struct Reporter {
     events: mpsc::UnboundedSender<Event>,
     started: Instant,
+    workload: Arc<Workload>,
+    /// Parent of the request spans; `Span::none()` when not tracing.
+    span: Span,
+}
+
+/// One request under way: its start and its span.
+struct Started {
+    index: usize,
+    start_us: u64,
+    span: Span,
+}
+
+impl Started {
+    /// The headers that carry this request's trace context.
+    fn headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        if !self.span.is_none() {
+            loadlab_telemetry::inject(&self.span, &mut headers);
+        }
+        headers
+    }
 }
 
 impl Reporter {
@@ -34,13 +56,86 @@ impl Reporter {
         self.started.elapsed().as_micros() as u64
     }
 
-    fn start(&self, index: usize) -> u64 {
+    fn start(&self, index: usize) -> Started {
         let start_us = self.now_us();
         let _ = self.events.send(Event::Started { index, start_us });
-        start_us
+        Started {
+            index,
+            start_us,
+            span: self.request_span(index),
+        }
     }
 
-    fn finish(&self, index: usize, start_us: u64, reply: Reply) {
+    /// A client span per request, with the semantic conventions' attributes.
+    fn request_span(&self, index: usize) -> Span {
+        if self.span.is_none() {
+            return Span::none();
+        }
+        let item = &self.workload.items[index];
+        match &item.target {
+            Target::Http { url } => tracing::info_span!(
+                parent: &self.span,
+                "request",
+                otel.name = "GET",
+                otel.kind = "client",
+                http.request.method = "GET",
+                url.full = url.as_str(),
+                loadlab.request.id = &*item.id,
+                loadlab.round = item.round,
+                http.response.status_code = field::Empty,
+                http.response.body.size = field::Empty,
+                error.type = field::Empty,
+                otel.status_code = field::Empty,
+                otel.status_description = field::Empty,
+            ),
+            Target::Sql(query) => tracing::info_span!(
+                parent: &self.span,
+                "query",
+                otel.name = query.sql.split_whitespace().next().unwrap_or("query").to_uppercase(),
+                otel.kind = "client",
+                db.system = "postgresql",
+                db.system.name = "postgresql",
+                db.query.text = query.sql.as_str(),
+                loadlab.request.id = &*item.id,
+                loadlab.round = item.round,
+                db.response.returned_rows = field::Empty,
+                error.type = field::Empty,
+                otel.status_code = field::Empty,
+                otel.status_description = field::Empty,
+            ),
+        }
+    }
+
+    fn finish(&self, started: Started, reply: Reply) {
+        let Started {
+            index,
+            start_us,
+            span,
+        } = started;
+        if !span.is_none() {
+            match &self.workload.items[index].target {
+                Target::Http { .. } => {
+                    if reply.status > 0 {
+                        span.record("http.response.status_code", reply.status);
+                    }
+                    span.record("http.response.body.size", reply.bytes);
+                }
+                Target::Sql(_) => {
+                    span.record("db.response.returned_rows", reply.rows);
+                }
+            }
+            if let Some(error) = &reply.error {
+                let kind = if reply.status > 0 {
+                    "http_status"
+                } else {
+                    "request_failed"
+                };
+                span.record("error.type", kind);
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_description", error.as_str());
+            }
+        }
+        drop(span);
         let end_us = self.now_us();
         let _ = self.events.send(Event::Finished(Outcome {
             index,
@@ -62,10 +157,13 @@ pub async fn execute(
     workload: Arc<Workload>,
     events: mpsc::UnboundedSender<Event>,
     cancel: CancellationToken,
+    span: Span,
 ) {
     let reporter = Reporter {
         events,
         started: Instant::now(),
+        workload: workload.clone(),
+        span,
     };
     // Cancelling the workload also cancels its queries on the server.
     let in_flight = InFlight::default();
@@ -134,17 +232,22 @@ impl BlockingClients {
         }
     }
 
-    fn fetch(&mut self, target: &Target) -> Reply {
+    fn fetch(&mut self, target: &Target, headers: &http::HeaderMap) -> Reply {
         match target {
-            Target::Http { url } => self.http.get(url),
+            Target::Http { url } => self.http.get(url, headers),
             Target::Sql(query) => self.sql.query(query),
         }
     }
 }
 
-async fn fetch_async(http: &AsyncClient, sql: &AsyncPools, target: &Target) -> Reply {
+async fn fetch_async(
+    http: &AsyncClient,
+    sql: &AsyncPools,
+    target: &Target,
+    headers: http::HeaderMap,
+) -> Reply {
     match target {
-        Target::Http { url } => http.get(url).await,
+        Target::Http { url } => http.get(url, headers).await,
         Target::Sql(query) => sql.query(query).await,
     }
 }
@@ -162,8 +265,8 @@ fn run_sync(
             return;
         }
         let start = reporter.start(index);
-        let reply = clients.fetch(&item.target);
-        reporter.finish(index, start, reply);
+        let reply = clients.fetch(&item.target, &start.headers());
+        reporter.finish(start, reply);
     }
 }
 
@@ -184,7 +287,7 @@ async fn run_async(
         Err(error) => {
             for index in 0..workload.items.len() {
                 let start = reporter.start(index);
-                reporter.finish(index, start, Reply::failed(error.clone()));
+                reporter.finish(start, Reply::failed(error.clone()));
             }
             return;
         }
@@ -207,8 +310,14 @@ async fn run_async(
         );
         tasks.spawn(async move {
             let start = reporter.start(index);
-            let reply = fetch_async(&client, &pools, &workload.items[index].target).await;
-            reporter.finish(index, start, reply);
+            let reply = fetch_async(
+                &client,
+                &pools,
+                &workload.items[index].target,
+                start.headers(),
+            )
+            .await;
+            reporter.finish(start, reply);
             drop(permit);
         });
         // Reap finished tasks as we go so a long run does not pile them up.
@@ -240,8 +349,8 @@ fn run_blocking(
             }
             let start = reporter.start(index);
             // Looks asynchronous, is not: nothing here yields to the executor.
-            let reply = clients.fetch(&target);
-            reporter.finish(index, start, reply);
+            let reply = clients.fetch(&target, &start.headers());
+            reporter.finish(start, reply);
         };
         if let Err(error) = spawner.spawn_local(task) {
             tracing::error!(%error, "cannot spawn on the local executor");
@@ -274,8 +383,8 @@ fn run_threads(
                 return;
             }
             let start = reporter.start(index);
-            let reply = clients.fetch(&workload.items[index].target);
-            reporter.finish(index, start, reply);
+            let reply = clients.fetch(&workload.items[index].target, &start.headers());
+            reporter.finish(start, reply);
         }
     };
     std::thread::scope(|scope| {

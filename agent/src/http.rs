@@ -85,8 +85,9 @@ impl AsyncClient {
         Ok(AsyncClient { client, timeout })
     }
 
-    pub async fn get(&self, url: &str) -> Reply {
-        let response = match self.client.get(url).send().await {
+    /// GETs `url` with `headers` (the trace context, when tracing).
+    pub async fn get(&self, url: &str, headers: http::HeaderMap) -> Reply {
+        let response = match self.client.get(url).headers(headers).send().await {
             Ok(response) => response,
             Err(error) => return Reply::failed(self.describe(url, &error)),
         };
@@ -135,8 +136,13 @@ impl BlockingClient {
         }
     }
 
-    pub fn get(&self, url: &str) -> Reply {
-        match self.agent.get(url).call() {
+    /// GETs `url` with `headers` (the trace context, when tracing).
+    pub fn get(&self, url: &str, headers: &http::HeaderMap) -> Reply {
+        let mut request = self.agent.get(url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        match request.call() {
             Ok(mut response) => {
                 let status = response.status();
                 match response.body_mut().read_to_string() {

@@ -42,10 +42,15 @@ struct Args {
     /// 5m (default: keep trying).
     #[arg(long, env = "LOADLAB_GIVE_UP", value_name = "AFTER", value_parser = humantime::parse_duration)]
     give_up: Option<Duration>,
+
+    /// Export a span per assignment and per request to this OTLP/gRPC
+    /// collector (e.g. http://127.0.0.1:4317), continuing the coordinator's
+    /// trace.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 fn main() -> ExitCode {
-    loadlab_telemetry::init_logging("info,h2=warn,tower=warn,hyper=warn");
     let args = Args::parse();
     let mut connection = Connection::new(args.coordinator.clone());
     if let Some(token) = args.token {
@@ -73,7 +78,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let identity = Identity::new(args.name.unwrap_or_else(host_name));
+    let name = args
+        .name
+        .or_else(loadlab_telemetry::host_name)
+        .unwrap_or_else(|| "agent".to_owned());
+    let telemetry = {
+        let _inside = runtime.enter();
+        loadlab_telemetry::init(
+            "info,h2=warn,tower=warn,hyper=warn",
+            loadlab_telemetry::TraceConfig {
+                service: "loadlab-agent",
+                endpoint: args.otlp_endpoint.clone(),
+                attributes: vec![opentelemetry::KeyValue::new(
+                    "loadlab.agent.name",
+                    name.clone(),
+                )],
+            },
+        )
+    };
+    let identity = Identity::new(name);
     let served = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
@@ -83,6 +106,8 @@ fn main() -> ExitCode {
         });
         session::serve(&connection, &identity, args.give_up, shutdown).await
     });
+    // Every span is exported before the process exits.
+    telemetry.shutdown();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(session::SessionError::BadConfig(why)) => {
@@ -94,12 +119,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "agent".to_owned())
 }

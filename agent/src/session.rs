@@ -419,8 +419,14 @@ async fn run_assignment(
         }
     };
     debug!(%run_id, mode = %workload.mode, requests = workload.items.len(), "running assignment");
+    let span = assignment_span(&workload);
     let (events, mut received) = mpsc::unbounded_channel();
-    let execution = tokio::spawn(execute(workload.clone(), events, cancel.clone()));
+    let execution = tokio::spawn(execute(
+        workload.clone(),
+        events,
+        cancel.clone(),
+        span.clone(),
+    ));
 
     let mut histogram = new_latency_histogram();
     let (mut completed, mut errors) = (0u64, 0u64);
@@ -498,6 +504,23 @@ async fn run_assignment(
     };
     let _ = send(done).await;
     debug!(%run_id, completed, errors, "assignment done");
+}
+
+/// The agent's span for an assignment, continuing the coordinator's trace;
+/// `Span::none()` when not tracing.
+fn assignment_span(workload: &Workload) -> tracing::Span {
+    if !loadlab_telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "assignment",
+        otel.name = format!("run {} ({} requests)", workload.mode, workload.items.len()),
+        loadlab.run_id = workload.run_id.as_str(),
+        loadlab.mode = %workload.mode,
+        loadlab.requests = workload.items.len(),
+    );
+    loadlab_telemetry::set_parent_from_map(&span, &workload.trace_context);
+    span
 }
 
 async fn flush(

@@ -21,6 +21,8 @@ pub struct Workload {
     pub timeout: Option<Duration>,
     /// Report each request as it starts and ends, not only in batches.
     pub live_events: bool,
+    /// The coordinator's W3C trace context for this assignment.
+    pub trace_context: std::collections::HashMap<String, String>,
 }
 
 /// One request of one round.
@@ -159,6 +161,7 @@ impl TryFrom<v1::Assignment> for Workload {
             timeout: (assignment.timeout_ms > 0)
                 .then(|| Duration::from_millis(assignment.timeout_ms)),
             live_events: assignment.live_events,
+            trace_context: assignment.trace_context,
         })
     }
 }

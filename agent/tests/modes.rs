@@ -56,6 +56,7 @@ fn assignment(
         timeout_ms,
         live_events: true,
         only: Vec::new(),
+        trace_context: Default::default(),
     })
     .unwrap()
 }
@@ -64,7 +65,7 @@ fn assignment(
 async fn run(workload: Workload, cancel: CancellationToken) -> (Duration, Vec<Outcome>, usize) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
-    execute(Arc::new(workload), events, cancel).await;
+    execute(Arc::new(workload), events, cancel, tracing::Span::none()).await;
     let wall = started.elapsed();
     let (mut outcomes, mut starts) = (Vec::new(), 0);
     while let Ok(event) = received.try_recv() {

@@ -117,6 +117,7 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         agents: agents.iter().map(|a| a.name.clone()).collect(),
         modes: vec![mode],
         interrupted: false,
+        trace_id: None,
     };
     let rendered = render_summary(&report);
     let took = started.elapsed();

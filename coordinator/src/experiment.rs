@@ -8,7 +8,7 @@ use loadlab_agent::Mode;
 use loadlab_proto::histogram::{self, LatencyHistogram, new_latency_histogram, record_latency};
 use loadlab_proto::v1::{self, agent_message, coordinator_message};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{Instrument, Span, warn};
 
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::live::Live;
@@ -116,6 +116,34 @@ pub async fn run(
     spec: &Spec,
     targets: &Resolved,
     hub: &mut Hub,
+    agents: Vec<AgentHandle>,
+    live: &mut Live,
+    interrupt: &CancellationToken,
+) -> Report {
+    // The root of the run's trace; every mode, assignment, and the agents'
+    // and delay server's spans hang below it.
+    let span = if loadlab_telemetry::exporting() {
+        tracing::info_span!(
+            "experiment",
+            otel.name = format!("experiment {}", spec.name),
+            loadlab.experiment = spec.name.as_str(),
+            loadlab.agents = agents.len(),
+        )
+    } else {
+        Span::none()
+    };
+    let trace_id = loadlab_telemetry::trace_id(&span);
+    let mut report = run_modes(spec, targets, hub, agents, live, interrupt)
+        .instrument(span)
+        .await;
+    report.trace_id = trace_id;
+    report
+}
+
+async fn run_modes(
+    spec: &Spec,
+    targets: &Resolved,
+    hub: &mut Hub,
     mut agents: Vec<AgentHandle>,
     live: &mut Live,
     interrupt: &CancellationToken,
@@ -131,8 +159,16 @@ pub async fn run(
             live.note(&format!("{mode}: skipped, no agent left"));
             break;
         }
+        let span = if loadlab_telemetry::exporting() {
+            tracing::info_span!("mode", otel.name = format!("mode {mode}"), loadlab.mode = %mode)
+        } else {
+            Span::none()
+        };
         let mut run = ModeRun::new(spec, mode, &requests, &lines, agents.len());
-        let stop = run.drive(hub, &mut agents, live, interrupt).await;
+        let stop = run
+            .drive(hub, &mut agents, live, interrupt)
+            .instrument(span)
+            .await;
         let report = run.finish();
         live.mode_finished(&report);
         modes.push(report);
@@ -148,6 +184,7 @@ pub async fn run(
         agents: agent_names,
         modes,
         interrupted: interrupt.is_cancelled(),
+        trace_id: None,
     }
 }
 
@@ -173,6 +210,8 @@ struct Dispatch {
     completed: u64,
     wall_us: u64,
     state: State,
+    /// Open while the assignment runs; `Span::none()` when not tracing.
+    span: Span,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,7 +312,21 @@ impl<'a> ModeRun<'a> {
     /// given). False when the agent is already gone.
     async fn dispatch(&mut self, agent: &AgentHandle, share: Share, only: Vec<Pair>) -> bool {
         let run_id = format!("{}-{}", self.base_id, self.dispatches.len() + 1);
+        let span = if loadlab_telemetry::exporting() {
+            tracing::info_span!(
+                "assignment",
+                otel.name = format!("assignment to {}", agent.name),
+                loadlab.agent = agent.name.as_str(),
+                loadlab.run_id = run_id.as_str(),
+                loadlab.first_round = share.first,
+                loadlab.rounds = share.count,
+                loadlab.takeover = !only.is_empty(),
+            )
+        } else {
+            Span::none()
+        };
         let assignment = v1::Assignment {
+            trace_context: loadlab_telemetry::context_map(&span),
             run_id: run_id.clone(),
             mode: v1::Mode::from(self.mode).into(),
             requests: self.requests.to_vec(),
@@ -309,6 +362,7 @@ impl<'a> ModeRun<'a> {
             completed: 0,
             wall_us: 0,
             state: State::Running,
+            span,
         });
         true
     }
@@ -346,6 +400,7 @@ impl<'a> ModeRun<'a> {
                 completed: 0,
                 wall_us: 0,
                 state: State::Running,
+                span: Span::none(),
             });
             if self
                 .agent_lost(key, "gone before its assignment", agents, live)
@@ -430,6 +485,7 @@ impl<'a> ModeRun<'a> {
         for i in orphaned {
             let d = &mut self.dispatches[i];
             d.state = State::Lost;
+            d.span = Span::none();
             let (delivered, expected) = (d.delivered.len(), d.expected(&self.ids));
             let unfinished = d.unfinished(&self.ids);
             let lost = format!(
@@ -557,6 +613,7 @@ impl<'a> ModeRun<'a> {
             }
             agent_message::Kind::Done(done) => {
                 d.state = State::Done;
+                d.span = Span::none();
                 d.wall_us = done.wall_us;
                 match histogram::decode(&done.histogram) {
                     Ok(h) if h.len() == d.delivered.len() as u64 => d.histogram = Some(h),
@@ -584,6 +641,7 @@ impl<'a> ModeRun<'a> {
             }
             agent_message::Kind::Error(error) => {
                 d.state = State::Done;
+                d.span = Span::none();
                 self.failures
                     .push(format!("agent {agent}: {}", error.message));
             }

@@ -152,6 +152,7 @@ pub async fn run(
             agents: agents.iter().map(|a| a.name.clone()).collect(),
             modes: Vec::new(),
             interrupted: true,
+            trace_id: None,
         });
     }
 

@@ -31,7 +31,7 @@ enum Command {
     /// requests. Agents run in this process and connect over gRPC on
     /// 127.0.0.1, exactly as remote agents would — or, with --listen, the
     /// coordinator waits for `agent` processes to join from other hosts.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build the Brazilian-cities dataset the SQL experiments query.
     ///
     /// 27 states and 5,564 cities per unit of scale, in a schema of its own.
@@ -118,6 +118,12 @@ struct RunArgs {
     #[arg(long, env = "LOADLAB_HTTP_TARGET", value_name = "URL")]
     http_target: Option<String>,
 
+    /// Export the run's trace (experiment, modes, assignments; the agents
+    /// and the delay server add theirs) to this OTLP/gRPC collector, e.g.
+    /// http://127.0.0.1:4317 (Jaeger).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
+
     /// The database for the spec's queries when the spec names no
     /// `target.postgres`.
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
@@ -139,8 +145,10 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    loadlab_telemetry::init_logging("warn");
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_)) {
+        loadlab_telemetry::init_logging("warn");
+    }
     match cli.command {
         Command::Validate { spec } => match Spec::load(&spec) {
             Ok(parsed) => {
@@ -158,7 +166,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Seed {
             database_url,
             scale,
@@ -206,6 +214,17 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let telemetry = {
+        let _inside = runtime.enter();
+        loadlab_telemetry::init(
+            "warn",
+            loadlab_telemetry::TraceConfig {
+                service: "loadlab-coordinator",
+                endpoint: args.otlp_endpoint.clone(),
+                attributes: Vec::new(),
+            },
+        )
+    };
     let outcome = runtime.block_on(async {
         let interrupt = CancellationToken::new();
         let on_signal = interrupt.clone();
@@ -215,8 +234,10 @@ fn run(args: RunArgs) -> ExitCode {
         });
         launch::run(&spec, &options, &interrupt).await
     });
-    // Whatever is still stuck (a blocking request, a silent agent) must not
-    // hold the report back.
+    // Every span is exported (the runtime's workers are idle and carry the
+    // export) before whatever is still stuck — a blocking request, a silent
+    // agent — is abandoned; neither holds the report back.
+    telemetry.shutdown();
     runtime.shutdown_timeout(Duration::from_secs(1));
     let report = match outcome {
         Ok(report) => report,
@@ -227,6 +248,16 @@ fn run(args: RunArgs) -> ExitCode {
     };
     println!();
     print!("{}", render_summary(&report));
+    if let Some(id) = &report.trace_id {
+        println!("\ntrace {id}");
+        if let Some(url) = args
+            .otlp_endpoint
+            .as_deref()
+            .and_then(|endpoint| loadlab_telemetry::jaeger_url(endpoint, id))
+        {
+            println!("  view it in Jaeger: {url}");
+        }
+    }
     if let Some(path) = &args.json
         && let Err(error) = write_json(&report, path)
     {

@@ -13,6 +13,9 @@ use crate::spec::Spec;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The run's OpenTelemetry trace, when traces were exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     pub spec: Spec,
     /// Where the requests went (the embedded delay server's address when the
     /// spec names no HTTP target).
@@ -414,6 +417,7 @@ mod tests {
                 failed,
             ],
             interrupted: false,
+            trace_id: None,
         };
         let text = render_summary(&report);
         assert!(text.lines().next().unwrap().starts_with("mode "), "{text}");

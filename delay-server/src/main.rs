@@ -29,12 +29,37 @@ struct Args {
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "DELAY_SERVER_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     grace: Duration,
+
+    /// Export a span per delayed request to this OTLP/gRPC collector
+    /// (e.g. http://127.0.0.1:4317), continuing the caller's trace.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    loadlab_telemetry::init_logging("info,hyper=warn");
-    match serve(Args::parse()).await {
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("delay-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let telemetry = {
+        let _inside = runtime.enter();
+        loadlab_telemetry::init(
+            "info,hyper=warn",
+            loadlab_telemetry::TraceConfig {
+                service: "loadlab-delay-server",
+                endpoint: args.otlp_endpoint.clone(),
+                attributes: Vec::new(),
+            },
+        )
+    };
+    let served = runtime.block_on(serve(args));
+    // Every span is exported before the process exits.
+    telemetry.shutdown();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("delay-server: {error:#}");

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use tracing::{debug, info, warn};
 
 use crate::delay::Delay;
@@ -142,7 +143,8 @@ async fn respond(
             match Delay::from_query(request.uri().query(), config.max_delay) {
                 Ok(delay) => {
                     debug!(delay = ?delay.duration, "delaying");
-                    crate::wait::wait(delay.duration).await;
+                    let span = server_span(&request, delay.duration);
+                    crate::wait::wait(delay.duration).instrument(span).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
                     text(StatusCode::OK, delay.reply())
                 }
@@ -164,6 +166,26 @@ async fn respond(
         ),
     };
     Ok(response)
+}
+
+/// The server span of one delayed request, a child of the caller's span
+/// when the request carries a W3C `traceparent`; none when not tracing.
+fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> tracing::Span {
+    if !loadlab_telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "delay",
+        otel.name = "GET /delay-me",
+        otel.kind = "server",
+        http.request.method = "GET",
+        http.route = "/delay-me",
+        url.query = request.uri().query().unwrap_or_default(),
+        http.response.status_code = 200,
+        delay.requested_ms = delay.as_millis() as u64,
+    );
+    loadlab_telemetry::set_parent_from_headers(&span, request.headers());
+    span
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -1,0 +1,343 @@
+//! One experiment is one trace: a real coordinator, an `agent` process and a
+//! `delay-server` process export their spans over OTLP/gRPC to a collector
+//! inside this test (a tonic server for the official TraceService).
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+
+mod common;
+use common::{Running, workspace_binary, write_spec};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A span as received, with the service that sent it.
+#[derive(Debug, Clone)]
+struct Received {
+    service: String,
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent: Vec<u8>,
+    start: u64,
+    end: u64,
+    attributes: HashMap<String, String>,
+    error: bool,
+}
+
+#[derive(Default, Clone)]
+struct Collector(Arc<Mutex<Vec<Received>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+            .as_ref()
+            .and_then(|v| v.value.as_ref())
+        {
+            Some(AnyValue::StringValue(s)) => s.clone(),
+            Some(AnyValue::IntValue(i)) => i.to_string(),
+            Some(AnyValue::BoolValue(b)) => b.to_string(),
+            Some(AnyValue::DoubleValue(d)) => d.to_string(),
+            _ => String::new(),
+        };
+        let mut spans = self.0.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .map(|kv| text(&kv.value))
+                .unwrap_or_default();
+            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                spans.push(Received {
+                    service: service.clone(),
+                    name: span.name,
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent: span.parent_span_id,
+                    start: span.start_time_unix_nano,
+                    end: span.end_time_unix_nano,
+                    attributes: span
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), text(&kv.value)))
+                        .collect(),
+                    error: span.status.is_some_and(|s| s.code == 2),
+                });
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Starts the collector on 127.0.0.1:0 in a runtime of its own.
+fn collector() -> (Collector, String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let collector = Collector::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let service = TraceServiceServer::new(collector.clone());
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (collector, url, runtime)
+}
+
+fn delay_server(otlp: &str) -> (Running, String) {
+    let mut command = Command::new(workspace_binary("delay-server", "delay-server"));
+    command.args(["--listen", "127.0.0.1:0", "--otlp-endpoint", otlp]);
+    let running = Running::spawn(command);
+    let line = running.wait_for_line("listening on ", LONG);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    (running, url)
+}
+
+/// Runs `spec` with a coordinator, one agent process and the delay server,
+/// all exporting to `otlp`; stops the agent and the server (they flush at
+/// exit) and returns the coordinator's stdout.
+fn traced_run(spec: &str, otlp: &str, extra_env: &[(&str, &str)]) -> (String, String) {
+    let (mut server, server_url) = delay_server(otlp);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command
+        .args([
+            "run",
+            spec,
+            "--listen",
+            "127.0.0.1:0",
+            "--http-target",
+            &server_url,
+        ])
+        .args(["--otlp-endpoint", otlp])
+        .env_remove("LOADLAB_TOKEN")
+        .envs(extra_env.iter().copied());
+    let mut coordinator = Running::spawn(command);
+    let line = coordinator.wait_for_line("listening for agents on ", LONG);
+    let url = line
+        .split("listening for agents on ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .unwrap()
+        .to_owned();
+    let mut agent = Running::spawn({
+        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
+        command
+            .args([
+                "--coordinator",
+                &url,
+                "--name",
+                "traced",
+                "--otlp-endpoint",
+                otlp,
+            ])
+            .env_remove("LOADLAB_TOKEN");
+        command
+    });
+    let code = coordinator.exit_code(LONG);
+    let (stdout, stderr) = (coordinator.stdout(), coordinator.stderr());
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    for process in [&mut agent, &mut server] {
+        process.signal("TERM");
+        assert!(process.exit_code(LONG).is_some());
+    }
+    (stdout, stderr)
+}
+
+fn by_id(spans: &[Received]) -> HashMap<Vec<u8>, &Received> {
+    spans.iter().map(|s| (s.span_id.clone(), s)).collect()
+}
+
+/// Names and services from `span` up to the root.
+fn chain(span: &Received, index: &HashMap<Vec<u8>, &Received>) -> Vec<(String, String)> {
+    let mut out = vec![(span.service.clone(), span.name.clone())];
+    let mut parent = &span.parent;
+    while let Some(up) = index.get(parent) {
+        out.push((up.service.clone(), up.name.clone()));
+        parent = &up.parent;
+    }
+    out
+}
+
+fn overlap(spans: &[&Received]) -> bool {
+    let mut sorted: Vec<&&Received> = spans.iter().collect();
+    sorted.sort_by_key(|s| s.start);
+    sorted.windows(2).any(|w| w[1].start < w[0].end)
+}
+
+#[test]
+fn one_experiment_is_one_trace_across_three_services() {
+    let (collector, otlp, _runtime) = collector();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: traced\nmodes: [sync, async]\nrequests:\n\
+         \x20 - { id: R1, path: /delay-me?ms=300 }\n\
+         \x20 - { id: R2, path: /delay-me?ms=100 }\n\
+         \x20 - { id: R3, path: /delay-me?ms=200 }\n",
+    );
+    let (stdout, _) = traced_run(&spec, &otlp, &[]);
+    let spans = collector.0.lock().unwrap().clone();
+
+    // Nothing lost at exit: 1 experiment + 2 modes + 2 assignments on each
+    // side + 6 requests + 6 delay-server spans.
+    assert_eq!(spans.len(), 19, "{spans:#?}");
+    let trace = &spans[0].trace_id;
+    assert!(spans.iter().all(|s| &s.trace_id == trace), "one trace id");
+    let trace_hex: String = trace.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(stdout.contains(&format!("trace {trace_hex}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("http://localhost:16686/trace/{trace_hex}")),
+        "{stdout}"
+    );
+
+    let index = by_id(&spans);
+    let delays: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.service == "loadlab-delay-server")
+        .collect();
+    assert_eq!(delays.len(), 6);
+    for delay in &delays {
+        // Span names up to the root, first word only ("mode sync" -> "mode").
+        let names: Vec<(String, String)> = chain(delay, &index)
+            .into_iter()
+            .map(|(service, name)| (service, name.split(' ').next().unwrap().to_owned()))
+            .collect();
+        let names: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(s, n)| (s.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("loadlab-delay-server", "GET"),
+                ("loadlab-agent", "GET"),
+                ("loadlab-agent", "run"),
+                ("loadlab-coordinator", "assignment"),
+                ("loadlab-coordinator", "mode"),
+                ("loadlab-coordinator", "experiment"),
+            ],
+            "{delay:#?}"
+        );
+        assert!(
+            delay.attributes["delay.requested_ms"]
+                .parse::<u64>()
+                .unwrap()
+                >= 100
+        );
+    }
+
+    // One request span per request, with the HTTP conventions' attributes;
+    // sync's do not overlap, async's do.
+    let requests: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.service == "loadlab-agent" && s.name == "GET")
+        .collect();
+    assert_eq!(requests.len(), 6);
+    for r in &requests {
+        assert_eq!(r.attributes["http.request.method"], "GET");
+        assert_eq!(r.attributes["http.response.status_code"], "200");
+        assert!(r.attributes["url.full"].contains("/delay-me?ms="));
+        assert!(!r.error);
+    }
+    let in_mode = |mode: &str| -> Vec<&Received> {
+        requests
+            .iter()
+            .copied()
+            .filter(|r| {
+                chain(r, &index)
+                    .iter()
+                    .any(|(_, name)| name == &format!("mode {mode}"))
+            })
+            .collect()
+    };
+    let (sync, asynchronous) = (in_mode("sync"), in_mode("async"));
+    assert_eq!((sync.len(), asynchronous.len()), (3, 3));
+    assert!(!overlap(&sync), "sync requests run one after the other");
+    assert!(overlap(&asynchronous), "async requests wait together");
+}
+
+#[test]
+fn query_spans_carry_the_database_conventions() {
+    let Ok(database) = std::env::var("DATABASE_URL") else {
+        panic!("DATABASE_URL is not set: run scripts/test, which starts PostgreSQL and sets it");
+    };
+    let (collector, otlp, _runtime) = collector();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: traced-sql\nmodes: [async]\nqueries:\n\
+         \x20 - { id: Q1, sql: 'SELECT pg_sleep(0.1), 1 AS one' }\n\
+         \x20 - { id: Q2, sql: 'SELECT * FROM generate_series(1, 5)' }\n",
+    );
+    traced_run(&spec, &otlp, &[("DATABASE_URL", &database)]);
+    let spans = collector.0.lock().unwrap().clone();
+    let queries: Vec<&Received> = spans
+        .iter()
+        .filter(|s| {
+            s.attributes
+                .get("db.system")
+                .is_some_and(|v| v == "postgresql")
+        })
+        .collect();
+    assert_eq!(queries.len(), 2, "{spans:#?}");
+    for q in &queries {
+        assert_eq!(q.name, "SELECT");
+        assert!(q.attributes["db.query.text"].starts_with("SELECT"));
+    }
+    let rows: Vec<&str> = queries
+        .iter()
+        .map(|q| q.attributes["db.response.returned_rows"].as_str())
+        .collect();
+    assert!(rows.contains(&"1") && rows.contains(&"5"), "{rows:?}");
+    // A run without HTTP requests: experiment, mode, two assignments, two queries.
+    assert_eq!(spans.len(), 6, "{spans:#?}");
+}
+
+#[test]
+fn an_unreachable_collector_warns_once_and_the_run_goes_on() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: dark\nmodes: [sync, async]\nrequests:\n  - { id: A, path: /delay-me?ms=50 }\n",
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(["run", &spec, "--otlp-endpoint", &closed])
+        .env_remove("LOADLAB_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot export traces to").count(),
+        1,
+        "{stderr}"
+    );
+    // Generous: two 50 ms modes, plus at most one bounded export attempt.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
