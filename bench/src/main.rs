@@ -7,6 +7,7 @@ mod merge;
 mod postgres;
 mod precision;
 mod process;
+mod tracing_cost;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ enum Benchmark {
     /// A coordinator's gRPC hub with N in-process agents each sending a
     /// histogram of M samples: receive, decode, merge and render the report.
     Merge(merge::Options),
+    /// The same load run with span export off and on, as a throughput ratio.
+    Tracing(tracing_cost::Options),
     /// The slow SQL queries in each mode next to psql running them
     /// concurrently, in the same run.
     Postgres(postgres::Options),
@@ -43,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Benchmark::Precision(options) => precision::run(options),
         Benchmark::Postgres(options) => postgres::run(options),
         Benchmark::Merge(options) => merge::run(options),
+        Benchmark::Tracing(options) => tracing_cost::run(options),
     }
 }

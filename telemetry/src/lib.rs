@@ -17,7 +17,9 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -36,6 +38,12 @@ static EXPORTING: AtomicBool = AtomicBool::new(false);
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
+
+/// Spans buffered for export before new ones are dropped.
+const QUEUE_SIZE: usize = 1 << 18;
+
+/// Spans sent in one export request.
+const EXPORT_BATCH: usize = 4096;
 
 /// How long one export may take before it is given up.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -105,8 +113,20 @@ pub fn init(default_directives: &str, config: TraceConfig) -> Telemetry {
         resource = resource.with_service_name(config.service);
     }
     // The sampler comes from OTEL_TRACES_SAMPLER when set (the SDK reads it).
+    // A load run ends tens of thousands of spans a second: the queue is
+    // sized so that they are exported, not dropped (OTEL_BSP_* still rule).
+    let mut batch = BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        batch = batch.with_max_queue_size(QUEUE_SIZE);
+    }
+    if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        batch = batch.with_max_export_batch_size(EXPORT_BATCH);
+    }
+    let processor = BatchSpanProcessor::builder(WarnOnce::new(exporter, endpoint))
+        .with_batch_config(batch.build())
+        .build();
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(WarnOnce::new(exporter, endpoint))
+        .with_span_processor(processor)
         .with_resource(resource.build())
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());

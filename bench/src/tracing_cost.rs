@@ -1,0 +1,139 @@
+//! What tracing costs: the same load run with span export off and on,
+//! alternated in one run, against an OTLP/gRPC collector in this process
+//! that counts what it receives. Goal: at most 5% lower throughput on.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, bail};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use serde_json::Value;
+
+use crate::process::sibling_binary;
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// The load spec to run.
+    #[arg(long, default_value = "experiments/http-load.yaml")]
+    spec: PathBuf,
+    /// Runs with export off and on each (alternated); medians are compared.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// A collector that only counts spans.
+#[derive(Default, Clone)]
+struct Counter(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl TraceService for Counter {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans: usize = request
+            .into_inner()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0.fetch_add(spans as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+pub fn run(options: Options) -> anyhow::Result<()> {
+    let coordinator = sibling_binary("coordinator")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let counter = Counter::default();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(counter.clone()).max_decoding_message_size(64 << 20),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let json = std::env::temp_dir().join(format!("loadlab-tracing-{}.json", std::process::id()));
+    // mode -> (throughputs off, throughputs on), requests per second
+    let mut figures: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut spans_per_run = Vec::new();
+    for run in 0..options.runs * 2 {
+        let traced = run % 2 == 1;
+        let before = counter.0.load(Ordering::Relaxed);
+        let mut command = Command::new(&coordinator);
+        command
+            .arg("run")
+            .arg(&options.spec)
+            .args(["--quiet", "--json"])
+            .arg(&json)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if traced {
+            command.args(["--otlp-endpoint", &endpoint]);
+        }
+        let status = command
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("cannot run the coordinator")?;
+        if !status.success() {
+            bail!("coordinator run failed: {status}");
+        }
+        if traced {
+            spans_per_run.push(counter.0.load(Ordering::Relaxed) - before);
+        }
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+        for mode in report["modes"].as_array().context("no modes")? {
+            let name = mode["mode"].as_str().unwrap_or("?").to_owned();
+            let count = mode["histogram"]["count"].as_f64().unwrap_or(0.0);
+            let throughput = count / (mode["wall_ms"].as_f64().unwrap_or(1.0) / 1e3);
+            let entry = match figures.iter_mut().find(|(m, _, _)| *m == name) {
+                Some(entry) => entry,
+                None => {
+                    figures.push((name, Vec::new(), Vec::new()));
+                    figures.last_mut().expect("just pushed")
+                }
+            };
+            if traced {
+                entry.2.push(throughput);
+            } else {
+                entry.1.push(throughput);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&json);
+    println!(
+        "tracing cost: {} ({} runs each, off and on alternated; median requests/s)",
+        options.spec.display(),
+        options.runs
+    );
+    for (mode, off, on) in &figures {
+        let (off, on) = (median(off), median(on));
+        let ratio = on / off;
+        println!(
+            "  {mode:<8} off {off:>8.0}/s  on {on:>8.0}/s  on/off {ratio:.3}  ({})",
+            if ratio >= 0.95 {
+                "met: ≤ 5% lower"
+            } else {
+                "MISSED: > 5% lower"
+            }
+        );
+    }
+    println!("  spans received per traced run: {spans_per_run:?}");
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
