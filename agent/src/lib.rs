@@ -10,7 +10,6 @@ pub mod http;
 pub mod mode;
 pub mod outcome;
 pub mod session;
-pub mod signal;
 pub mod sql;
 pub mod workload;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use loadlab_agent::session::{self, Connection, Identity};
 use loadlab_proto::auth::Token;
-use tokio_util::sync::CancellationToken;
+use loadlab_telemetry::{TraceConfig, process};
 
 /// Connects to a loadlab coordinator and runs the requests it assigns.
 ///
@@ -71,50 +71,34 @@ fn main() -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("agent: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let name = args
         .name
         .or_else(loadlab_telemetry::host_name)
         .unwrap_or_else(|| "agent".to_owned());
-    let telemetry = {
-        let _inside = runtime.enter();
-        loadlab_telemetry::init(
-            "info,h2=warn,tower=warn,hyper=warn",
-            loadlab_telemetry::TraceConfig {
-                service: "loadlab-agent",
-                endpoint: args.otlp_endpoint.clone(),
-                attributes: vec![opentelemetry::KeyValue::new(
-                    "loadlab.agent.name",
-                    name.clone(),
-                )],
-            },
-        )
+    let config = TraceConfig {
+        service: "loadlab-agent",
+        endpoint: args.otlp_endpoint.clone(),
+        attributes: vec![opentelemetry::KeyValue::new(
+            "loadlab.agent.name",
+            name.clone(),
+        )],
     };
     let identity = Identity::new(name);
-    let served = runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        tokio::spawn(async move {
-            loadlab_agent::signal::stop_requested().await;
-            on_signal.cancel();
-        });
+    let served = process::run("info,h2=warn,tower=warn,hyper=warn", config, async {
+        let shutdown = process::cancel_on_stop();
         session::serve(&connection, &identity, args.give_up, shutdown).await
     });
-    // Every span is exported before the process exits.
-    telemetry.shutdown();
     match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(session::SessionError::BadConfig(why)) => {
+        Err(error) => {
+            eprintln!("agent: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(session::SessionError::BadConfig(why))) => {
             eprintln!("agent: {why}");
             ExitCode::from(2)
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             eprintln!("agent: {error}");
             ExitCode::FAILURE
         }

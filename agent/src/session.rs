@@ -247,7 +247,8 @@ pub async fn join(
     let channel = tokio::select! {
         channel = endpoint.connect() => channel.map_err(|e| SessionError::Connect {
             endpoint: address.clone(),
-            reason: error_chain(&e),
+            // With its causes: tonic's own text is often just "transport error".
+            reason: format!("{:#}", anyhow::Error::new(e)),
         })?,
         () = shutdown.cancelled() => return Ok(Ended::Shutdown),
     };
@@ -319,7 +320,7 @@ pub async fn join(
         let received = tokio::select! {
             received = inbound.message() => received,
             _ = heartbeat.tick() => {
-                let beat = v1::Heartbeat { sent_unix_ms: 0 };
+                let beat = loadlab_proto::heartbeat();
                 // A full queue means results are flowing: the coordinator hears us.
                 let _ = outbound.try_send(message(agent_message::Kind::Heartbeat(beat)));
                 continue;
@@ -377,19 +378,6 @@ fn refusal(endpoint: &str, status: tonic::Status) -> SessionError {
             },
         },
     }
-}
-
-/// An error and its causes on one line: tonic's own text is often just
-/// "transport error".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn message(kind: agent_message::Kind) -> AgentMessage {
@@ -509,16 +497,15 @@ async fn run_assignment(
 /// The agent's span for an assignment, continuing the coordinator's trace;
 /// `Span::none()` when not tracing.
 fn assignment_span(workload: &Workload) -> tracing::Span {
-    if !loadlab_telemetry::exporting() {
-        return tracing::Span::none();
-    }
-    let span = tracing::info_span!(
-        "assignment",
-        otel.name = format!("run {} ({} requests)", workload.mode, workload.items.len()),
-        loadlab.run_id = workload.run_id.as_str(),
-        loadlab.mode = %workload.mode,
-        loadlab.requests = workload.items.len(),
-    );
+    let span = loadlab_telemetry::span(|| {
+        tracing::info_span!(
+            "assignment",
+            otel.name = format!("run {} ({} requests)", workload.mode, workload.items.len()),
+            loadlab.run_id = workload.run_id.as_str(),
+            loadlab.mode = %workload.mode,
+            loadlab.requests = workload.items.len(),
+        )
+    });
     loadlab_telemetry::set_parent_from_map(&span, &workload.trace_context);
     span
 }

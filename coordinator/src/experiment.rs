@@ -122,16 +122,14 @@ pub async fn run(
 ) -> Report {
     // The root of the run's trace; every mode, assignment, and the agents'
     // and delay server's spans hang below it.
-    let span = if loadlab_telemetry::exporting() {
+    let span = loadlab_telemetry::span(|| {
         tracing::info_span!(
             "experiment",
             otel.name = format!("experiment {}", spec.name),
             loadlab.experiment = spec.name.as_str(),
             loadlab.agents = agents.len(),
         )
-    } else {
-        Span::none()
-    };
+    });
     let trace_id = loadlab_telemetry::trace_id(&span);
     let mut report = run_modes(spec, targets, hub, agents, live, interrupt)
         .instrument(span)
@@ -159,11 +157,9 @@ async fn run_modes(
             live.note(&format!("{mode}: skipped, no agent left"));
             break;
         }
-        let span = if loadlab_telemetry::exporting() {
-            tracing::info_span!("mode", otel.name = format!("mode {mode}"), loadlab.mode = %mode)
-        } else {
-            Span::none()
-        };
+        let span = loadlab_telemetry::span(
+            || tracing::info_span!("mode", otel.name = format!("mode {mode}"), loadlab.mode = %mode),
+        );
         let mut run = ModeRun::new(spec, mode, &requests, &lines, agents.len());
         let stop = run
             .drive(hub, &mut agents, live, interrupt)
@@ -222,6 +218,29 @@ enum State {
 }
 
 impl Dispatch {
+    fn new(
+        run_id: String,
+        agent: &AgentHandle,
+        share: Share,
+        only: Vec<Pair>,
+        span: Span,
+    ) -> Dispatch {
+        Dispatch {
+            run_id,
+            agent: agent.key,
+            name: agent.name.clone(),
+            share,
+            only: only.into_iter().collect(),
+            delivered: HashSet::new(),
+            from_outcomes: new_latency_histogram(),
+            histogram: None,
+            completed: 0,
+            wall_us: 0,
+            state: State::Running,
+            span,
+        }
+    }
+
     fn covers(&self, round: u32, id: &str, ids: &[&str]) -> bool {
         let in_share = round >= self.share.first && round - self.share.first < self.share.count;
         in_share
@@ -269,7 +288,7 @@ struct ModeRun<'a> {
     records: Vec<RequestRecord>,
     failures: Vec<String>,
     notes: Vec<String>,
-    lost: Vec<(AgentKey, String)>,
+    lost: HashSet<AgentKey>,
     started: Instant,
 }
 
@@ -299,7 +318,7 @@ impl<'a> ModeRun<'a> {
             records: Vec::new(),
             failures: Vec::new(),
             notes: Vec::new(),
-            lost: Vec::new(),
+            lost: HashSet::new(),
             started: Instant::now(),
         }
     }
@@ -312,7 +331,7 @@ impl<'a> ModeRun<'a> {
     /// given). False when the agent is already gone.
     async fn dispatch(&mut self, agent: &AgentHandle, share: Share, only: Vec<Pair>) -> bool {
         let run_id = format!("{}-{}", self.base_id, self.dispatches.len() + 1);
-        let span = if loadlab_telemetry::exporting() {
+        let span = loadlab_telemetry::span(|| {
             tracing::info_span!(
                 "assignment",
                 otel.name = format!("assignment to {}", agent.name),
@@ -322,9 +341,7 @@ impl<'a> ModeRun<'a> {
                 loadlab.rounds = share.count,
                 loadlab.takeover = !only.is_empty(),
             )
-        } else {
-            Span::none()
-        };
+        });
         let assignment = v1::Assignment {
             trace_context: loadlab_telemetry::context_map(&span),
             run_id: run_id.clone(),
@@ -350,20 +367,8 @@ impl<'a> ModeRun<'a> {
             return false;
         }
         self.by_run.insert(run_id.clone(), self.dispatches.len());
-        self.dispatches.push(Dispatch {
-            run_id,
-            agent: agent.key,
-            name: agent.name.clone(),
-            share,
-            only: only.into_iter().collect(),
-            delivered: HashSet::new(),
-            from_outcomes: new_latency_histogram(),
-            histogram: None,
-            completed: 0,
-            wall_us: 0,
-            state: State::Running,
-            span,
-        });
+        self.dispatches
+            .push(Dispatch::new(run_id, agent, share, only, span));
         true
     }
 
@@ -383,27 +388,15 @@ impl<'a> ModeRun<'a> {
         let mut unreachable = Vec::new();
         for (agent, share) in agents.iter().zip(shares) {
             if share.count > 0 && !self.dispatch(agent, share, Vec::new()).await {
-                unreachable.push((agent.key, share));
+                unreachable.push((agent, share));
             }
         }
-        for (key, share) in unreachable {
+        for (agent, share) in unreachable {
             // Never sent: account for it as a loss with nothing delivered.
-            self.dispatches.push(Dispatch {
-                run_id: String::new(),
-                agent: key,
-                name: name_of(agents, key),
-                share,
-                only: HashSet::new(),
-                delivered: HashSet::new(),
-                from_outcomes: new_latency_histogram(),
-                histogram: None,
-                completed: 0,
-                wall_us: 0,
-                state: State::Running,
-                span: Span::none(),
-            });
+            let never_sent = Dispatch::new(String::new(), agent, share, Vec::new(), Span::none());
+            self.dispatches.push(never_sent);
             if self
-                .agent_lost(key, "gone before its assignment", agents, live)
+                .agent_lost(agent.key, "gone before its assignment", agents, live)
                 .await
             {
                 self.cancel_all(agents).await;
@@ -447,7 +440,7 @@ impl<'a> ModeRun<'a> {
                 }
             }
         }
-        agents.retain(|a| !self.lost.iter().any(|(key, _)| *key == a.key));
+        agents.retain(|a| !self.lost.contains(&a.key));
         stop
     }
 
@@ -473,9 +466,7 @@ impl<'a> ModeRun<'a> {
         live: &mut Live,
     ) -> bool {
         let name = name_of(agents, key);
-        if !self.lost.iter().any(|(k, _)| *k == key) {
-            self.lost.push((key, name.clone()));
-        }
+        self.lost.insert(key);
         let mut stop = false;
         let orphaned: Vec<usize> = (0..self.dispatches.len())
             .filter(|&i| {
@@ -504,7 +495,7 @@ impl<'a> ModeRun<'a> {
                 AgentLoss::Redistribute => {
                     let survivors: Vec<&AgentHandle> = agents
                         .iter()
-                        .filter(|a| !self.lost.iter().any(|(k, _)| *k == a.key))
+                        .filter(|a| !self.lost.contains(&a.key))
                         .collect();
                     let left = unfinished.len();
                     let mut takers = Vec::new();

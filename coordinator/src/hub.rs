@@ -210,11 +210,7 @@ async fn send_heartbeats(outbound: mpsc::WeakSender<Result<CoordinatorMessage, S
         let Some(outbound) = outbound.upgrade() else {
             return;
         };
-        let heartbeat = v1::Heartbeat {
-            sent_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        };
+        let heartbeat = loadlab_proto::heartbeat();
         // A full queue means the agent is being sent work: it hears from us.
         let _ = outbound.try_send(Ok(CoordinatorMessage {
             kind: Some(coordinator_message::Kind::Heartbeat(heartbeat)),

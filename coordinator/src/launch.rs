@@ -27,34 +27,60 @@ use crate::spec::{SchemaName, Spec};
 pub enum Agents {
     /// Started in this process, joining over gRPC on 127.0.0.1.
     InProcess { count: u32 },
-    /// `agent` processes that join on `listen`; the run starts when
-    /// `expect` have joined, or fails after `wait`.
-    Remote {
+    /// `agent` processes joining from elsewhere.
+    Remote(Remote),
+}
+
+/// Where remote agents join and what they must hold. Built only by
+/// [`Remote::new`], which refuses an address other hosts can reach without
+/// a token.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    listen: SocketAddr,
+    expect: u32,
+    wait: Duration,
+    tls: Option<ServerTlsConfig>,
+    token: Option<Token>,
+}
+
+impl Remote {
+    /// Agents join on `listen` (over TLS when given), proving they hold
+    /// `token`; the run starts when `expect` have joined, or fails after
+    /// `wait`.
+    pub fn new(
         listen: SocketAddr,
         expect: u32,
         wait: Duration,
         tls: Option<ServerTlsConfig>,
-    },
+        token: Option<Token>,
+    ) -> anyhow::Result<Remote> {
+        if !listen.ip().is_loopback() && token.is_none() {
+            bail!(
+                "--listen {listen} accepts agents from other hosts, and agents run whatever the coordinator sends: \
+                 give a shared secret with --token SECRET (or LOADLAB_TOKEN) here and on every agent, \
+                 or listen on 127.0.0.1"
+            );
+        }
+        Ok(Remote {
+            listen,
+            expect,
+            wait,
+            tls,
+            token,
+        })
+    }
 }
 
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub agents: Agents,
-    /// Agents must prove they hold this token (remote agents only; the
-    /// in-process ones get a fresh random one).
-    pub token: Option<Token>,
     /// Base URL of the HTTP server, instead of the spec's.
     pub http_target: Option<String>,
     /// The database when the spec names none.
     pub database_url: Option<String>,
     /// Print only the summary.
     pub quiet: bool,
-}
-
-/// Why a listen address is not allowed without a token.
-pub fn needs_token(listen: &SocketAddr) -> bool {
-    !listen.ip().is_loopback()
 }
 
 /// Runs `spec`: resolves its targets, gathers its agents, runs its modes.
@@ -78,19 +104,13 @@ pub async fn run(
                 *count,
             )
         }
-        Agents::Remote {
-            listen,
-            expect,
-            tls,
-            ..
-        } => (*listen, tls.clone(), options.token.clone(), *expect),
+        Agents::Remote(remote) => (
+            remote.listen,
+            remote.tls.clone(),
+            remote.token.clone(),
+            remote.expect,
+        ),
     };
-    if let Agents::Remote { listen, .. } = &options.agents
-        && needs_token(listen)
-        && options.token.is_none()
-    {
-        bail!("{}", token_required(listen));
-    }
     let embedded_ok = listen.ip().is_loopback();
     let targets = resolve_targets(spec, options, embedded_ok, &stop).await?;
 
@@ -131,7 +151,7 @@ pub async fn run(
             );
             waiting.await?
         }
-        Agents::Remote { wait, .. } => {
+        Agents::Remote(Remote { wait, .. }) => {
             let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!(
                 "coordinator: listening for agents on {scheme}://{address}{}; waiting up to {} for {expect}",
@@ -163,15 +183,6 @@ pub async fn run(
     // report must not wait for them.
     let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     Ok(report)
-}
-
-/// The refusal for a non-loopback `--listen` without a token.
-pub fn token_required(listen: &SocketAddr) -> String {
-    format!(
-        "--listen {listen} accepts agents from other hosts, and agents run whatever the coordinator sends: \
-         give a shared secret with --token SECRET (or LOADLAB_TOKEN) here and on every agent, \
-         or listen on 127.0.0.1"
-    )
 }
 
 /// Where the work goes: the spec's HTTP target or an embedded delay server

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loadlab_coordinator::launch::{self, Agents, RunOptions};
+use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
 use loadlab_coordinator::report::{Report, render_summary};
 use loadlab_coordinator::spec::{SchemaName, Spec};
 use loadlab_proto::auth::Token;
-use tokio_util::sync::CancellationToken;
+use loadlab_telemetry::{TraceConfig, process};
 
 /// Runs load experiments that show what waiting costs: the same requests in
 /// sync, async, blocking and threads modes, measured and explained.
@@ -200,13 +200,6 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("coordinator: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
     let options = match options(&args, &spec) {
         Ok(options) => options,
         Err(error) => {
@@ -214,34 +207,24 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let telemetry = {
-        let _inside = runtime.enter();
-        loadlab_telemetry::init(
-            "warn",
-            loadlab_telemetry::TraceConfig {
-                service: "loadlab-coordinator",
-                endpoint: args.otlp_endpoint.clone(),
-                attributes: Vec::new(),
-            },
-        )
+    let config = TraceConfig {
+        service: "loadlab-coordinator",
+        endpoint: args.otlp_endpoint.clone(),
+        attributes: Vec::new(),
     };
-    let outcome = runtime.block_on(async {
-        let interrupt = CancellationToken::new();
-        let on_signal = interrupt.clone();
-        tokio::spawn(async move {
-            loadlab_agent::signal::stop_requested().await;
-            on_signal.cancel();
-        });
+    // Whatever is still stuck when the run ends — a blocking request, a
+    // silent agent — does not hold the report back (see process::run).
+    let outcome = process::run("warn", config, async {
+        let interrupt = process::cancel_on_stop();
         launch::run(&spec, &options, &interrupt).await
     });
-    // Every span is exported (the runtime's workers are idle and carry the
-    // export) before whatever is still stuck — a blocking request, a silent
-    // agent — is abandoned; neither holds the report back.
-    telemetry.shutdown();
-    runtime.shutdown_timeout(Duration::from_secs(1));
     let report = match outcome {
-        Ok(report) => report,
+        Ok(Ok(report)) => report,
         Err(error) => {
+            eprintln!("coordinator: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+        Ok(Err(error)) => {
             eprintln!("coordinator: {error:#}");
             return ExitCode::from(EXIT_FAILED);
         }
@@ -286,9 +269,6 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
             count: args.agents.unwrap_or(spec.agents.count).get(),
         },
         Some(listen) => {
-            if launch::needs_token(&listen) && token.is_none() {
-                anyhow::bail!("{}", launch::token_required(&listen));
-            }
             let tls = match (&args.tls_cert, &args.tls_key) {
                 (Some(cert), Some(key)) => {
                     let read = |path: &PathBuf| {
@@ -300,17 +280,17 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
                 }
                 _ => None,
             };
-            Agents::Remote {
+            Agents::Remote(Remote::new(
                 listen,
-                expect: args.expect_agents.unwrap_or(spec.agents.count).get(),
-                wait: args.wait,
+                args.expect_agents.unwrap_or(spec.agents.count).get(),
+                args.wait,
                 tls,
-            }
+                token,
+            )?)
         }
     };
     Ok(RunOptions {
         agents,
-        token,
         http_target: args.http_target.clone(),
         database_url: args.database_url.clone(),
         quiet: args.quiet,

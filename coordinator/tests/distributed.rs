@@ -11,7 +11,7 @@ use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClie
 use serde_json::Value;
 
 mod common;
-use common::{Running, workspace_binary, write_spec};
+use common::{Running, agent_process, coordinator_listening, write_spec};
 
 const TOKEN: &str = "distributed-test-token";
 const LONG: Duration = Duration::from_secs(60);
@@ -19,33 +19,51 @@ const LONG: Duration = Duration::from_secs(60);
 /// A coordinator waiting for agents on `listen`; returns it and the URL
 /// agents should dial.
 fn listening(spec: &str, listen: &str, extra: &[&str]) -> (Running, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
-    command
-        .args(["run", spec, "--listen", listen])
-        .args(extra)
-        .env_remove("LOADLAB_TOKEN")
-        .env("NO_COLOR", "1");
-    let running = Running::spawn(command);
-    let line = running.wait_for_line("listening for agents on ", LONG);
-    let url = line
-        .split("listening for agents on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ';']).next())
-        .expect("an address")
-        .to_owned();
-    (running, url)
+    coordinator_listening(&[&["run", spec, "--listen", listen][..], extra].concat())
 }
 
 fn agent(url: &str, name: &str, token: Option<&str>) -> Running {
-    let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
-    command
-        .args(["--coordinator", url, "--name", name])
-        .env_remove("LOADLAB_TOKEN")
-        .env("RUST_LOG", "info");
-    if let Some(token) = token {
-        command.args(["--token", token]);
+    match token {
+        Some(token) => agent_process(url, name, &["--token", token]),
+        None => agent_process(url, name, &[]),
     }
-    Running::spawn(command)
+}
+
+/// What a two-agent partitioned run under `policy` did when agent `victim`
+/// got `signal` a second into it.
+struct Loss {
+    code: Option<i32>,
+    /// From the signal to the coordinator's exit.
+    took: Duration,
+    stdout: String,
+    stderr: String,
+    report: Value,
+}
+
+fn lose_an_agent(policy: &str, victim: &str, signal: &str) -> Loss {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &partitioned_spec(policy));
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let victim = agent(&url, victim, Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(1000));
+    victim.signal(signal);
+    let signalled = Instant::now();
+    let code = coordinator.exit_code(LONG);
+    let took = signalled.elapsed();
+    Loss {
+        code,
+        took,
+        stdout: coordinator.stdout(),
+        stderr: coordinator.stderr(),
+        report: read_json(&json),
+    }
 }
 
 fn free_port() -> u16 {
@@ -134,29 +152,18 @@ fn three_agent_processes_merge_losslessly() {
 
 #[test]
 fn killed_agent_fails_the_run_fast_and_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, &partitioned_spec("fail"));
-    let json = dir.path().join("report.json");
-    let (mut coordinator, url) = listening(
-        &spec,
-        "127.0.0.1:0",
-        &["--token", TOKEN, "--json", json.to_str().unwrap()],
-    );
-    let _steady = agent(&url, "steady", Some(TOKEN));
-    let victim = agent(&url, "victim", Some(TOKEN));
-    coordinator.wait_for_line("2/2 agents connected", LONG);
-    std::thread::sleep(Duration::from_millis(1000));
-    victim.signal("KILL");
-    let killed = Instant::now();
-    let code = coordinator.exit_code(LONG);
-    let took = killed.elapsed();
-    let stdout = coordinator.stdout();
-    assert_eq!(code, Some(1), "{stdout}\n{}", coordinator.stderr());
+    let Loss {
+        code,
+        took,
+        stdout,
+        stderr,
+        report,
+    } = lose_an_agent("fail", "victim", "KILL");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(stdout.contains("agent victim lost"), "{stdout}");
     assert!(stdout.contains("on_agent_loss: fail"), "{stdout}");
     // What the victim delivered before it died is in the report.
-    let report = read_json(&json);
     let from_victim = report["modes"][0]["requests"]
         .as_array()
         .unwrap()
@@ -168,24 +175,15 @@ fn killed_agent_fails_the_run_fast_and_is_named() {
 
 #[test]
 fn killed_agent_share_is_redistributed_and_every_request_counted_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, &partitioned_spec("redistribute"));
-    let json = dir.path().join("report.json");
-    let (mut coordinator, url) = listening(
-        &spec,
-        "127.0.0.1:0",
-        &["--token", TOKEN, "--json", json.to_str().unwrap()],
-    );
-    let _steady = agent(&url, "steady", Some(TOKEN));
-    let victim = agent(&url, "victim", Some(TOKEN));
-    coordinator.wait_for_line("2/2 agents connected", LONG);
-    std::thread::sleep(Duration::from_millis(1000));
-    victim.signal("KILL");
-    let code = coordinator.exit_code(LONG);
-    let stdout = coordinator.stdout();
-    assert_eq!(code, Some(0), "{stdout}\n{}", coordinator.stderr());
+    let Loss {
+        code,
+        stdout,
+        stderr,
+        report,
+        ..
+    } = lose_an_agent("redistribute", "victim", "KILL");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
 
-    let report = read_json(&json);
     let mode = &report["modes"][0];
     let requests = mode["requests"].as_array().unwrap();
     let mut pairs: Vec<(u64, &str)> = requests
@@ -206,20 +204,10 @@ fn killed_agent_share_is_redistributed_and_every_request_counted_once() {
 
 #[test]
 fn silent_agent_is_noticed_by_heartbeat() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, &partitioned_spec("fail"));
-    let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
-    let _steady = agent(&url, "steady", Some(TOKEN));
-    let frozen = agent(&url, "frozen", Some(TOKEN));
-    coordinator.wait_for_line("2/2 agents connected", LONG);
-    std::thread::sleep(Duration::from_millis(500));
     // Stopped, its socket stays open: only the missing heartbeats tell.
-    frozen.signal("STOP");
-    let stopped = Instant::now();
-    let code = coordinator.exit_code(LONG);
-    let took = stopped.elapsed();
-    frozen.signal("CONT");
-    let stdout = coordinator.stdout();
+    let Loss {
+        code, took, stdout, ..
+    } = lose_an_agent("fail", "frozen", "STOP");
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains("agent frozen lost (silent for 4 s"),
@@ -518,34 +506,17 @@ fn agents_join_over_tls_and_an_untrusted_certificate_is_refused() {
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     // An agent that trusts another CA cannot connect, and says why.
-    let mut doubtful = Running::spawn({
-        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
-        command
-            .args([
-                "--coordinator",
-                &url,
-                "--token",
-                TOKEN,
-                "--tls-ca",
-                &other_ca,
-            ])
-            .args(["--name", "doubtful", "--give-up", "1s"])
-            .env_remove("LOADLAB_TOKEN");
-        command
-    });
+    let mut doubtful = agent_process(
+        &url,
+        "doubtful",
+        &["--token", TOKEN, "--tls-ca", &other_ca, "--give-up", "1s"],
+    );
     assert_eq!(doubtful.exit_code(LONG), Some(1));
     let stderr = doubtful.stderr();
     assert!(stderr.contains("gave up after 1s"), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
 
-    let _trusting = Running::spawn({
-        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
-        command
-            .args(["--coordinator", &url, "--token", TOKEN, "--tls-ca", &ca])
-            .args(["--name", "trusting"])
-            .env_remove("LOADLAB_TOKEN");
-        command
-    });
+    let _trusting = agent_process(&url, "trusting", &["--token", TOKEN, "--tls-ca", &ca]);
     let code = coordinator.exit_code(LONG);
     assert_eq!(
         code,

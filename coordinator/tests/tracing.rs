@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 
 mod common;
-use common::{Running, workspace_binary, write_spec};
+use common::{Running, agent_process, coordinator_listening, workspace_binary, write_spec};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -117,43 +117,20 @@ fn delay_server(otlp: &str) -> (Running, String) {
 /// Runs `spec` with a coordinator, one agent process and the delay server,
 /// all exporting to `otlp`; stops the agent and the server (they flush at
 /// exit) and returns the coordinator's stdout.
-fn traced_run(spec: &str, otlp: &str, extra_env: &[(&str, &str)]) -> (String, String) {
+fn traced_run(spec: &str, otlp: &str, extra: &[&str]) -> (String, String) {
     let (mut server, server_url) = delay_server(otlp);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
-    command
-        .args([
-            "run",
-            spec,
-            "--listen",
-            "127.0.0.1:0",
-            "--http-target",
-            &server_url,
-        ])
-        .args(["--otlp-endpoint", otlp])
-        .env_remove("LOADLAB_TOKEN")
-        .envs(extra_env.iter().copied());
-    let mut coordinator = Running::spawn(command);
-    let line = coordinator.wait_for_line("listening for agents on ", LONG);
-    let url = line
-        .split("listening for agents on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ';']).next())
-        .unwrap()
-        .to_owned();
-    let mut agent = Running::spawn({
-        let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
-        command
-            .args([
-                "--coordinator",
-                &url,
-                "--name",
-                "traced",
-                "--otlp-endpoint",
-                otlp,
-            ])
-            .env_remove("LOADLAB_TOKEN");
-        command
-    });
+    let args = [
+        "run",
+        spec,
+        "--listen",
+        "127.0.0.1:0",
+        "--http-target",
+        &server_url,
+        "--otlp-endpoint",
+        otlp,
+    ];
+    let (mut coordinator, url) = coordinator_listening(&[&args[..], extra].concat());
+    let mut agent = agent_process(&url, "traced", &["--otlp-endpoint", otlp]);
     let code = coordinator.exit_code(LONG);
     let (stdout, stderr) = (coordinator.stdout(), coordinator.stderr());
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -290,7 +267,7 @@ fn query_spans_carry_the_database_conventions() {
          \x20 - { id: Q1, sql: 'SELECT pg_sleep(0.1), 1 AS one' }\n\
          \x20 - { id: Q2, sql: 'SELECT * FROM generate_series(1, 5)' }\n",
     );
-    traced_run(&spec, &otlp, &[("DATABASE_URL", &database)]);
+    traced_run(&spec, &otlp, &["--database-url", &database]);
     let spans = collector.0.lock().unwrap().clone();
     let queries: Vec<&Received> = spans
         .iter()

@@ -38,30 +38,18 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
+    let config = loadlab_telemetry::TraceConfig {
+        service: "loadlab-delay-server",
+        endpoint: args.otlp_endpoint.clone(),
+        attributes: Vec::new(),
+    };
+    match loadlab_telemetry::process::run("info,hyper=warn", config, serve(args)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("delay-server: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let telemetry = {
-        let _inside = runtime.enter();
-        loadlab_telemetry::init(
-            "info,hyper=warn",
-            loadlab_telemetry::TraceConfig {
-                service: "loadlab-delay-server",
-                endpoint: args.otlp_endpoint.clone(),
-                attributes: Vec::new(),
-            },
-        )
-    };
-    let served = runtime.block_on(serve(args));
-    // Every span is exported before the process exits.
-    telemetry.shutdown();
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Ok(Err(error)) => {
             eprintln!("delay-server: {error:#}");
             ExitCode::FAILURE
         }
@@ -80,29 +68,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         grace: args.grace,
     };
-    delay_server::run(listener, config, termination()).await?;
+    delay_server::run(
+        listener,
+        config,
+        loadlab_telemetry::process::stop_requested(),
+    )
+    .await?;
     Ok(())
-}
-
-/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -171,19 +171,18 @@ async fn respond(
 /// The server span of one delayed request, a child of the caller's span
 /// when the request carries a W3C `traceparent`; none when not tracing.
 fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> tracing::Span {
-    if !loadlab_telemetry::exporting() {
-        return tracing::Span::none();
-    }
-    let span = tracing::info_span!(
-        "delay",
-        otel.name = "GET /delay-me",
-        otel.kind = "server",
-        http.request.method = "GET",
-        http.route = "/delay-me",
-        url.query = request.uri().query().unwrap_or_default(),
-        http.response.status_code = 200,
-        delay.requested_ms = delay.as_millis() as u64,
-    );
+    let span = loadlab_telemetry::span(|| {
+        tracing::info_span!(
+            "delay",
+            otel.name = "GET /delay-me",
+            otel.kind = "server",
+            http.request.method = "GET",
+            http.route = "/delay-me",
+            url.query = request.uri().query().unwrap_or_default(),
+            http.response.status_code = 200,
+            delay.requested_ms = delay.as_millis() as u64,
+        )
+    });
     loadlab_telemetry::set_parent_from_headers(&span, request.headers());
     span
 }

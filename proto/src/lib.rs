@@ -22,6 +22,15 @@ pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_se
 /// peer is noticed within this, well inside five seconds.
 pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// A heartbeat stamped now, as either side sends it.
+pub fn heartbeat() -> v1::Heartbeat {
+    v1::Heartbeat {
+        sent_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    }
+}
+
 /// Largest message either side accepts; a bigger one is refused by gRPC
 /// with `OUT_OF_RANGE` instead of being buffered.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

@@ -1,10 +1,13 @@
-//! Telemetry shared by every loadlab binary: log lines on stderr, and, when
-//! an OTLP endpoint is given, OpenTelemetry traces exported over gRPC with
-//! W3C trace-context propagation between the services.
+//! What every loadlab binary shares: its runtime and signals ([`process`]),
+//! log lines on stderr, and, when an OTLP endpoint is given, OpenTelemetry
+//! traces exported over gRPC with W3C trace-context propagation between the
+//! services.
 //!
 //! Tracing is off unless `--otlp-endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! names a collector; off, no OpenTelemetry layer is installed and spans
 //! cost what a disabled `tracing` span costs.
+
+pub mod process;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -44,6 +47,16 @@ const QUEUE_SIZE: usize = 1 << 18;
 
 /// Spans sent in one export request.
 const EXPORT_BATCH: usize = 4096;
+
+/// `make()` when spans are exported, else `Span::none()`: a span's name
+/// and fields are only computed when someone will see them.
+pub fn span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    if exporting() {
+        make()
+    } else {
+        tracing::Span::none()
+    }
+}
 
 /// How long one export may take before it is given up.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -234,6 +247,9 @@ pub fn context_map(span: &tracing::Span) -> std::collections::HashMap<String, St
 
 /// Makes `span` a child of the remote span named in `headers`, if any.
 pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+    if span.is_none() {
+        return; // not tracing: no header is read
+    }
     set_parent(
         span,
         TraceContextPropagator::new().extract(&HeaderExtractor(headers)),
@@ -242,6 +258,9 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) 
 
 /// Makes `span` a child of the remote span named in `map`, if any.
 pub fn set_parent_from_map(span: &tracing::Span, map: &std::collections::HashMap<String, String>) {
+    if span.is_none() {
+        return;
+    }
     set_parent(span, TraceContextPropagator::new().extract(map));
 }
 

@@ -160,3 +160,36 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// `coordinator ARGS` (a `run --listen ...`) once it waits for agents, and
+/// the URL it printed for them to dial.
+pub fn coordinator_listening(args: &[&str]) -> (Running, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command
+        .args(args)
+        .env_remove("LOADLAB_TOKEN")
+        .env("NO_COLOR", "1");
+    let running = Running::spawn(command);
+    let line = running.wait_for_line(
+        "listening for agents on ",
+        std::time::Duration::from_secs(60),
+    );
+    let url = line
+        .split("listening for agents on ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .expect("an address")
+        .to_owned();
+    (running, url)
+}
+
+/// An `agent` process named `name` dialing `url`, with `extra` flags.
+pub fn agent_process(url: &str, name: &str, extra: &[&str]) -> Running {
+    let mut command = Command::new(workspace_binary("loadlab-agent", "agent"));
+    command
+        .args(["--coordinator", url, "--name", name])
+        .args(extra)
+        .env_remove("LOADLAB_TOKEN")
+        .env("RUST_LOG", "info");
+    Running::spawn(command)
+}
