@@ -1,16 +1,26 @@
 //! The loadlab agent: connects to a coordinator, runs the workloads it is
-//! assigned in the mode asked for, and streams back every request's outcome
-//! and a latency histogram.
+//! assigned in the mode asked for, and streams back what finished: which
+//! requests, their tally, and request records.
+//!
+//! - [`session`]: one connection to a coordinator (join, heartbeats,
+//!   assignments), and the reconnecting loop of the `agent` binary.
+//! - [`assignment`]: one assignment, from the wire to its last message.
+//! - [`workload`]: the assignment as domain types; [`schedule`]: when each
+//!   request is due.
+//! - [`run`]: one runner per [`Mode`]; [`probe`]: the executor stall probe.
+//! - [`kind`]: what a request is (HTTP, SQL), one module per kind.
 //!
 //! The `agent` binary and the coordinator's in-process agents run the same
 //! [`session::join`], so local and distributed runs share one path.
 
-pub mod execute;
-pub mod http;
+pub mod assignment;
+pub mod kind;
 pub mod mode;
 pub mod outcome;
+pub mod probe;
+pub mod run;
+pub mod schedule;
 pub mod session;
-pub mod sql;
 pub mod workload;
 
 pub use mode::Mode;

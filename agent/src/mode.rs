@@ -41,23 +41,6 @@ impl Mode {
             Mode::Threads => "one OS thread per request, blocking client",
         }
     }
-
-    /// Why the mode's wall time came out as it did, for the report.
-    pub fn how_it_waits(self) -> &'static str {
-        match self {
-            Mode::Sync => "each request waited for the one before to finish",
-            Mode::Async => "while one task waited, the event loop ran the others",
-            Mode::Blocking => {
-                "each blocking call held the one executor thread, so no other task could start"
-            }
-            Mode::Threads => "each request waited on an OS thread of its own",
-        }
-    }
-
-    /// Modes that wait for requests at the same time.
-    pub fn is_concurrent(self) -> bool {
-        matches!(self, Mode::Async | Mode::Threads)
-    }
 }
 
 impl fmt::Display for Mode {

@@ -1,45 +1,106 @@
-//! What executing a workload reports, request by request.
+//! What happened to one request, on the agent's side.
 
-/// Something that happened to the request at `index` of the workload.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Started { index: usize, start_us: u64 },
-    Finished(Outcome),
-}
-
-/// The result of one request. Times are microseconds since the workload
-/// started on this agent.
+/// The result of one request. A kind's client fills in what came back; the
+/// runner stamps the index and the times. Times are microseconds on the
+/// mode's time axis.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    pub index: usize,
+    /// The request's place in the assignment.
+    pub index: u64,
+    /// Which request of the round it is.
+    pub request: usize,
+    /// When the schedule wanted it to start (= `start_us` in a closed loop).
+    pub intended_us: u64,
     pub start_us: u64,
     pub end_us: u64,
-    /// HTTP status; 0 when no response arrived.
+    /// HTTP status; 0 when no response arrived, or for other kinds.
     pub status: u16,
+    /// Size of the whole response body.
     pub bytes: u64,
-    /// The reply (truncated), shown in the report.
+    /// The start of the reply, as text, shown in the report.
     pub body: String,
+    /// Rows a query returned.
+    pub rows: u64,
     /// Why it failed; `None` when it succeeded.
     pub error: Option<String>,
-    pub rows: u64,
 }
 
 impl Outcome {
+    /// A request that failed with `error`.
+    pub fn failed(error: impl ToString) -> Outcome {
+        Outcome {
+            error: Some(error.to_string()),
+            ..Outcome::default()
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.error.is_none()
     }
 
-    pub fn latency_us(&self) -> u64 {
-        self.end_us.saturating_sub(self.start_us)
+    pub fn sample(&self) -> loadlab_proto::tally::Sample<'_> {
+        loadlab_proto::tally::Sample {
+            intended_us: self.intended_us,
+            start_us: self.start_us,
+            end_us: self.end_us,
+            error: self.error.as_deref(),
+        }
     }
 }
 
-/// Longest reply text kept for the report.
+/// Longest reply text kept for the report, in characters.
 pub const MAX_BODY_CHARS: usize = 200;
 
-pub fn truncate_body(body: &str) -> String {
-    match body.char_indices().nth(MAX_BODY_CHARS) {
-        Some((cut, _)) => format!("{}…", &body[..cut]),
-        None => body.to_owned(),
+/// Bytes of a body kept to show its start (UTF-8 takes up to 4 a character).
+const KEPT_BYTES: usize = MAX_BODY_CHARS * 4;
+
+/// A response body as it streams in: its size, and only its start.
+#[derive(Debug, Default)]
+pub struct BodyPrefix {
+    pub bytes: u64,
+    kept: Vec<u8>,
+}
+
+impl BodyPrefix {
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len() as u64;
+        let room = KEPT_BYTES.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+
+    /// The start of the body as text: at most [`MAX_BODY_CHARS`] characters,
+    /// with `…` when there was more.
+    pub fn text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.kept);
+        let truncated = self.bytes > self.kept.len() as u64;
+        match text.char_indices().nth(MAX_BODY_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None if truncated => format!("{}…", text.trim_end_matches('\u{FFFD}')),
+            None => text.into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_body_is_counted_whole_and_kept_short() {
+        let mut body = BodyPrefix::default();
+        for _ in 0..1_000 {
+            body.push(&[b'x'; 10_000]);
+        }
+        assert_eq!(body.bytes, 10_000_000);
+        let text = body.text();
+        assert_eq!(text.chars().count(), MAX_BODY_CHARS + 1);
+        assert!(text.ends_with('…'));
+    }
+
+    #[test]
+    fn a_short_body_is_kept_as_is() {
+        let mut body = BodyPrefix::default();
+        body.push("Done, I waited for 2 secs".as_bytes());
+        assert_eq!(body.text(), "Done, I waited for 2 secs");
     }
 }

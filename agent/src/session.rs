@@ -2,11 +2,9 @@
 //! them, stream back what happened.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use loadlab_proto::auth::{self, AuthError, Token};
-use loadlab_proto::histogram::{self, new_latency_histogram, record_latency};
 use loadlab_proto::v1::{
     self, AgentMessage, CoordinatorMessage, agent_message, coordinator_client::CoordinatorClient,
     coordinator_message,
@@ -17,11 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
-use tracing::{debug, info, warn};
-
-use crate::execute::execute;
-use crate::outcome::{Event, Outcome};
-use crate::workload::Workload;
+use tracing::{info, warn};
 
 /// Who this agent is, as told to the coordinator.
 #[derive(Debug, Clone)]
@@ -134,10 +128,6 @@ pub enum Ended {
     CoordinatorLeft,
 }
 
-/// Outcomes sent together when the assignment is not live.
-const BATCH: usize = 500;
-/// How often progress and pending outcomes are sent.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long the coordinator has to welcome us.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -345,8 +335,11 @@ pub async fn join(
                 running.retain(|_, (_, task)| !task.is_finished());
                 let cancel = session.child_token();
                 let run_id = assignment.run_id.clone();
-                let task =
-                    tokio::spawn(run_assignment(assignment, outbound.clone(), cancel.clone()));
+                let task = tokio::spawn(crate::assignment::run(
+                    assignment,
+                    outbound.clone(),
+                    cancel.clone(),
+                ));
                 running.insert(run_id, (cancel, task));
             }
             coordinator_message::Kind::Cancel(v1::Cancel { run_id }) => {
@@ -382,164 +375,4 @@ fn refusal(endpoint: &str, status: tonic::Status) -> SessionError {
 
 fn message(kind: agent_message::Kind) -> AgentMessage {
     AgentMessage { kind: Some(kind) }
-}
-
-/// Runs one assignment and streams its events, outcomes, progress and final
-/// histogram to the coordinator.
-async fn run_assignment(
-    assignment: v1::Assignment,
-    outbound: mpsc::Sender<AgentMessage>,
-    cancel: CancellationToken,
-) {
-    let run_id = assignment.run_id.clone();
-    let workload = match Workload::try_from(assignment) {
-        Ok(workload) => Arc::new(workload),
-        Err(error) => {
-            warn!(%error, "refusing assignment");
-            let error = v1::AgentError {
-                run_id,
-                message: error.to_string(),
-            };
-            let _ = outbound
-                .send(message(agent_message::Kind::Error(error)))
-                .await;
-            return;
-        }
-    };
-    debug!(%run_id, mode = %workload.mode, requests = workload.items.len(), "running assignment");
-    let span = assignment_span(&workload);
-    let (events, mut received) = mpsc::unbounded_channel();
-    let execution = tokio::spawn(execute(
-        workload.clone(),
-        events,
-        cancel.clone(),
-        span.clone(),
-    ));
-
-    let mut histogram = new_latency_histogram();
-    let (mut completed, mut errors) = (0u64, 0u64);
-    // Wall time runs from the first request's start to the last one's end.
-    let (mut first_start_us, mut last_end_us) = (u64::MAX, 0u64);
-    let mut batch = Vec::new();
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    let send = |kind| outbound.send(message(kind));
-    loop {
-        tokio::select! {
-            event = received.recv() => match event {
-                Some(Event::Started { index, start_us }) => {
-                    if workload.live_events {
-                        let started = v1::RequestStarted {
-                            run_id: run_id.clone(),
-                            request_id: workload.items[index].id.to_string(),
-                            round: workload.items[index].round,
-                            start_us,
-                        };
-                        if send(agent_message::Kind::Started(started)).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                Some(Event::Finished(outcome)) => {
-                    record_latency(&mut histogram, outcome.latency_us());
-                    completed += 1;
-                    errors += u64::from(!outcome.ok());
-                    first_start_us = first_start_us.min(outcome.start_us);
-                    last_end_us = last_end_us.max(outcome.end_us);
-                    batch.push(to_wire(&workload, outcome));
-                    if (workload.live_events || batch.len() >= BATCH)
-                        && flush(&outbound, &run_id, &mut batch).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                if flush(&outbound, &run_id, &mut batch).await.is_err() {
-                    break;
-                }
-                let progress = v1::Progress { run_id: run_id.clone(), completed, errors };
-                if send(agent_message::Kind::Progress(progress)).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    if outbound.is_closed() {
-        // The coordinator is gone: stop what is still running.
-        cancel.cancel();
-        let _ = execution.await;
-        return;
-    }
-    let _ = execution.await;
-    if flush(&outbound, &run_id, &mut batch).await.is_err() {
-        return;
-    }
-    let wall_us = last_end_us.saturating_sub(first_start_us);
-    let done = match histogram::encode(&histogram) {
-        Ok(encoded) => agent_message::Kind::Done(v1::AssignmentDone {
-            run_id: run_id.clone(),
-            histogram: encoded,
-            wall_us,
-            completed,
-            errors,
-            cancelled: cancel.is_cancelled(),
-        }),
-        Err(error) => agent_message::Kind::Error(v1::AgentError {
-            run_id: run_id.clone(),
-            message: error.to_string(),
-        }),
-    };
-    let _ = send(done).await;
-    debug!(%run_id, completed, errors, "assignment done");
-}
-
-/// The agent's span for an assignment, continuing the coordinator's trace;
-/// `Span::none()` when not tracing.
-fn assignment_span(workload: &Workload) -> tracing::Span {
-    let span = loadlab_telemetry::span(|| {
-        tracing::info_span!(
-            "assignment",
-            otel.name = format!("run {} ({} requests)", workload.mode, workload.items.len()),
-            loadlab.run_id = workload.run_id.as_str(),
-            loadlab.mode = %workload.mode,
-            loadlab.requests = workload.items.len(),
-        )
-    });
-    loadlab_telemetry::set_parent_from_map(&span, &workload.trace_context);
-    span
-}
-
-async fn flush(
-    outbound: &mpsc::Sender<AgentMessage>,
-    run_id: &str,
-    batch: &mut Vec<v1::RequestOutcome>,
-) -> Result<(), ()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let outcomes = v1::OutcomeBatch {
-        run_id: run_id.to_owned(),
-        outcomes: std::mem::take(batch),
-    };
-    outbound
-        .send(message(agent_message::Kind::Outcomes(outcomes)))
-        .await
-        .map_err(|_| ())
-}
-
-fn to_wire(workload: &Workload, outcome: Outcome) -> v1::RequestOutcome {
-    let item = &workload.items[outcome.index];
-    v1::RequestOutcome {
-        request_id: item.id.to_string(),
-        round: item.round,
-        start_us: outcome.start_us,
-        end_us: outcome.end_us,
-        ok: outcome.ok(),
-        status: u32::from(outcome.status),
-        bytes: outcome.bytes,
-        body: outcome.body,
-        error: outcome.error.unwrap_or_default(),
-        rows: outcome.rows,
-    }
 }

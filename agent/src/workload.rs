@@ -1,42 +1,41 @@
 //! What an agent is asked to run, as domain types: the wire `Assignment`
 //! converted once, at the edge.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::v1;
 
 use crate::Mode;
-use crate::sql::SqlTarget;
+use crate::kind::Target;
+use crate::schedule::{Due, Schedule};
 
 /// One assignment, ready to execute.
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub run_id: String,
     pub mode: Mode,
-    /// Every request of every round this agent runs, in order.
-    pub items: Vec<WorkItem>,
-    /// Requests in flight at once in async and threads modes (at least 1).
-    pub concurrency: usize,
+    /// The requests of one round.
+    pub round: Vec<Request>,
+    pub schedule: Schedule,
+    /// Most requests in flight at once (at least 1).
+    pub cap: usize,
     pub timeout: Option<Duration>,
     /// Report each request as it starts and ends, not only in batches.
     pub live_events: bool,
     /// The coordinator's W3C trace context for this assignment.
-    pub trace_context: std::collections::HashMap<String, String>,
+    pub trace_context: HashMap<String, String>,
+    /// The zero of the mode's time axis, as Unix time in microseconds.
+    pub mode_started_unix_us: u64,
 }
 
-/// One request of one round.
+/// One request of a round.
 #[derive(Debug, Clone)]
-pub struct WorkItem {
+pub struct Request {
     pub id: Arc<str>,
-    pub round: u32,
     pub target: Target,
-}
-
-#[derive(Debug, Clone)]
-pub enum Target {
-    Http { url: String },
-    Sql(Arc<SqlTarget>),
 }
 
 /// Why an assignment cannot run at all.
@@ -44,29 +43,40 @@ pub enum Target {
 pub enum WorkloadError {
     #[error("assignment {run_id}: unknown mode {mode}")]
     UnknownMode { run_id: String, mode: i32 },
-    #[error("assignment {run_id}: request {id:?} has no target")]
-    NoTarget { run_id: String, id: String },
-    #[error("assignment {run_id}: query {id:?} has an empty database URL or statement")]
-    EmptyQuery { run_id: String, id: String },
-    #[error("assignment {run_id}: request {id:?}: {url:?} is not an http:// URL")]
-    BadUrl {
+    #[error("assignment {run_id}: request {id:?} {why}")]
+    BadRequest {
         run_id: String,
         id: String,
-        url: String,
+        why: String,
     },
-    #[error(
-        "assignment {run_id}: {rounds} rounds of {requests} requests is more than this agent will hold"
-    )]
-    TooLarge {
-        run_id: String,
-        rounds: u32,
-        requests: usize,
-    },
+    #[error("assignment {run_id}: no schedule")]
+    NoSchedule { run_id: String },
+    #[error("assignment {run_id}: empty or reversed item range")]
+    BadRange { run_id: String },
+    #[error("assignment {run_id}: it has work but no requests")]
+    NoRequests { run_id: String },
 }
 
-/// Most requests one assignment may expand to; bounds an agent's memory
-/// against a malformed or hostile assignment.
-pub const MAX_ITEMS: usize = 10_000_000;
+impl Workload {
+    /// How many requests the assignment runs.
+    pub fn len(&self) -> u64 {
+        self.schedule.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schedule.is_empty()
+    }
+
+    /// Every request in the order it is due.
+    pub fn dues(&self) -> impl Iterator<Item = Due> + Send + '_ {
+        self.schedule.dues(self.round.len())
+    }
+
+    /// The request a due is about.
+    pub fn request(&self, due: &Due) -> &Request {
+        &self.round[due.request]
+    }
+}
 
 impl TryFrom<v1::Assignment> for Workload {
     type Error = WorkloadError;
@@ -80,88 +90,50 @@ impl TryFrom<v1::Assignment> for Workload {
                 run_id: run_id.clone(),
                 mode: assignment.mode,
             })?;
-        let mut round_items = Vec::with_capacity(assignment.requests.len());
+        let mut round = Vec::with_capacity(assignment.requests.len());
         for request in &assignment.requests {
-            let target = match &request.kind {
-                Some(v1::request::Kind::Http(http)) => {
-                    if !http.url.starts_with("http://") {
-                        return Err(WorkloadError::BadUrl {
-                            run_id,
-                            id: request.id.clone(),
-                            url: http.url.clone(),
-                        });
-                    }
-                    Target::Http {
-                        url: http.url.clone(),
-                    }
+            let target = Target::from_wire(request.kind.as_ref()).map_err(|why| {
+                WorkloadError::BadRequest {
+                    run_id: run_id.clone(),
+                    id: request.id.clone(),
+                    why,
                 }
-                Some(v1::request::Kind::Sql(query)) => {
-                    if query.database_url.is_empty() || query.sql.trim().is_empty() {
-                        return Err(WorkloadError::EmptyQuery {
-                            run_id,
-                            id: request.id.clone(),
-                        });
-                    }
-                    Target::Sql(Arc::new(SqlTarget {
-                        database_url: query.database_url.clone(),
-                        sql: query.sql.clone(),
-                        search_path: (!query.search_path.is_empty())
-                            .then(|| query.search_path.clone()),
-                        statement_timeout: (query.statement_timeout_ms > 0)
-                            .then(|| Duration::from_millis(query.statement_timeout_ms)),
-                    }))
-                }
-                None => {
-                    return Err(WorkloadError::NoTarget {
-                        run_id,
-                        id: request.id.clone(),
-                    });
-                }
-            };
-            round_items.push((Arc::<str>::from(request.id.as_str()), target));
-        }
-        let total = (assignment.rounds as usize).saturating_mul(round_items.len());
-        if total > MAX_ITEMS {
-            return Err(WorkloadError::TooLarge {
-                run_id,
-                rounds: assignment.rounds,
-                requests: round_items.len(),
+            })?;
+            round.push(Request {
+                id: Arc::from(request.id.as_str()),
+                target,
             });
         }
-        // A redistributed share names the pairs to run; otherwise all of them.
-        let only: std::collections::HashSet<(u32, &str)> = assignment
-            .only
-            .iter()
-            .map(|w| (w.round, w.request_id.as_str()))
-            .collect();
-        let mut items = Vec::with_capacity(if only.is_empty() { total } else { only.len() });
-        for round in
-            assignment.first_round..assignment.first_round.saturating_add(assignment.rounds)
-        {
-            for (id, target) in &round_items {
-                if !only.is_empty() && !only.contains(&(round, &**id)) {
-                    continue;
-                }
-                items.push(WorkItem {
-                    id: id.clone(),
-                    round,
-                    target: target.clone(),
-                });
-            }
-        }
-        let concurrency = match assignment.concurrency as usize {
-            0 => items.len().max(1),
-            n => n,
+        let schedule = match &assignment.schedule {
+            Some(v1::assignment::Schedule::Closed(closed)) => Schedule::Closed {
+                items: RangeSet::from_wire(&closed.items).ok_or_else(|| {
+                    WorkloadError::BadRange {
+                        run_id: run_id.clone(),
+                    }
+                })?,
+            },
+            None => return Err(WorkloadError::NoSchedule { run_id }),
         };
+        if round.is_empty() && !schedule.is_empty() {
+            return Err(WorkloadError::NoRequests { run_id });
+        }
+        // In a closed loop, 0 means every request at once.
+        let cap = match assignment.concurrency as usize {
+            0 => usize::try_from(schedule.len()).unwrap_or(usize::MAX),
+            n => n,
+        }
+        .max(1);
         Ok(Workload {
             run_id,
             mode,
-            items,
-            concurrency,
+            round,
+            schedule,
+            cap,
             timeout: (assignment.timeout_ms > 0)
                 .then(|| Duration::from_millis(assignment.timeout_ms)),
             live_events: assignment.live_events,
             trace_context: assignment.trace_context,
+            mode_started_unix_us: assignment.mode_started_unix_us,
         })
     }
 }
@@ -170,7 +142,7 @@ impl TryFrom<v1::Assignment> for Workload {
 mod tests {
     use super::*;
 
-    fn assignment(rounds: u32, only: &[(u32, &str)]) -> v1::Assignment {
+    fn assignment(items: Vec<v1::Range>) -> v1::Assignment {
         let request = |id: &str| v1::Request {
             id: id.to_owned(),
             kind: Some(v1::request::Kind::Http(v1::HttpRequest {
@@ -181,45 +153,43 @@ mod tests {
             run_id: "r".into(),
             mode: v1::Mode::Async.into(),
             requests: vec![request("A"), request("B")],
-            first_round: 3,
-            rounds,
-            only: only
-                .iter()
-                .map(|(round, id)| v1::WorkRef {
-                    round: *round,
-                    request_id: (*id).to_owned(),
-                })
-                .collect(),
+            schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop { items })),
             ..Default::default()
         }
     }
 
-    fn pairs(workload: &Workload) -> Vec<(u32, String)> {
-        workload
-            .items
-            .iter()
-            .map(|i| (i.round, i.id.to_string()))
-            .collect()
+    #[test]
+    fn items_expand_to_rounds_and_requests_in_order() {
+        let workload =
+            Workload::try_from(assignment(vec![v1::Range { start: 6, end: 10 }])).unwrap();
+        let pairs: Vec<(u64, &str)> = workload
+            .dues()
+            .map(|d| (d.round, &*workload.request(&d).id))
+            .collect();
+        assert_eq!(pairs, [(3, "A"), (3, "B"), (4, "A"), (4, "B")]);
+        assert_eq!(workload.cap, 4);
     }
 
     #[test]
-    fn rounds_expand_in_order() {
-        let workload = Workload::try_from(assignment(2, &[])).unwrap();
-        let expected = [(3, "A"), (3, "B"), (4, "A"), (4, "B")];
-        assert_eq!(
-            pairs(&workload),
-            expected.map(|(r, id)| (r, id.to_owned())).to_vec()
-        );
-        assert_eq!(workload.concurrency, 4);
-    }
-
-    #[test]
-    fn only_keeps_just_the_named_pairs() {
-        let workload = Workload::try_from(assignment(2, &[(4, "A"), (3, "B"), (9, "A")])).unwrap();
-        // (9, A) lies outside the rounds given and is not run.
-        assert_eq!(
-            pairs(&workload),
-            vec![(3, "B".to_owned()), (4, "A".to_owned())]
+    fn malformed_assignments_are_refused_with_the_reason() {
+        let mut bad = assignment(vec![v1::Range { start: 3, end: 3 }]);
+        assert!(matches!(
+            Workload::try_from(bad.clone()),
+            Err(WorkloadError::BadRange { .. })
+        ));
+        bad.schedule = None;
+        assert!(matches!(
+            Workload::try_from(bad.clone()),
+            Err(WorkloadError::NoSchedule { .. })
+        ));
+        let mut no_url = assignment(vec![v1::Range { start: 0, end: 2 }]);
+        no_url.requests[1].kind = Some(v1::request::Kind::Http(v1::HttpRequest {
+            url: "ftp://x".into(),
+        }));
+        let error = Workload::try_from(no_url).unwrap_err().to_string();
+        assert!(
+            error.contains("request \"B\" \"ftp://x\" is not an http:// URL"),
+            "{error}"
         );
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadlab_agent::Mode;
-use loadlab_agent::execute::execute;
-use loadlab_agent::outcome::{Event, Outcome};
+use loadlab_agent::outcome::Outcome;
+use loadlab_agent::run::{Event, Gauges, execute};
 use loadlab_agent::workload::Workload;
 use loadlab_proto::v1;
 use tokio_util::sync::CancellationToken;
@@ -16,27 +16,18 @@ const DELAYS_MS: [u64; 3] = [300, 60, 150];
 const SUM: Duration = Duration::from_millis(510);
 const MAX: Duration = Duration::from_millis(300);
 
-async fn delay_server() -> (String, CancellationToken) {
-    let (listener, addr) = delay_server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(delay_server::run(
-        listener,
-        Default::default(),
-        stop.clone().cancelled_owned(),
-    ));
-    (format!("http://{addr}"), stop)
+async fn delay_server() -> (String, tokio_util::sync::DropGuard) {
+    loadlab_testkit::servers::delay_server(Default::default()).await
 }
 
 fn assignment(
     mode: Mode,
     urls: &[String],
-    rounds: u32,
+    rounds: u64,
     concurrency: u32,
     timeout_ms: u64,
 ) -> Workload {
-    let requests = urls
+    let requests: Vec<v1::Request> = urls
         .iter()
         .enumerate()
         .map(|(i, url)| v1::Request {
@@ -46,26 +37,39 @@ fn assignment(
             })),
         })
         .collect();
+    let items = rounds * requests.len() as u64;
     Workload::try_from(v1::Assignment {
         run_id: "test".into(),
         mode: v1::Mode::from(mode).into(),
         requests,
-        first_round: 0,
-        rounds,
+        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
+            items: vec![v1::Range {
+                start: 0,
+                end: items,
+            }],
+        })),
         concurrency,
         timeout_ms,
         live_events: true,
-        only: Vec::new(),
         trace_context: Default::default(),
+        mode_started_unix_us: 0,
     })
     .unwrap()
 }
 
-/// Runs the workload; returns the wall time and the outcomes in finishing order.
+/// Runs the workload; returns the wall time, the outcomes in finishing
+/// order, and how many starts were reported.
 async fn run(workload: Workload, cancel: CancellationToken) -> (Duration, Vec<Outcome>, usize) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
-    execute(Arc::new(workload), events, cancel, tracing::Span::none()).await;
+    execute(
+        Arc::new(workload),
+        events,
+        Arc::new(Gauges::default()),
+        cancel,
+        tracing::Span::none(),
+    )
+    .await;
     let wall = started.elapsed();
     let (mut outcomes, mut starts) = (Vec::new(), 0);
     while let Ok(event) = received.try_recv() {
@@ -113,7 +117,7 @@ async fn each_mode_waits_as_its_name_says() {
                 o.body
             );
         }
-        if mode.is_concurrent() {
+        if matches!(mode, Mode::Async | Mode::Threads) {
             assert!(
                 wall >= MAX && wall < MAX + Duration::from_millis(150),
                 "{mode} took {wall:?}, expected ≈ max"
@@ -173,9 +177,7 @@ async fn concurrency_caps_requests_in_flight() {
 /// A refused connection is an outcome naming host:port, in every mode.
 #[tokio::test]
 async fn unreachable_target_is_reported_with_host_and_port() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
+    let addr = loadlab_testkit::closed_port();
     let urls = vec![format!("http://{addr}/delay-me?ms=1")];
     for mode in Mode::ALL {
         let (_, outcomes, _) = run(
@@ -255,10 +257,15 @@ async fn cancel_stops_the_remaining_requests() {
 /// A malformed assignment is refused with a reason, not run or panicked on.
 #[test]
 fn malformed_assignments_are_refused() {
+    let closed = |end| {
+        Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
+            items: vec![v1::Range { start: 0, end }],
+        }))
+    };
     let bad_mode = v1::Assignment {
         run_id: "r".into(),
         mode: 99,
-        rounds: 1,
+        schedule: closed(1),
         ..Default::default()
     };
     assert!(
@@ -270,7 +277,7 @@ fn malformed_assignments_are_refused() {
     let no_target = v1::Assignment {
         run_id: "r".into(),
         mode: v1::Mode::Sync.into(),
-        rounds: 1,
+        schedule: closed(1),
         requests: vec![v1::Request {
             id: "R1".into(),
             kind: None,
@@ -283,25 +290,131 @@ fn malformed_assignments_are_refused() {
             .to_string()
             .contains("no target")
     );
+}
+
+/// However long the run, an assignment is ranges, not a list of requests:
+/// four billion rounds are accepted without holding them.
+#[test]
+fn a_huge_assignment_costs_nothing_until_it_runs() {
     let huge = v1::Assignment {
         run_id: "r".into(),
-        mode: v1::Mode::Sync.into(),
-        rounds: u32::MAX,
-        requests: vec![
-            v1::Request {
-                id: "R1".into(),
-                kind: Some(v1::request::Kind::Http(v1::HttpRequest {
-                    url: "http://x/".into()
-                })),
-            };
-            10
-        ],
+        mode: v1::Mode::Async.into(),
+        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
+            items: vec![v1::Range {
+                start: 0,
+                end: 4_000_000_000,
+            }],
+        })),
+        requests: vec![v1::Request {
+            id: "R1".into(),
+            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                url: "http://x/".into(),
+            })),
+        }],
         ..Default::default()
     };
-    assert!(
-        Workload::try_from(huge)
-            .unwrap_err()
-            .to_string()
-            .contains("more than this agent will hold")
+    let workload = Workload::try_from(huge).unwrap();
+    assert_eq!(workload.len(), 4_000_000_000);
+    assert_eq!(
+        workload.schedule.locate(3_999_999_999, 1),
+        Some((3_999_999_999, 0))
     );
+}
+
+/// Every mode streams the body: a 20 MB reply (past ureq's 10 MB default
+/// limit) is counted whole, only its start is kept, and every mode gives
+/// the same outcome for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_streams_large_bodies_alike() {
+    let (base, _stop) = delay_server().await;
+    let urls = vec![format!("{base}/delay-me?ms=0&bytes=20000000")];
+    let mut bodies = Vec::new();
+    for mode in Mode::ALL {
+        let (_, outcomes, _) = run(
+            assignment(mode, &urls, 2, 0, 30_000),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(outcomes.len(), 2, "{mode}");
+        for o in &outcomes {
+            assert!(o.ok(), "{mode}: {:?}", o.error);
+            assert_eq!(o.bytes, 20_000_000, "{mode}");
+            assert!(
+                o.body.starts_with("Done, I waited for 0 ms...."),
+                "{mode}: {}",
+                o.body
+            );
+            assert!(
+                o.body.chars().count() <= 201,
+                "{mode}: kept {}",
+                o.body.len()
+            );
+            bodies.push(o.body.clone());
+        }
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+}
+
+/// With tracing on, building a request's span and closing it are not part
+/// of the latency measured: a subscriber that takes 30 ms to open and to
+/// close each span leaves a 20 ms request measured at about 20 ms.
+#[test]
+fn building_and_closing_a_request_span_is_not_measured() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    struct Slow;
+    impl<S: tracing::Subscriber> Layer<S> for Slow {
+        fn on_new_span(
+            &self,
+            _: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        fn on_close(&self, _: tracing::span::Id, _: Context<'_, S>) {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    let subscriber = tracing_subscriber::registry().with(Slow);
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (base, _stop) = delay_server().await;
+            let urls = vec![format!("{base}/delay-me?ms=20")];
+            let parent = tracing::info_span!("assignment");
+            let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+            let started = Instant::now();
+            execute(
+                Arc::new(assignment(Mode::Async, &urls, 1, 0, 5_000)),
+                events,
+                Arc::new(Gauges::default()),
+                CancellationToken::new(),
+                parent,
+            )
+            .await;
+            // The spans were built and closed (the run took their time)...
+            assert!(
+                started.elapsed() >= Duration::from_millis(80),
+                "{:?}",
+                started.elapsed()
+            );
+            let mut latencies = Vec::new();
+            while let Ok(event) = received.try_recv() {
+                if let Event::Finished(o) = event {
+                    assert!(o.ok(), "{:?}", o.error);
+                    latencies.push(o.end_us - o.start_us);
+                }
+            }
+            // ...but are not in the measured latency.
+            assert_eq!(latencies.len(), 1);
+            assert!(
+                (20_000..45_000).contains(&latencies[0]),
+                "measured {} µs for a 20 ms request",
+                latencies[0]
+            );
+        });
+    });
 }

@@ -1,19 +1,20 @@
 //! What a big fleet costs the coordinator at the end of a mode: N agents
-//! (in-process, each on its own gRPC connection to the real hub) send their
-//! `AssignmentDone` with a histogram of M samples; the coordinator receives,
-//! decodes and merges them and renders the report. Target: under 1 s for
-//! 100 agents × 100,000 samples.
+//! (in-process, each on its own gRPC connection to the real hub) send a
+//! `Progress` carrying the tally of M requests (three histograms); the
+//! coordinator receives, decodes and merges them and renders the report.
+//! Target: under 1 s for 100 agents × 100,000 samples.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use loadlab_agent::Mode;
 use loadlab_coordinator::hub::{self, Inbound};
-use loadlab_coordinator::report::{
-    AgentFigures, LatencySummary, ModeReport, Report, render_summary,
-};
+use loadlab_coordinator::report::Report;
+use loadlab_coordinator::report::analysis::{AgentResult, ModeResults, mode_report};
+use loadlab_coordinator::report::text;
 use loadlab_coordinator::spec::Spec;
-use loadlab_proto::histogram::{self, new_latency_histogram, record_latency};
+use loadlab_proto::ranges::RangeSet;
+use loadlab_proto::tally::{Sample, Tally};
 use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClient};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -33,14 +34,19 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(measure(options))
 }
 
-/// A histogram like a real agent's: latencies spread from 1 ms to ~10 s.
-fn histogram_of(samples: u64) -> anyhow::Result<Vec<u8>> {
-    let mut h = new_latency_histogram();
-    for _ in 0..samples {
-        let micros = 1_000.0 * 10f64.powf(4.0 * rand::random::<f64>());
-        record_latency(&mut h, micros as u64);
+/// A tally like a real agent's: latencies spread from 1 ms to ~10 s.
+fn tally_of(samples: u64) -> anyhow::Result<v1::Tally> {
+    let mut tally = Tally::new();
+    for i in 0..samples {
+        let micros = (1_000.0 * 10f64.powf(4.0 * rand::random::<f64>())) as u64;
+        tally.record(Sample {
+            intended_us: i,
+            start_us: i,
+            end_us: i + micros,
+            error: None,
+        });
     }
-    Ok(histogram::encode(&h)?)
+    Ok(tally.to_wire()?)
 }
 
 async fn measure(options: Options) -> anyhow::Result<()> {
@@ -53,14 +59,14 @@ async fn measure(options: Options) -> anyhow::Result<()> {
     // Each agent's histogram is encoded before the clock starts: that is
     // the agents' work, not the coordinator's.
     eprintln!(
-        "encoding {} histograms of {} samples...",
+        "encoding {} tallies of {} samples...",
         options.agents, options.samples
     );
     let mut senders = Vec::new();
     let mut encoded_bytes = 0;
     for n in 0..options.agents {
-        let encoded = histogram_of(options.samples)?;
-        encoded_bytes += encoded.len();
+        let encoded = tally_of(options.samples)?;
+        encoded_bytes += encoded.response.len() + encoded.service.len() + encoded.lag.len();
         let mut client = CoordinatorClient::connect(url.clone()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let hello = v1::Hello {
@@ -80,33 +86,42 @@ async fn measure(options: Options) -> anyhow::Result<()> {
 
     let started = Instant::now();
     for (tx, encoded, _) in &senders {
-        let done = v1::AssignmentDone {
+        let progress = v1::Progress {
             run_id: "bench".into(),
-            histogram: encoded.clone(),
-            wall_us: 1,
-            completed: options.samples,
-            errors: 0,
-            cancelled: false,
+            completed: RangeSet::of(0..options.samples).to_wire(),
+            tally: Some(encoded.clone()),
+            started: options.samples,
+            records: Vec::new(),
         };
-        tx.send(message(agent_message::Kind::Done(done))).await?;
+        tx.send(message(agent_message::Kind::Progress(progress)))
+            .await?;
     }
-    let mut merged = new_latency_histogram();
-    let mut figures = Vec::new();
-    while figures.len() < options.agents {
+    let mut merged = Tally::new();
+    let mut per_agent = Vec::new();
+    while per_agent.len() < options.agents {
         let (key, inbound) = hub.inbound.recv().await.context("hub stopped")?;
-        let Inbound::Message(agent_message::Kind::Done(done)) = inbound else {
+        let Inbound::Message(agent_message::Kind::Progress(progress)) = inbound else {
             continue;
         };
-        let h = histogram::decode(&done.histogram)?;
-        histogram::merge_into(&mut merged, &h)?;
-        figures.push(AgentFigures {
+        let tally = Tally::from_wire(&progress.tally.unwrap_or_default())?;
+        merged.merge(&tally)?;
+        per_agent.push(AgentResult {
             name: format!("agent-{key}"),
-            errors: 0,
-            wall_ms: 0.0,
-            latency: LatencySummary::of(&h),
+            id: key.to_string(),
+            tally,
         });
     }
-    let mode = ModeReport::new(Mode::Async, 1.0, &merged, figures, Vec::new(), Vec::new());
+    let merged_count = merged.count;
+    let mode = mode_report(ModeResults {
+        mode: Mode::Async,
+        tally: merged,
+        agents: per_agent,
+        records: Vec::new(),
+        not_started: 0,
+        failures: Vec::new(),
+        notes: Vec::new(),
+        elapsed_ms: 0.0,
+    });
     let spec = Spec::parse(
         "name: bench\nmodes: [async]\nrequests: [{ id: A, path: /delay-me?ms=1 }]\n",
         "bench",
@@ -119,15 +134,15 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         interrupted: false,
         trace_id: None,
     };
-    let rendered = render_summary(&report);
+    let rendered = text::summary(&report);
     let took = started.elapsed();
 
     let expected = options.agents as u64 * options.samples;
-    if merged.len() != expected {
-        bail!("merged {} samples, expected {expected}", merged.len());
+    if merged_count != expected {
+        bail!("merged {merged_count} samples, expected {expected}");
     }
     println!(
-        "merge: {} agents × {} samples ({} KiB of encoded histograms) received, decoded, merged and reported in {:.0} ms (target < {} ms): {}",
+        "merge: {} agents × {} samples ({} KiB of encoded tallies) received, decoded, merged and reported in {:.0} ms (target < {} ms): {}",
         options.agents,
         options.samples,
         encoded_bytes / 1024,

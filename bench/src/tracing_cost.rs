@@ -4,16 +4,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use loadlab_testkit::otlp::Collector;
 use serde_json::Value;
 
 use crate::process::sibling_binary;
@@ -28,41 +21,9 @@ pub struct Options {
     runs: usize,
 }
 
-/// A collector that only counts spans.
-#[derive(Default, Clone)]
-struct Counter(Arc<AtomicU64>);
-
-#[tonic::async_trait]
-impl TraceService for Counter {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans: usize = request
-            .into_inner()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.0.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 pub fn run(options: Options) -> anyhow::Result<()> {
     let coordinator = sibling_binary("coordinator")?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    let counter = Counter::default();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    runtime.spawn(
-        tonic::transport::Server::builder()
-            .add_service(
-                TraceServiceServer::new(counter.clone()).max_decoding_message_size(64 << 20),
-            )
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let (counter, endpoint, _runtime) = Collector::start_counting();
 
     let json = std::env::temp_dir().join(format!("loadlab-tracing-{}.json", std::process::id()));
     // mode -> (throughputs off, throughputs on), requests per second
@@ -70,7 +31,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let mut spans_per_run = Vec::new();
     for run in 0..options.runs * 2 {
         let traced = run % 2 == 1;
-        let before = counter.0.load(Ordering::Relaxed);
+        let before = counter.count();
         let mut command = Command::new(&coordinator);
         command
             .arg("run")
@@ -89,7 +50,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             bail!("coordinator run failed: {status}");
         }
         if traced {
-            spans_per_run.push(counter.0.load(Ordering::Relaxed) - before);
+            spans_per_run.push(counter.count() - before);
         }
         let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
         for mode in report["modes"].as_array().context("no modes")? {

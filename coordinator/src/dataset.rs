@@ -231,7 +231,7 @@ pub async fn seed(
     let (config, server) = parse_url(database_url)?;
     let sql_error = |e: tokio_postgres::Error| SeedError::Sql {
         server: server.clone(),
-        message: loadlab_agent::sql::describe_error(&e),
+        message: loadlab_agent::kind::sql::describe_error(&e),
     };
     let client = connect(&config, &server).await?;
     let rows = u64::from(scale) * CITIES_PER_SCALE;
@@ -356,7 +356,7 @@ fn parse_url(database_url: &str) -> Result<(tokio_postgres::Config, String), See
     let config: tokio_postgres::Config = database_url
         .parse()
         .map_err(|e| SeedError::Url(format!("{e}")))?;
-    let server = loadlab_agent::sql::describe_server(&config);
+    let server = loadlab_agent::kind::sql::describe_server(&config);
     Ok((config, server))
 }
 
@@ -366,7 +366,7 @@ async fn connect(config: &tokio_postgres::Config, server: &str) -> Result<Client
         .await
         .map_err(|e| SeedError::Connect {
             server: server.to_owned(),
-            message: loadlab_agent::sql::describe_error(&e),
+            message: loadlab_agent::kind::sql::describe_error(&e),
         })?;
     tokio::spawn(async move {
         let _ = connection.await;

@@ -26,8 +26,10 @@ pub type AgentKey = u64;
 #[derive(Debug)]
 pub struct AgentHandle {
     pub key: AgentKey,
+    /// As the report shows it: made unique when agents collect for a run.
     pub name: String,
-    pub version: String,
+    /// The agent's own id (`Hello.agent_id`), unique per agent process.
+    pub id: String,
     /// Messages to the agent; dropping it ends the agent's session.
     pub outbound: mpsc::Sender<Result<CoordinatorMessage, Status>>,
 }
@@ -155,7 +157,7 @@ impl Coordinator for CoordinatorService {
         let handle = AgentHandle {
             key,
             name,
-            version: hello.version,
+            id: hello.agent_id,
             outbound,
         };
         if self.joined.send(handle).await.is_err() {

@@ -16,10 +16,11 @@ use tonic::transport::ServerTlsConfig;
 use tracing::warn;
 
 use crate::dataset::{self, Seeded};
-use crate::experiment::{self, Resolved};
+use crate::experiment;
 use crate::hub::{self, AgentHandle, Hub, Inbound};
 use crate::live::Live;
 use crate::report::Report;
+use crate::round::Resolved;
 use crate::spec::{SchemaName, Spec};
 
 /// Where the agents come from.
@@ -168,7 +169,7 @@ pub async fn run(
     if interrupt.is_cancelled() {
         return Ok(Report {
             spec: spec.clone(),
-            targets,
+            targets: targets.for_report(),
             agents: agents.iter().map(|a| a.name.clone()).collect(),
             modes: Vec::new(),
             interrupted: true,
@@ -294,7 +295,11 @@ async fn wait_for_agents(
     while agents.len() < count {
         tokio::select! {
             joined = hub.joined.recv() => match joined {
-                Some(agent) => {
+                Some(mut agent) => {
+                    // The same agent process again (it reconnected): the
+                    // new connection replaces the old one.
+                    agents.retain(|a| a.id.is_empty() || a.id != agent.id);
+                    agent.name = unique_name(&agents, &agent.name);
                     agents.push(agent);
                     if announce {
                         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
@@ -323,4 +328,17 @@ async fn wait_for_agents(
         }
     }
     Ok(agents)
+}
+
+/// `name`, or `name#2`, `name#3`... when agents already gathered use it
+/// (two agents on one host both default to the host name).
+fn unique_name(agents: &[AgentHandle], name: &str) -> String {
+    let taken = |candidate: &str| agents.iter().any(|a| a.name == candidate);
+    if !taken(name) {
+        return name.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{name}#{n}"))
+        .find(|candidate| !taken(candidate))
+        .unwrap_or_else(|| name.to_owned())
 }

@@ -1,13 +1,14 @@
 //! The loadlab coordinator: reads and validates an experiment spec, hands
-//! its work to agents over gRPC, merges the histograms they send back and
-//! reports.
+//! its work to agents over gRPC, merges what they send back and reports.
 //!
 //! - [`spec`]: the YAML contract and its validation (file:line:column errors).
+//! - [`round`]: one round of the spec as the agents receive it.
 //! - [`hub`]: the gRPC service agents join, funnelling their messages to the
 //!   run loop.
-//! - [`experiment`]: the run loop, mode by mode.
-//! - [`report`]: the results and their rendering (text and JSON).
-//! - [`live`]: what the terminal shows while a run goes on.
+//! - [`experiment`]: the run loop, mode by mode, reporting to an
+//!   [`observer::Observer`].
+//! - [`report`]: the report model, its analysis and its renderers.
+//! - [`live`]: the terminal observer, while a run goes on.
 //! - [`dataset`]: the Brazilian-cities dataset and its seeding.
 //! - [`launch`]: everything a run needs before its first mode: targets
 //!   (an embedded delay server, the database), the gRPC server, and agents
@@ -18,5 +19,7 @@ pub mod experiment;
 pub mod hub;
 pub mod launch;
 pub mod live;
+pub mod observer;
 pub mod report;
+pub mod round;
 pub mod spec;

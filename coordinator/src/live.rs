@@ -5,15 +5,18 @@ use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 use loadlab_agent::Mode;
 
-use crate::report::{ModeReport, RequestRecord, render_mode_footer};
+use crate::observer::Observer;
+use crate::report::text::mode_footer;
+use crate::report::{Kind, ModeReport, RequestRecord};
+use crate::round::Entry;
 
 /// Prints as things happen, on stdout (the bar goes to stderr and only when
 /// it is a terminal).
 pub struct Live {
     /// Prefix request lines with the agent's name.
-    pub show_agent: bool,
+    show_agent: bool,
     /// Print nothing while running (the summary still prints).
-    pub quiet: bool,
+    quiet: bool,
     bar: Option<ProgressBar>,
 }
 
@@ -43,19 +46,21 @@ impl Live {
             String::new()
         }
     }
+}
 
-    pub fn mode_started(&mut self, mode: Mode, total: u64, live_events: bool) {
+impl Observer for Live {
+    fn mode_started(&mut self, mode: Mode, total: u64, live: bool) {
         self.line(format!(
             "{} — {}",
             style(mode).cyan().bold(),
             mode.describe()
         ));
         self.line("==========".to_owned());
-        if !live_events && !self.quiet {
+        if !live && !self.quiet {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} requests  {per_sec}  eta {eta}",
+                    "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} requests  {per_sec}  {msg}  eta {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -66,45 +71,57 @@ impl Live {
     }
 
     /// `R1: Requesting 'url'` or `R1: Querying 'sql'`.
-    pub fn request_started(&self, agent: &str, id: &str, verb: &str, what: &str) {
-        self.line(format!("{}{id}: {verb} '{what}'", self.prefix(agent)));
+    fn request_started(&mut self, agent: &str, entry: &Entry) {
+        let verb = match entry.kind {
+            Kind::Http => "Requesting",
+            Kind::Sql => "Querying",
+        };
+        self.line(format!(
+            "{}{}: {verb} '{}'",
+            self.prefix(agent),
+            entry.id,
+            entry.what
+        ));
     }
 
-    pub fn request_finished(&self, record: &RequestRecord) {
+    fn request_finished(&mut self, record: &RequestRecord) {
         let prefix = self.prefix(&record.agent);
         let id = &record.id;
-        match &record.error {
-            None if record.rows > 0 || record.status == 0 => self.line(format!(
+        match (&record.error, record.kind) {
+            (None, Kind::Sql) => self.line(format!(
                 "{prefix}{id}: Query made! Db replied '{}' rows",
                 record.rows
             )),
-            None => self.line(format!(
+            (None, Kind::Http) => self.line(format!(
                 "{prefix}{id}: Request done! Server replied '{}'",
                 record.body
             )),
-            Some(error) => self.line(format!(
+            (Some(error), _) => self.line(format!(
                 "{prefix}{id}: {} {error}",
                 style("Request failed!").red().bold()
             )),
         }
     }
 
-    pub fn progress(&self, completed: u64) {
+    fn progress(&mut self, completed: u64, errors: u64) {
         if let Some(bar) = &self.bar {
             bar.set_position(completed);
+            if errors > 0 {
+                bar.set_message(format!("{errors} failed"));
+            }
         }
     }
 
-    pub fn mode_finished(&mut self, mode: &ModeReport) {
+    fn mode_finished(&mut self, report: &ModeReport) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
         if !self.quiet {
-            print!("{}", render_mode_footer(mode));
+            print!("{}", mode_footer(report));
         }
     }
 
-    pub fn note(&self, text: &str) {
+    fn note(&mut self, text: &str) {
         self.line(format!("{}", style(text).yellow()));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
-use loadlab_coordinator::report::{Report, render_summary};
+use loadlab_coordinator::report::{Report, text};
 use loadlab_coordinator::spec::{SchemaName, Spec};
 use loadlab_proto::auth::Token;
 use loadlab_telemetry::{TraceConfig, process};
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
                 println!(
                     "{}: ok ({} requests × {} rounds in {} modes)",
                     spec.display(),
-                    parsed.requests.len() + parsed.queries.len(),
+                    parsed.round().len(),
                     parsed.repeat,
                     parsed.modes.len()
                 );
@@ -230,13 +230,13 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     println!();
-    print!("{}", render_summary(&report));
+    print!("{}", text::summary(&report));
     if let Some(id) = &report.trace_id {
         println!("\ntrace {id}");
         if let Some(url) = args
             .otlp_endpoint
             .as_deref()
-            .and_then(|endpoint| loadlab_telemetry::jaeger_url(endpoint, id))
+            .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id))
         {
             println!("  view it in Jaeger: {url}");
         }

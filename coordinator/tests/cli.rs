@@ -146,9 +146,7 @@ fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
 /// A target nobody listens on: exit 1, and the report names host:port.
 #[test]
 fn unreachable_target_exits_1_naming_host_and_port() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
+    let addr = loadlab_testkit::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(
         &dir,

@@ -2,7 +2,6 @@
 //! --listen` and `agent` processes joining it over gRPC, killed, stopped,
 //! restarted and refused as they would be on real hosts.
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -67,11 +66,7 @@ fn lose_an_agent(policy: &str, victim: &str, signal: &str) -> Loss {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loadlab_testkit::closed_port().port()
 }
 
 fn read_json(path: &std::path::Path) -> Value {
@@ -416,26 +411,33 @@ async fn unknown_run_foreign_and_oversized_messages_are_rejected_without_a_crash
             break a.run_id;
         }
     };
-    let outcome = |request_id: &str, body: String| v1::RequestOutcome {
-        request_id: request_id.into(),
+    let record = |index: u64, body: String| v1::RequestRecord {
+        index,
         ok: true,
         body,
         ..Default::default()
     };
-    let batch = |run_id: &str, outcome| v1::AgentMessage {
-        kind: Some(agent_message::Kind::Outcomes(v1::OutcomeBatch {
+    // A record without its place in `completed` or its tally: refused.
+    let batch = |run_id: &str, record: v1::RequestRecord| v1::AgentMessage {
+        kind: Some(agent_message::Kind::Progress(v1::Progress {
             run_id: run_id.into(),
-            outcomes: vec![outcome],
+            completed: vec![v1::Range {
+                start: record.index,
+                end: record.index + 1,
+            }],
+            records: vec![record],
+            ..Default::default()
         })),
     };
-    tx.send(batch("no-such-run", outcome("A", String::new())))
+    tx.send(batch("no-such-run", record(0, String::new())))
         .await
         .unwrap();
-    tx.send(batch(&run_id, outcome("not-in-the-spec", String::new())))
+    // The assignment has one request (index 0): 7 is not in it.
+    tx.send(batch(&run_id, record(7, String::new())))
         .await
         .unwrap();
     let huge = "x".repeat(loadlab_proto::MAX_MESSAGE_BYTES + 1);
-    tx.send(batch(&run_id, outcome("A", huge))).await.unwrap();
+    tx.send(batch(&run_id, record(0, huge))).await.unwrap();
 
     let code = tokio::task::spawn_blocking(move || {
         let code = coordinator.exit_code(LONG);
@@ -449,9 +451,63 @@ async fn unknown_run_foreign_and_oversized_messages_are_rejected_without_a_crash
         stderr.contains("rejected a message for an unknown or finished run"),
         "{stderr}"
     );
-    assert!(stdout.contains("outside its assignment"), "{stdout}");
+    assert!(
+        stdout.contains("requests outside its assignment of 1"),
+        "{stdout}"
+    );
     assert!(stderr.contains("rejected the agent's stream"), "{stderr}");
     assert!(stdout.contains("agent raw lost"), "{stdout}");
+}
+
+/// An agent that says it is done without running its requests (a thread
+/// that could not start, say) fails the run, and the report says how many
+/// did not run and why.
+#[tokio::test]
+async fn requests_an_agent_did_not_run_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrepeat: 3\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    let json = dir.path().join("run.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", &json_arg],
+    );
+    let (tx, joined) = raw_join(&url, loadlab_proto::PROTOCOL_VERSION).await;
+    let mut inbound = joined.expect("joined");
+    let run_id = loop {
+        let message = inbound.message().await.unwrap().expect("a message");
+        if let Some(v1::coordinator_message::Kind::Assignment(a)) = message.kind {
+            break a.run_id;
+        }
+    };
+    let done = v1::AssignmentDone {
+        run_id,
+        not_started: 3,
+        not_started_reason: "cannot start a thread: Resource temporarily unavailable".into(),
+        ..Default::default()
+    };
+    tx.send(v1::AgentMessage {
+        kind: Some(agent_message::Kind::Done(done)),
+    })
+    .await
+    .unwrap();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let code = coordinator.exit_code(LONG);
+        (code, coordinator.stdout(), coordinator.stderr())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("agent raw ran 0 of its 3 requests; 3 did not run: cannot start a thread"),
+        "{stdout}"
+    );
+    let report = read_json(&json);
+    assert_eq!(report["modes"][0]["not_started"], 3);
 }
 
 /// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:

@@ -296,9 +296,7 @@ fn interrupt_cancels_the_query_on_the_server() {
 #[test]
 fn unreachable_or_unknown_database_is_one_clear_line() {
     let _reachable = client();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = loadlab_testkit::closed_port().port();
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(
         &dir,

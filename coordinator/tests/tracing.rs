@@ -4,101 +4,17 @@
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use loadlab_testkit::otlp::{Collector, Received};
 
 mod common;
 use common::{Running, agent_process, coordinator_listening, workspace_binary, write_spec};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// A span as received, with the service that sent it.
-#[derive(Debug, Clone)]
-struct Received {
-    service: String,
-    name: String,
-    trace_id: Vec<u8>,
-    span_id: Vec<u8>,
-    parent: Vec<u8>,
-    start: u64,
-    end: u64,
-    attributes: HashMap<String, String>,
-    error: bool,
-}
-
-#[derive(Default, Clone)]
-struct Collector(Arc<Mutex<Vec<Received>>>);
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
-            .as_ref()
-            .and_then(|v| v.value.as_ref())
-        {
-            Some(AnyValue::StringValue(s)) => s.clone(),
-            Some(AnyValue::IntValue(i)) => i.to_string(),
-            Some(AnyValue::BoolValue(b)) => b.to_string(),
-            Some(AnyValue::DoubleValue(d)) => d.to_string(),
-            _ => String::new(),
-        };
-        let mut spans = self.0.lock().unwrap();
-        for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|kv| kv.key == "service.name")
-                .map(|kv| text(&kv.value))
-                .unwrap_or_default();
-            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
-                spans.push(Received {
-                    service: service.clone(),
-                    name: span.name,
-                    trace_id: span.trace_id,
-                    span_id: span.span_id,
-                    parent: span.parent_span_id,
-                    start: span.start_time_unix_nano,
-                    end: span.end_time_unix_nano,
-                    attributes: span
-                        .attributes
-                        .iter()
-                        .map(|kv| (kv.key.clone(), text(&kv.value)))
-                        .collect(),
-                    error: span.status.is_some_and(|s| s.code == 2),
-                });
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// Starts the collector on 127.0.0.1:0 in a runtime of its own.
 fn collector() -> (Collector, String, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let collector = Collector::default();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let service = TraceServiceServer::new(collector.clone());
-    runtime.spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    (collector, url, runtime)
+    Collector::start()
 }
 
 fn delay_server(otlp: &str) -> (Running, String) {
@@ -174,7 +90,7 @@ fn one_experiment_is_one_trace_across_three_services() {
          \x20 - { id: R3, path: /delay-me?ms=200 }\n",
     );
     let (stdout, _) = traced_run(&spec, &otlp, &[]);
-    let spans = collector.0.lock().unwrap().clone();
+    let spans = collector.spans();
 
     // Nothing lost at exit: 1 experiment + 2 modes + 2 assignments on each
     // side + 6 requests + 6 delay-server spans.
@@ -268,7 +184,7 @@ fn query_spans_carry_the_database_conventions() {
          \x20 - { id: Q2, sql: 'SELECT * FROM generate_series(1, 5)' }\n",
     );
     traced_run(&spec, &otlp, &["--database-url", &database]);
-    let spans = collector.0.lock().unwrap().clone();
+    let spans = collector.spans();
     let queries: Vec<&Received> = spans
         .iter()
         .filter(|s| {

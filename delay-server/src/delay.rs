@@ -11,7 +11,12 @@ pub struct Delay {
     /// `seconds=10` reads back as `10`, not `10.0`.
     echo: String,
     unit: Unit,
+    /// `bytes=N`: the reply padded (or cut) to exactly N bytes.
+    pub bytes: Option<u64>,
 }
+
+/// Largest body `bytes=N` may ask for: 1 GiB.
+pub const MAX_BODY_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
@@ -52,6 +57,8 @@ pub enum DelayError {
         parameter: &'static str,
         value: String,
     },
+    #[error("parameter `bytes`: {value:?} is not a whole number of bytes up to {MAX_BODY_BYTES}")]
+    BadSize { value: String },
     #[error("parameter `{parameter}`: {value} exceeds this server's --max-delay of {max}")]
     TooLong {
         parameter: &'static str,
@@ -66,10 +73,26 @@ impl Delay {
     pub fn from_query(query: Option<&str>, max: Duration) -> Result<Self, DelayError> {
         let mut seconds = None;
         let mut millis = None;
+        let mut bytes = None;
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let (slot, unit) = match key.as_ref() {
                 "seconds" => (&mut seconds, Unit::Seconds),
                 "ms" => (&mut millis, Unit::Millis),
+                "bytes" => {
+                    if bytes.is_some() {
+                        return Err(DelayError::Repeated { parameter: "bytes" });
+                    }
+                    let size = value
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&n| n <= MAX_BODY_BYTES)
+                        .ok_or_else(|| DelayError::BadSize {
+                            value: value.clone().into_owned(),
+                        })?;
+                    bytes = Some(size);
+                    continue;
+                }
                 _ => continue,
             };
             if slot.is_some() {
@@ -119,6 +142,7 @@ impl Delay {
             duration,
             echo,
             unit,
+            bytes,
         })
     }
 
@@ -166,6 +190,12 @@ mod tests {
     }
 
     #[test]
+    fn bytes_sets_the_body_size() {
+        assert_eq!(parse("ms=1&bytes=5000").unwrap().bytes, Some(5000));
+        assert_eq!(parse("ms=1").unwrap().bytes, None);
+    }
+
+    #[test]
     fn other_parameters_are_ignored() {
         assert_eq!(
             parse("x=1&seconds=2").unwrap().duration,
@@ -194,6 +224,13 @@ mod tests {
                 "`seconds`: 301 exceeds this server's --max-delay of 5m",
             ),
             ("ms=300001", "`ms`: 300001 exceeds"),
+            ("ms=1&bytes=-1", "`bytes`: \"-1\" is not a whole number"),
+            ("ms=1&bytes=2x", "`bytes`: \"2x\" is not a whole number"),
+            (
+                "ms=1&bytes=1073741825",
+                "`bytes`: \"1073741825\" is not a whole number",
+            ),
+            ("ms=1&bytes=1&bytes=2", "`bytes` is given more than once"),
             ("seconds=1e300", "`seconds`: 1e300 exceeds"),
         ] {
             let message = parse(q).unwrap_err().to_string();

@@ -7,6 +7,7 @@
 //! The coordinator embeds it for local runs; the `delay-server` binary serves
 //! it on its own.
 
+pub mod body;
 pub mod delay;
 pub mod server;
 pub mod wait;

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,6 +18,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 use tracing::{debug, info, warn};
 
+use crate::body::Reply;
 use crate::delay::Delay;
 
 /// What an operator can tune; see the binary's `--help`.
@@ -136,7 +135,7 @@ async fn respond(
     request: Request<Incoming>,
     config: Arc<Config>,
     counters: Arc<Counters>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Reply>, Infallible> {
     let path = request.uri().path();
     let response = match (request.method(), path) {
         (&Method::GET, "/delay-me" | "/delay-me/") => {
@@ -146,7 +145,11 @@ async fn respond(
                     let span = server_span(&request, delay.duration);
                     crate::wait::wait(delay.duration).instrument(span).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
-                    text(StatusCode::OK, delay.reply())
+                    let body = match delay.bytes {
+                        Some(len) => Reply::sized(delay.reply(), len),
+                        None => Reply::text(delay.reply()),
+                    };
+                    respond_with(StatusCode::OK, body)
                 }
                 Err(error) => {
                     counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -173,6 +176,7 @@ async fn respond(
 fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> tracing::Span {
     let span = loadlab_telemetry::span(|| {
         tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
             "delay",
             otel.name = "GET /delay-me",
             otel.kind = "server",
@@ -183,12 +187,16 @@ fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> traci
             delay.requested_ms = delay.as_millis() as u64,
         )
     });
-    loadlab_telemetry::set_parent_from_headers(&span, request.headers());
+    loadlab_telemetry::propagation::set_parent_from_headers(&span, request.headers());
     span
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn text(status: StatusCode, body: String) -> Response<Reply> {
+    respond_with(status, Reply::text(body))
+}
+
+fn respond_with(status: StatusCode, body: Reply) -> Response<Reply> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

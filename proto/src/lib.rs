@@ -1,10 +1,14 @@
 //! The wire contract between the loadlab coordinator and its agents.
 //!
 //! `v1` is the code generated from `loadlab.proto`; [`histogram`] is the one
-//! codec both sides use to move latency histograms losslessly.
+//! codec both sides use to move latency histograms losslessly, [`tally`] the
+//! one summary of a set of requests that both sides keep and merge, and
+//! [`ranges`] how both sides account for which requests came back.
 
 pub mod auth;
 pub mod histogram;
+pub mod ranges;
+pub mod tally;
 
 /// Generated messages and the `Coordinator` service (client and server).
 pub mod v1 {
@@ -13,7 +17,7 @@ pub mod v1 {
 
 /// Bumped whenever a change to `loadlab.proto` would confuse the other side.
 /// Sent in the agent's `Hello`; the coordinator refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How often each side of a `Join` stream sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

@@ -1,6 +1,6 @@
-//! The PostgreSQL side of a workload: the async client (tokio-postgres on a
-//! bb8 pool) and the blocking one (the synchronous `postgres` crate). Each
-//! query fetches and counts every row, as the original demonstration's
+//! The `sql` kind: a PostgreSQL query, with the async client (tokio-postgres
+//! on a bb8 pool) and the blocking one (the synchronous `postgres` crate).
+//! Each query fetches and counts every row, as the original demonstration's
 //! clients did. Queries in flight are cancelled on the server when the
 //! workload is cancelled; `statement_timeout` cancels them there on timeout.
 
@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use bb8_postgres::PostgresConnectionManager;
 use futures::TryStreamExt;
+use loadlab_proto::v1;
 use postgres::fallible_iterator::FallibleIterator;
 use tokio_postgres::NoTls;
+use tracing::{Span, field};
 
-use crate::http::Reply;
+use crate::outcome::Outcome;
 
 /// One query, as the workload runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +28,47 @@ pub struct SqlTarget {
 }
 
 impl SqlTarget {
+    pub fn from_wire(wire: &v1::SqlQuery) -> Result<SqlTarget, String> {
+        if wire.database_url.is_empty() || wire.sql.trim().is_empty() {
+            return Err("has an empty database URL or statement".to_owned());
+        }
+        Ok(SqlTarget {
+            database_url: wire.database_url.clone(),
+            sql: wire.sql.clone(),
+            search_path: (!wire.search_path.is_empty()).then(|| wire.search_path.clone()),
+            statement_timeout: (wire.statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(wire.statement_timeout_ms)),
+        })
+    }
+
+    /// The client span of one query, with the database semantic conventions.
+    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
+        tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
+            parent: parent,
+            "query",
+            otel.name = self.sql.split_whitespace().next().unwrap_or("query").to_uppercase(),
+            otel.kind = "client",
+            db.system = "postgresql",
+            db.system.name = "postgresql",
+            db.query.text = self.sql.as_str(),
+            loadlab.request.id = id,
+            loadlab.round = round,
+            db.response.returned_rows = field::Empty,
+            error.type = field::Empty,
+            otel.status_code = field::Empty,
+            otel.status_description = field::Empty,
+        )
+    }
+
+    /// Fills in the span's result fields.
+    pub fn record(span: &Span, outcome: &Outcome) {
+        span.record("db.response.returned_rows", outcome.rows);
+        if outcome.error.is_some() {
+            span.record("error.type", "query_failed");
+        }
+    }
+
     /// Connection settings: the URL plus our session options.
     pub fn config(&self) -> Result<tokio_postgres::Config, String> {
         let mut config: tokio_postgres::Config = self
@@ -109,21 +152,35 @@ pub fn describe_error(error: &tokio_postgres::Error) -> String {
     }
 }
 
-fn connect_error(config: &tokio_postgres::Config, error: &tokio_postgres::Error) -> String {
-    format!(
-        "cannot connect to {}: {}",
-        describe_server(config),
-        describe_error(error)
-    )
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    BadUrl(String),
+    #[error("cannot connect to {server}: {message}")]
+    Connect { server: String, message: String },
+    #[error("cannot connect to {0}: timed out")]
+    ConnectTimedOut(String),
+    /// The server's or the client's words, e.g. `SQLSTATE 57014: canceling
+    /// statement due to statement timeout`.
+    #[error("{0}")]
+    Query(String),
 }
 
-fn rows_reply(rows: u64) -> Reply {
-    Reply {
-        status: 0,
-        bytes: 0,
-        body: format!("{rows} rows"),
-        error: None,
+impl SqlError {
+    fn connect(config: &tokio_postgres::Config, error: &tokio_postgres::Error) -> SqlError {
+        SqlError::Connect {
+            server: describe_server(config),
+            message: describe_error(error),
+        }
+    }
+}
+
+fn rows(rows: u64) -> Outcome {
+    Outcome {
         rows,
+        body: format!("{rows} rows"),
+        ..Outcome::default()
     }
 }
 
@@ -219,21 +276,18 @@ impl AsyncPools {
     }
 
     /// Runs the query on a pooled connection and counts its rows.
-    pub async fn query(&self, target: &SqlTarget) -> Reply {
+    pub async fn query(&self, target: &SqlTarget) -> Outcome {
         let (pool, config) = match self.pool(target).await {
             Ok(pool) => pool,
-            Err(error) => return Reply::failed(error),
+            Err(error) => return Outcome::failed(SqlError::BadUrl(error)),
         };
         let client = match pool.get().await {
             Ok(client) => client,
             Err(bb8::RunError::User(error)) => {
-                return Reply::failed(connect_error(&config, &error));
+                return Outcome::failed(SqlError::connect(&config, &error));
             }
             Err(bb8::RunError::TimedOut) => {
-                return Reply::failed(format!(
-                    "cannot connect to {}: timed out",
-                    describe_server(&config)
-                ));
+                return Outcome::failed(SqlError::ConnectTimedOut(describe_server(&config)));
             }
         };
         let key = self
@@ -253,8 +307,8 @@ impl AsyncPools {
         .await;
         self.in_flight.done(key);
         match result {
-            Ok(count) => rows_reply(count),
-            Err(error) => Reply::failed(describe_error(&error)),
+            Ok(count) => rows(count),
+            Err(error) => Outcome::failed(SqlError::Query(describe_error(&error))),
         }
     }
 }
@@ -275,10 +329,10 @@ impl BlockingSessions {
     }
 
     /// Runs the query, blocking this thread until every row has arrived.
-    pub fn query(&mut self, target: &SqlTarget) -> Reply {
+    pub fn query(&mut self, target: &SqlTarget) -> Outcome {
         let config = match target.config() {
             Ok(config) => config,
-            Err(error) => return Reply::failed(error),
+            Err(error) => return Outcome::failed(SqlError::BadUrl(error)),
         };
         let key = target.connection_key();
         if !self.clients.contains_key(&key) {
@@ -286,11 +340,11 @@ impl BlockingSessions {
                 Ok(client) => {
                     self.clients.insert(key.clone(), client);
                 }
-                Err(error) => return Reply::failed(connect_error(&config, &error)),
+                Err(error) => return Outcome::failed(SqlError::connect(&config, &error)),
             }
         }
         let Some(client) = self.clients.get_mut(&key) else {
-            return Reply::failed("connection vanished".to_owned());
+            return Outcome::failed(SqlError::Query("connection vanished".to_owned()));
         };
         let registered = self
             .in_flight
@@ -305,12 +359,12 @@ impl BlockingSessions {
         })();
         self.in_flight.done(registered);
         match result {
-            Ok(count) => rows_reply(count),
+            Ok(count) => rows(count),
             Err(error) => {
                 if client.is_closed() {
                     self.clients.remove(&key);
                 }
-                Reply::failed(describe_error(&error))
+                Outcome::failed(SqlError::Query(describe_error(&error)))
             }
         }
     }

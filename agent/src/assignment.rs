@@ -1,0 +1,237 @@
+//! One assignment on the agent: run it in its mode, tally what finishes, and
+//! stream to the coordinator, every [`FLUSH_EVERY`], what finished since the
+//! last time — which requests (as ranges), their tally and their records —
+//! and at the end an `AssignmentDone`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use loadlab_proto::ranges::RangeSet;
+use loadlab_proto::tally::Tally;
+use loadlab_proto::v1::{self, AgentMessage, agent_message};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::outcome::Outcome;
+use crate::run::{Event, Gauges, execute};
+use crate::workload::Workload;
+
+/// Records that make a progress message go at once, without waiting for
+/// the next flush.
+const BATCH: usize = 500;
+/// How often progress and pending records are sent.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+fn message(kind: agent_message::Kind) -> AgentMessage {
+    AgentMessage { kind: Some(kind) }
+}
+
+/// What finished since the last flush.
+struct Pending {
+    run_id: String,
+    completed: RangeSet,
+    tally: Tally,
+    records: Vec<v1::RequestRecord>,
+    /// Requests started, as last reported.
+    reported_started: u64,
+}
+
+impl Pending {
+    fn add(&mut self, workload: &Workload, outcome: Outcome) {
+        self.completed.insert_one(outcome.index);
+        match &outcome.error {
+            None => self.tally.record(outcome.sample()),
+            Some(error) => {
+                // Failures are counted by request and reason: `R2: HTTP 503 ...`.
+                let reason = format!("{}: {error}", workload.round[outcome.request].id);
+                let mut sample = outcome.sample();
+                sample.error = Some(&reason);
+                self.tally.record(sample);
+            }
+        }
+        self.records.push(to_wire(outcome));
+    }
+
+    /// Sends what finished since the last flush: the completed ranges, their
+    /// tally and their records, in one message. Err when the coordinator is
+    /// gone.
+    async fn flush(
+        &mut self,
+        outbound: &mpsc::Sender<AgentMessage>,
+        started: u64,
+    ) -> Result<(), ()> {
+        if self.completed.is_empty() && started == self.reported_started {
+            return Ok(());
+        }
+        self.reported_started = started;
+        let tally = match self.tally.to_wire() {
+            Ok(tally) => tally,
+            Err(error) => {
+                warn!(%error, "cannot encode a tally");
+                return Err(());
+            }
+        };
+        let progress = v1::Progress {
+            run_id: self.run_id.clone(),
+            completed: self.completed.to_wire(),
+            tally: Some(tally),
+            started,
+            records: std::mem::take(&mut self.records),
+        };
+        self.completed = RangeSet::new();
+        self.tally.clear();
+        send(outbound, agent_message::Kind::Progress(progress)).await
+    }
+}
+
+async fn send(outbound: &mpsc::Sender<AgentMessage>, kind: agent_message::Kind) -> Result<(), ()> {
+    outbound.send(message(kind)).await.map_err(|_| ())
+}
+
+/// Runs one assignment and streams what happens to the coordinator.
+pub async fn run(
+    assignment: v1::Assignment,
+    outbound: mpsc::Sender<AgentMessage>,
+    cancel: CancellationToken,
+) {
+    let run_id = assignment.run_id.clone();
+    let workload = match Workload::try_from(assignment) {
+        Ok(workload) => Arc::new(workload),
+        Err(error) => {
+            warn!(%error, "refusing assignment");
+            let error = v1::AgentError {
+                run_id,
+                message: error.to_string(),
+            };
+            let _ = send(&outbound, agent_message::Kind::Error(error)).await;
+            return;
+        }
+    };
+    debug!(%run_id, mode = %workload.mode, requests = workload.len(), "running assignment");
+    let span = assignment_span(&workload);
+    let (events, mut received) = mpsc::unbounded_channel();
+    let gauges = Arc::new(Gauges::default());
+    let mut execution = tokio::spawn(execute(
+        workload.clone(),
+        events,
+        gauges.clone(),
+        cancel.clone(),
+        span,
+    ));
+
+    let mut pending = Pending {
+        run_id: run_id.clone(),
+        completed: RangeSet::new(),
+        tally: Tally::new(),
+        records: Vec::new(),
+        reported_started: 0,
+    };
+    let (mut completed, mut errors) = (0u64, 0u64);
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut gone = false;
+    loop {
+        tokio::select! {
+            event = received.recv() => match event {
+                Some(Event::Started { index, start_us }) => {
+                    let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us };
+                    if send(&outbound, agent_message::Kind::Started(started)).await.is_err() {
+                        gone = true;
+                        break;
+                    }
+                }
+                Some(Event::Finished(outcome)) => {
+                    completed += 1;
+                    errors += u64::from(!outcome.ok());
+                    pending.add(&workload, outcome);
+                    let full = workload.live_events || pending.records.len() >= BATCH;
+                    let started = gauges.started.load(Ordering::Relaxed);
+                    if full && pending.flush(&outbound, started).await.is_err() {
+                        gone = true;
+                        break;
+                    }
+                }
+                // Every sender dropped: the execution is over.
+                None => break,
+            },
+            _ = tick.tick() => {
+                let started = gauges.started.load(Ordering::Relaxed);
+                if pending.flush(&outbound, started).await.is_err() {
+                    gone = true;
+                    break;
+                }
+            }
+        }
+    }
+    if gone {
+        // The coordinator is gone: stop what is still running.
+        cancel.cancel();
+        let _ = execution.await;
+        return;
+    }
+    let execution = match (&mut execution).await {
+        Ok(execution) => execution,
+        Err(error) => {
+            let error = v1::AgentError {
+                run_id,
+                message: format!("the run failed: {error}"),
+            };
+            let _ = send(&outbound, agent_message::Kind::Error(error)).await;
+            return;
+        }
+    };
+    let started = gauges.started.load(Ordering::Relaxed);
+    if pending.flush(&outbound, started).await.is_err() {
+        return;
+    }
+    let done = v1::AssignmentDone {
+        run_id: run_id.clone(),
+        completed,
+        errors,
+        not_started: workload.len().saturating_sub(started),
+        cancelled: cancel.is_cancelled(),
+        not_started_reason: execution.not_started_reason.unwrap_or_default(),
+        max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
+        stall: execution.stall.map(|s| v1::Stall {
+            total_us: s.total_us,
+            max_us: s.max_us,
+            p99_us: s.p99_us,
+            samples: s.samples,
+        }),
+    };
+    let _ = send(&outbound, agent_message::Kind::Done(done)).await;
+    debug!(%run_id, completed, errors, "assignment done");
+}
+
+/// The agent's span for an assignment, continuing the coordinator's trace;
+/// `Span::none()` when not tracing.
+fn assignment_span(workload: &Workload) -> tracing::Span {
+    let span = loadlab_telemetry::span(|| {
+        tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
+            "assignment",
+            otel.name = format!("run {} ({} requests)", workload.mode, workload.len()),
+            loadlab.run_id = workload.run_id.as_str(),
+            loadlab.mode = %workload.mode,
+            loadlab.requests = workload.len(),
+        )
+    });
+    loadlab_telemetry::propagation::set_parent_from_map(&span, &workload.trace_context);
+    span
+}
+
+fn to_wire(outcome: Outcome) -> v1::RequestRecord {
+    v1::RequestRecord {
+        index: outcome.index,
+        intended_us: outcome.intended_us,
+        start_us: outcome.start_us,
+        end_us: outcome.end_us,
+        ok: outcome.ok(),
+        status: u32::from(outcome.status),
+        bytes: outcome.bytes,
+        body: outcome.body,
+        error: outcome.error.unwrap_or_default(),
+        rows: outcome.rows,
+    }
+}

@@ -1,0 +1,299 @@
+//! The `http` kind: a GET of a URL, with an async client (reqwest on tokio)
+//! and a blocking one (ureq, which holds the calling thread until the reply
+//! arrives). Both stream the body, count its bytes and keep only the start
+//! that the report shows, so memory stays bounded by the number of requests
+//! in flight, not by the size of a response, and both give the same outcome
+//! for the same response.
+
+use std::error::Error as _;
+use std::io::Read;
+use std::time::Duration;
+
+use loadlab_proto::v1;
+use tracing::{Span, field};
+
+use crate::outcome::{BodyPrefix, Outcome};
+
+/// A validated HTTP request of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// Absolute `http://` URL.
+    pub url: String,
+}
+
+impl HttpTarget {
+    pub fn from_wire(wire: &v1::HttpRequest) -> Result<HttpTarget, String> {
+        if !wire.url.starts_with("http://") {
+            return Err(format!("{:?} is not an http:// URL", wire.url));
+        }
+        Ok(HttpTarget {
+            url: wire.url.clone(),
+        })
+    }
+
+    /// The client span of one request, with the HTTP semantic conventions.
+    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
+        tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
+            parent: parent,
+            "request",
+            otel.name = "GET",
+            otel.kind = "client",
+            http.request.method = "GET",
+            url.full = self.url.as_str(),
+            loadlab.request.id = id,
+            loadlab.round = round,
+            http.response.status_code = field::Empty,
+            http.response.body.size = field::Empty,
+            error.type = field::Empty,
+            otel.status_code = field::Empty,
+            otel.status_description = field::Empty,
+        )
+    }
+
+    /// Fills in the span's response fields.
+    pub fn record(span: &Span, outcome: &Outcome) {
+        if outcome.status > 0 {
+            span.record("http.response.status_code", outcome.status);
+        }
+        span.record("http.response.body.size", outcome.bytes);
+        if outcome.error.is_some() {
+            let kind = if outcome.status > 0 {
+                "http_status"
+            } else {
+                "request_failed"
+            };
+            span.record("error.type", kind);
+        }
+    }
+}
+
+/// Why an HTTP request failed, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("connection refused to {0}")]
+    Refused(String),
+    #[error("connection reset by {0}")]
+    Reset(String),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+    #[error("timed out")]
+    TimedOutNoLimit,
+    #[error("HTTP {status} {reason}: {body}")]
+    Status {
+        status: u16,
+        reason: String,
+        body: String,
+    },
+    #[error("{at}: {message}")]
+    Other { at: String, message: String },
+}
+
+impl HttpError {
+    fn timed_out(timeout: Option<Duration>) -> HttpError {
+        timeout.map_or(HttpError::TimedOutNoLimit, HttpError::TimedOut)
+    }
+
+    fn io(url: &str, error: &std::io::Error, timeout: Option<Duration>) -> HttpError {
+        use std::io::ErrorKind::*;
+        let at = authority(url).to_owned();
+        match error.kind() {
+            ConnectionRefused => HttpError::Refused(at),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                HttpError::Reset(at)
+            }
+            TimedOut | WouldBlock => HttpError::timed_out(timeout),
+            _ => HttpError::Other {
+                at,
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// `host:port` of a URL, for error messages.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// The outcome of a complete response: an error unless it is 2xx.
+fn response(status: http::StatusCode, body: BodyPrefix) -> Outcome {
+    let text = body.text();
+    let error = (!status.is_success()).then(|| {
+        HttpError::Status {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("").to_owned(),
+            body: text.trim().to_owned(),
+        }
+        .to_string()
+    });
+    Outcome {
+        status: status.as_u16(),
+        bytes: body.bytes,
+        body: text,
+        error,
+        ..Outcome::default()
+    }
+}
+
+/// The async client: many requests in flight on few threads.
+#[derive(Debug, Clone)]
+pub struct AsyncClient {
+    client: reqwest::Client,
+    timeout: Option<Duration>,
+}
+
+impl AsyncClient {
+    pub fn new(timeout: Option<Duration>) -> Result<AsyncClient, String> {
+        let mut builder = reqwest::Client::builder().tcp_nodelay(true);
+        if let Some(t) = timeout {
+            builder = builder.timeout(t);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(AsyncClient { client, timeout })
+    }
+
+    /// GETs the target with `headers` (the trace context, when tracing).
+    pub async fn get(&self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+        let url = target.url.as_str();
+        let mut response = match self.client.get(url).headers(headers).send().await {
+            Ok(response) => response,
+            Err(error) => return Outcome::failed(self.describe(url, &error)),
+        };
+        let mut body = BodyPrefix::default();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.push(&chunk),
+                Ok(None) => break,
+                Err(error) => return Outcome::failed(self.describe(url, &error)),
+            }
+        }
+        self::response(response.status(), body)
+    }
+
+    fn describe(&self, url: &str, error: &reqwest::Error) -> HttpError {
+        if error.is_timeout() {
+            return HttpError::timed_out(self.timeout);
+        }
+        let mut source = error.source();
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return HttpError::io(url, io, self.timeout);
+            }
+            source = cause.source();
+        }
+        HttpError::Other {
+            at: authority(url).to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The blocking client: the calling thread waits until the reply arrives.
+#[derive(Debug, Clone)]
+pub struct BlockingClient {
+    agent: ureq::Agent,
+    timeout: Option<Duration>,
+}
+
+impl BlockingClient {
+    pub fn new(timeout: Option<Duration>) -> BlockingClient {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(timeout)
+            .http_status_as_error(false)
+            .build();
+        BlockingClient {
+            agent: config.into(),
+            timeout,
+        }
+    }
+
+    /// GETs the target with `headers` (the trace context, when tracing).
+    pub fn get(&self, target: &HttpTarget, headers: &http::HeaderMap) -> Outcome {
+        let url = target.url.as_str();
+        let mut request = self.agent.get(url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = match request.call() {
+            Ok(response) => response,
+            Err(error) => return Outcome::failed(self.describe(url, error)),
+        };
+        let mut body = BodyPrefix::default();
+        let mut reader = response.body_mut().as_reader();
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => body.push(&buffer[..n]),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    // ureq reports its own errors (a timeout) inside io::Error.
+                    let error = match error.downcast::<ureq::Error>() {
+                        Ok(ureq) => self.describe(url, ureq),
+                        Err(io) => HttpError::io(url, &io, self.timeout),
+                    };
+                    return Outcome::failed(error);
+                }
+            }
+        }
+        self::response(response.status(), body)
+    }
+
+    fn describe(&self, url: &str, error: ureq::Error) -> HttpError {
+        match error {
+            ureq::Error::Timeout(_) => HttpError::timed_out(self.timeout),
+            ureq::Error::Io(io) => HttpError::io(url, &io, self.timeout),
+            other => HttpError::Other {
+                at: authority(url).to_owned(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_host_and_port() {
+        assert_eq!(
+            authority("http://127.0.0.1:9/delay-me?seconds=1"),
+            "127.0.0.1:9"
+        );
+        assert_eq!(authority("http://example:80?x"), "example:80");
+    }
+
+    #[test]
+    fn non_2xx_is_an_error_that_quotes_the_server() {
+        let mut body = BodyPrefix::default();
+        body.push(b"parameter `seconds`: \"x\" is not a number\n");
+        let outcome = response(http::StatusCode::BAD_REQUEST, body);
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("HTTP 400 Bad Request: parameter `seconds`: \"x\" is not a number")
+        );
+        let mut body = BodyPrefix::default();
+        body.push(b"fine");
+        assert!(response(http::StatusCode::OK, body).error.is_none());
+    }
+
+    #[test]
+    fn only_http_urls_are_targets() {
+        let target = |url: &str| {
+            HttpTarget::from_wire(&v1::HttpRequest {
+                url: url.to_owned(),
+            })
+        };
+        assert!(target("http://127.0.0.1:1/x").is_ok());
+        assert!(
+            target("ftp://x")
+                .unwrap_err()
+                .contains("not an http:// URL")
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Workload kinds: what one request of a round is. Each kind is one module
+//! (its wire validation, its clients, its span fields, its typed error);
+//! this file registers them: the one enum the runners dispatch on.
+//!
+//! A new kind is a new module here, a variant of [`Target`], and a field in
+//! each of [`AsyncClients`] and [`BlockingClients`].
+
+pub mod http;
+pub mod sql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadlab_proto::v1;
+use tracing::Span;
+
+use crate::outcome::Outcome;
+use sql::InFlight;
+
+/// One request of a round, ready to run.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Http(http::HttpTarget),
+    Sql(Arc<sql::SqlTarget>),
+}
+
+impl Target {
+    /// Validates a wire request's kind; the error says what is wrong with it.
+    pub fn from_wire(kind: Option<&v1::request::Kind>) -> Result<Target, String> {
+        match kind {
+            Some(v1::request::Kind::Http(wire)) => {
+                http::HttpTarget::from_wire(wire).map(Target::Http)
+            }
+            Some(v1::request::Kind::Sql(wire)) => {
+                sql::SqlTarget::from_wire(wire).map(|t| Target::Sql(Arc::new(t)))
+            }
+            None => Err("has no target".to_owned()),
+        }
+    }
+
+    /// The client span of one request; `parent` is the assignment's span.
+    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
+        match self {
+            Target::Http(target) => target.span(parent, id, round),
+            Target::Sql(target) => target.span(parent, id, round),
+        }
+    }
+
+    /// Fills in the span's result fields, and its status on failure.
+    pub fn record(&self, span: &Span, outcome: &Outcome) {
+        match self {
+            Target::Http(_) => http::HttpTarget::record(span, outcome),
+            Target::Sql(_) => sql::SqlTarget::record(span, outcome),
+        }
+        if let Some(error) = &outcome.error {
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", error.as_str());
+        }
+    }
+}
+
+/// The async clients of a workload, shared by its tasks.
+pub struct AsyncClients {
+    http: Result<http::AsyncClient, String>,
+    sql: sql::AsyncPools,
+}
+
+impl AsyncClients {
+    /// Clients for up to `concurrency` requests in flight.
+    pub fn new(timeout: Option<Duration>, concurrency: usize, in_flight: InFlight) -> AsyncClients {
+        AsyncClients {
+            http: http::AsyncClient::new(timeout),
+            sql: sql::AsyncPools::new(concurrency, in_flight),
+        }
+    }
+
+    /// Runs one request; `headers` carry the trace context, when tracing.
+    pub async fn call(&self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
+        match target {
+            Target::Http(target) => match &self.http {
+                Ok(client) => client.get(target, headers).await,
+                Err(error) => Outcome::failed(error),
+            },
+            Target::Sql(target) => self.sql.query(target).await,
+        }
+    }
+}
+
+/// The blocking clients of one thread (or one task of the blocking mode):
+/// HTTP, and its own PostgreSQL connections.
+pub struct BlockingClients {
+    http: http::BlockingClient,
+    sql: sql::BlockingSessions,
+}
+
+impl BlockingClients {
+    pub fn new(timeout: Option<Duration>, in_flight: InFlight) -> BlockingClients {
+        BlockingClients {
+            http: http::BlockingClient::new(timeout),
+            sql: sql::BlockingSessions::new(in_flight),
+        }
+    }
+
+    /// Runs one request, holding the calling thread until it is done.
+    pub fn call(&mut self, target: &Target, headers: &::http::HeaderMap) -> Outcome {
+        match target {
+            Target::Http(target) => self.http.get(target, headers),
+            Target::Sql(target) => self.sql.query(target),
+        }
+    }
+}

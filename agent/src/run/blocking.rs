@@ -1,0 +1,66 @@
+//! `blocking`, the pitfall: each request is an `async` task, but the client
+//! it calls blocks. All tasks share one single-threaded executor (not
+//! tokio: the blocking clients drive a runtime of their own and refuse to
+//! run inside one), so a task's blocking call holds the only thread and the
+//! next task cannot even start. The stall probe's canary lives on the same
+//! executor and measures exactly that.
+
+use std::sync::Arc;
+
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use tokio::sync::Semaphore;
+
+use super::Context;
+use crate::kind::BlockingClients;
+use crate::probe::{Stall, StallProbe};
+
+/// Most tasks spawned and not yet finished: the executor holds this many
+/// at once, whatever the length of the run.
+const SPAWN_AHEAD: usize = 1024;
+
+pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
+    let mut executor = LocalPool::new();
+    let spawner = executor.spawner();
+    let (probe, canary) = StallProbe::start().unzip();
+    if let Some(canary) = canary
+        && spawner.spawn_local(canary).is_err()
+    {
+        tracing::warn!("cannot spawn the stall probe's canary");
+    }
+    let workload = context.workload.clone();
+    let permits = workload.cap.min(SPAWN_AHEAD);
+    let slots = Arc::new(Semaphore::new(permits));
+    executor.run_until(async {
+        for due in workload.dues() {
+            if context.cancel.is_cancelled() {
+                break;
+            }
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let context = context.clone();
+            let task = async move {
+                if context.cancel.is_cancelled() {
+                    return;
+                }
+                // Each task makes its own blocking client when it runs, as
+                // `async` code written this way would.
+                let mut clients =
+                    BlockingClients::new(context.workload.timeout, context.queries.clone());
+                let started = context.start(&due);
+                // Looks asynchronous, is not: nothing here yields to the executor.
+                let outcome = clients.call(context.target(&started), &started.headers);
+                context.finish(started, outcome);
+                drop(permit);
+            };
+            if let Err(error) = spawner.spawn_local(task) {
+                tracing::error!(%error, "cannot spawn on the local executor");
+                break;
+            }
+        }
+        // Every permit back: every task spawned has finished.
+        let _ = slots.acquire_many(permits as u32).await;
+    });
+    probe.map(StallProbe::finish)
+}

@@ -1,0 +1,257 @@
+//! Running a workload in its mode. One runner per mode, each taking the
+//! work as a schedule of [`Due`]s; they differ only in how requests wait.
+//!
+//! - [`sync`]: one request after the other, on a thread of its own.
+//! - [`tasks`]: the async mode, a tokio task per request.
+//! - [`blocking`]: the pitfall, async tasks calling a blocking client on one
+//!   single-threaded executor.
+//! - [`threads`]: an OS thread per request in flight.
+//!
+//! Every runner reports through the same [`Context`]: `start` before a
+//! request (span built first, so it is not measured), `finish` after (end
+//! stamped first). The async and blocking runners also host the stall
+//! probe's canary on their executor.
+
+mod blocking;
+mod sync;
+mod tasks;
+mod threads;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use crate::Mode;
+use crate::kind::sql::InFlight;
+use crate::outcome::Outcome;
+use crate::probe::{Stall, StallProbe};
+use crate::schedule::Due;
+use crate::workload::Workload;
+
+/// Something that happened to a request of the workload.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Sent only for live workloads.
+    Started {
+        index: u64,
+        start_us: u64,
+    },
+    Finished(Outcome),
+}
+
+/// Counters the runners keep as they go, read by whoever reports progress.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub started: AtomicU64,
+    in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+/// How an execution went, beyond its outcomes.
+#[derive(Debug, Clone, Default)]
+pub struct Execution {
+    /// Why requests could not start, when it was not a cancel.
+    pub not_started_reason: Option<String>,
+    /// Executor stall, for the modes that have an executor.
+    pub stall: Option<Stall>,
+}
+
+/// The workload's clock: microseconds on the mode's time axis.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// The axis' zero as an instant of this process.
+    zero: Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is `mode_started_unix_us` (the coordinator's), or
+    /// now when that lies in the future (another host's clock running
+    /// ahead).
+    fn new(mode_started_unix_us: u64) -> Clock {
+        let now = Instant::now();
+        let now_unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
+        Clock {
+            zero: now.checked_sub(since).unwrap_or(now),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.zero.elapsed().as_micros() as u64
+    }
+}
+
+/// What every runner reports through.
+pub(crate) struct Context {
+    pub workload: Arc<Workload>,
+    events: mpsc::UnboundedSender<Event>,
+    clock: Clock,
+    /// Parent of the request spans; `Span::none()` when not tracing.
+    span: Span,
+    pub cancel: CancellationToken,
+    /// Queries in flight, cancelled on the server when the workload is.
+    pub queries: InFlight,
+    gauges: Arc<Gauges>,
+}
+
+/// One request under way.
+pub(crate) struct Started {
+    index: u64,
+    intended_us: u64,
+    start_us: u64,
+    request: usize,
+    span: Span,
+    /// The trace context to send with it.
+    pub headers: http::HeaderMap,
+}
+
+impl Context {
+    /// Starts the request `due`: builds its span and headers, then stamps
+    /// the start, so span building is not measured.
+    pub fn start(&self, due: &Due) -> Started {
+        let request = self.workload.request(due);
+        let span = if self.span.is_none() {
+            Span::none()
+        } else {
+            request.target.span(&self.span, &request.id, due.round)
+        };
+        let mut headers = http::HeaderMap::new();
+        if !span.is_none() {
+            loadlab_telemetry::propagation::inject(&span, &mut headers);
+        }
+        let start_us = self.clock.now_us();
+        self.gauges.started.fetch_add(1, Ordering::Relaxed);
+        let in_flight = self.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.gauges
+            .max_in_flight
+            .fetch_max(in_flight, Ordering::Relaxed);
+        if self.workload.live_events {
+            let _ = self.events.send(Event::Started {
+                index: due.index,
+                start_us,
+            });
+        }
+        Started {
+            index: due.index,
+            intended_us: start_us,
+            start_us,
+            request: due.request,
+            span,
+            headers,
+        }
+    }
+
+    /// Finishes a request: stamps the end first, then fills in its span.
+    pub fn finish(&self, started: Started, mut outcome: Outcome) {
+        let end_us = self.clock.now_us();
+        self.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Started {
+            index,
+            intended_us,
+            start_us,
+            request,
+            span,
+            headers: _,
+        } = started;
+        if !span.is_none() {
+            self.workload.round[request].target.record(&span, &outcome);
+        }
+        drop(span);
+        outcome.index = index;
+        outcome.request = request;
+        outcome.intended_us = intended_us;
+        outcome.start_us = start_us;
+        outcome.end_us = end_us;
+        let _ = self.events.send(Event::Finished(outcome));
+    }
+
+    /// The target of a started request.
+    pub fn target(&self, started: &Started) -> &crate::kind::Target {
+        &self.workload.round[started.request].target
+    }
+}
+
+/// Runs `workload` in its mode, reporting every request on `events`.
+/// Returns when every request has finished or, after `cancel`, when the
+/// ones already started have; requests not started by then are not run.
+pub async fn execute(
+    workload: Arc<Workload>,
+    events: mpsc::UnboundedSender<Event>,
+    gauges: Arc<Gauges>,
+    cancel: CancellationToken,
+    span: Span,
+) -> Execution {
+    let context = Arc::new(Context {
+        clock: Clock::new(workload.mode_started_unix_us),
+        workload: workload.clone(),
+        events,
+        span,
+        cancel: cancel.clone(),
+        queries: InFlight::default(),
+        gauges,
+    });
+    // Cancelling the workload also cancels its queries on the server.
+    let watcher = {
+        let (queries, cancel) = (context.queries.clone(), cancel.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            queries.cancel_all().await;
+        })
+    };
+    let mut execution = Execution::default();
+    match workload.mode {
+        Mode::Sync => {
+            let context = context.clone();
+            execution.not_started_reason = on_thread("loadlab-sync", move || sync::run(&context))
+                .await
+                .err();
+        }
+        Mode::Async => {
+            let probe = StallProbe::start();
+            let (probe, canary) = probe.unzip();
+            tasks::run(context.clone(), canary).await;
+            execution.stall = probe.map(StallProbe::finish);
+        }
+        Mode::Blocking => {
+            let context = context.clone();
+            let measured = on_thread("loadlab-blocking", move || blocking::run(&context)).await;
+            match measured {
+                Ok(stall) => execution.stall = stall,
+                Err(reason) => execution.not_started_reason = Some(reason),
+            }
+        }
+        Mode::Threads => {
+            let context = context.clone();
+            let ran = on_thread("loadlab-threads", move || threads::run(&context)).await;
+            execution.not_started_reason = ran.err();
+        }
+    }
+    watcher.abort();
+    execution
+}
+
+/// Runs `f` on a plain OS thread (not a tokio blocking thread: blocking
+/// clients that drive a runtime of their own refuse to run inside tokio's
+/// context) and waits for it without blocking the runtime. An error says
+/// why the thread could not start.
+async fn on_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = done.send(f());
+        })
+        .map_err(|error| format!("cannot start a thread: {error}"))?;
+    finished
+        .await
+        .map_err(|_| format!("the {name} thread panicked"))
+}

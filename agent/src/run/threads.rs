@@ -1,0 +1,80 @@
+//! `threads`: an OS thread per request in flight, each with the blocking
+//! client. The calling thread hands each due request to an idle worker,
+//! starting a new one when none is idle (at most `cap`, at most
+//! [`MAX_THREADS`]); if no thread can be started at all, it runs the
+//! request itself, so the work still gets done.
+
+use std::sync::mpsc::{self, Receiver, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use super::Context;
+use crate::kind::BlockingClients;
+use crate::schedule::Due;
+
+/// Most OS threads the threads mode starts for one workload.
+pub const MAX_THREADS: usize = 2_000;
+
+pub(super) fn run(context: &Arc<Context>) {
+    let workload = &context.workload;
+    let limit = workload.cap.clamp(1, MAX_THREADS);
+    let (handoff, inbox) = mpsc::sync_channel::<Due>(0);
+    let inbox = Arc::new(Mutex::new(inbox));
+    std::thread::scope(|scope| {
+        let mut workers = 0usize;
+        let mut own_clients = None;
+        let mut spawn_failed = false;
+        for due in workload.dues() {
+            if context.cancel.is_cancelled() {
+                break;
+            }
+            let due = match handoff.try_send(due) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(due)) => due,
+                Err(TrySendError::Disconnected(_)) => break,
+            };
+            if workers < limit && !spawn_failed {
+                let (context, inbox) = (context.clone(), inbox.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("loadlab-thread-{}", workers + 1))
+                    .spawn_scoped(scope, move || work(&context, &inbox));
+                match spawned {
+                    Ok(_) => workers += 1,
+                    Err(error) => {
+                        // Fewer threads than asked: the ones started carry the rest.
+                        tracing::warn!(%error, started = workers, "cannot start more threads");
+                        spawn_failed = true;
+                    }
+                }
+            }
+            if workers == 0 {
+                let clients = own_clients.get_or_insert_with(|| {
+                    BlockingClients::new(workload.timeout, context.queries.clone())
+                });
+                run_one(context, clients, due);
+            } else if handoff.send(due).is_err() {
+                break;
+            }
+        }
+        drop(handoff);
+    });
+}
+
+/// A worker: one blocking client, requests one after the other as they are
+/// handed over, until the hand-off closes.
+fn work(context: &Context, inbox: &Mutex<Receiver<Due>>) {
+    let mut clients = BlockingClients::new(context.workload.timeout, context.queries.clone());
+    loop {
+        let next = inbox.lock().map(|inbox| inbox.recv());
+        let Ok(Ok(due)) = next else { return };
+        if context.cancel.is_cancelled() {
+            continue;
+        }
+        run_one(context, &mut clients, due);
+    }
+}
+
+fn run_one(context: &Context, clients: &mut BlockingClients, due: Due) {
+    let started = context.start(&due);
+    let outcome = clients.call(context.target(&started), &started.headers);
+    context.finish(started, outcome);
+}

@@ -1,0 +1,501 @@
+//! One mode in progress: hand the agents their shares, take what they send
+//! back (each request accounted for once), deal with agents that are lost,
+//! and hand the merged results to the report.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use loadlab_agent::Mode;
+use loadlab_agent::schedule::Schedule;
+use loadlab_proto::tally::Tally;
+use loadlab_proto::v1::{self, agent_message, coordinator_message};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, warn};
+
+use super::dispatch::{Dispatch, State, shares};
+use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
+use crate::observer::Observer;
+use crate::report::analysis::{AgentResult, ModeResults, mode_report};
+use crate::report::{ModeReport, RequestRecord};
+use crate::round::Round;
+use crate::spec::{AgentLoss, Spec};
+
+/// Runs with at most this many requests in a mode print a line per request;
+/// larger ones show a progress bar.
+pub const LIVE_LIMIT: u64 = 100;
+
+/// How long agents get to stop after a cancel before the run gives up on them.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) struct ModeRun<'a> {
+    spec: &'a Spec,
+    mode: Mode,
+    round: &'a Round,
+    base_id: String,
+    live_events: bool,
+    /// The zero of the mode's time axis, sent to every agent.
+    started_unix_us: u64,
+    started: Instant,
+    dispatches: Vec<Dispatch>,
+    by_run: HashMap<String, usize>,
+    records: Vec<RequestRecord>,
+    failures: Vec<String>,
+    notes: Vec<String>,
+    lost: HashSet<AgentKey>,
+    /// Set once the coordinator asked the agents to stop.
+    cancelled: bool,
+}
+
+impl<'a> ModeRun<'a> {
+    pub fn new(spec: &'a Spec, mode: Mode, round: &'a Round, agents: usize) -> ModeRun<'a> {
+        let total = spec.total_requests(agents as u32);
+        ModeRun {
+            spec,
+            mode,
+            round,
+            base_id: format!(
+                "{}-{mode}-{}",
+                spec.name,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            live_events: total <= LIVE_LIMIT,
+            started_unix_us: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            started: Instant::now(),
+            dispatches: Vec::new(),
+            by_run: HashMap::new(),
+            records: Vec::new(),
+            failures: Vec::new(),
+            notes: Vec::new(),
+            lost: HashSet::new(),
+            cancelled: false,
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.dispatches.iter().any(|d| d.state == State::Running)
+    }
+
+    /// Sends `agent` the requests of `schedule`. False when the agent is
+    /// already gone (the dispatch is then accounted for as lost).
+    async fn dispatch(&mut self, agent: &AgentHandle, schedule: Schedule, takeover: bool) -> bool {
+        let run_id = format!("{}-{}", self.base_id, self.dispatches.len() + 1);
+        let span = loadlab_telemetry::span(|| {
+            tracing::info_span!(
+                target: loadlab_telemetry::TARGET,
+                "assignment",
+                otel.name = format!("assignment to {}", agent.name),
+                loadlab.agent = agent.name.as_str(),
+                loadlab.run_id = run_id.as_str(),
+                loadlab.requests = schedule.len(),
+                loadlab.takeover = takeover,
+            )
+        });
+        let Schedule::Closed { items } = &schedule;
+        let assignment = v1::Assignment {
+            trace_context: loadlab_telemetry::propagation::context_map(&span),
+            run_id: run_id.clone(),
+            mode: v1::Mode::from(self.mode).into(),
+            requests: self.round.requests.clone(),
+            schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
+                items: items.to_wire(),
+            })),
+            concurrency: self.spec.concurrency,
+            timeout_ms: self.spec.timeout.0.as_millis() as u64,
+            live_events: self.live_events,
+            mode_started_unix_us: self.started_unix_us,
+        };
+        let sent = agent
+            .send(coordinator_message::Kind::Assignment(assignment))
+            .await;
+        self.by_run.insert(run_id.clone(), self.dispatches.len());
+        self.dispatches
+            .push(Dispatch::new(run_id, agent, schedule, span));
+        sent
+    }
+
+    /// Hands out the shares, then consumes what the agents send until every
+    /// assignment is done or lost (or the cancel grace runs out). Returns
+    /// true when the run must stop after this mode.
+    pub async fn drive(
+        &mut self,
+        hub: &mut Hub,
+        agents: &mut Vec<AgentHandle>,
+        observer: &mut dyn Observer,
+        interrupt: &CancellationToken,
+    ) -> bool {
+        let total = self.spec.total_requests(agents.len() as u32);
+        observer.mode_started(self.mode, total, self.live_events);
+        let shares = shares(
+            u64::from(self.spec.repeat.get()),
+            agents.len(),
+            self.spec.agents.split,
+        );
+        let mut unreachable = Vec::new();
+        for (agent, share) in agents.iter().zip(shares) {
+            let schedule = Schedule::rounds(share.first, share.count, self.round.len());
+            if share.count > 0 && !self.dispatch(agent, schedule, false).await {
+                unreachable.push(agent.key);
+            }
+        }
+        for key in unreachable {
+            // Never sent: a loss with nothing delivered.
+            if self
+                .agent_lost(key, "gone before its assignment", agents, observer)
+                .await
+            {
+                self.cancel_all(agents).await;
+                return true;
+            }
+        }
+
+        let mut cancel_deadline: Option<tokio::time::Instant> = None;
+        let mut stop = false;
+        while self.running() {
+            let received = tokio::select! {
+                received = hub.inbound.recv() => received,
+                () = interrupt.cancelled(), if cancel_deadline.is_none() => {
+                    self.cancel_all(agents).await;
+                    cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+                    continue;
+                }
+                () = sleep_until(cancel_deadline) => {
+                    for d in self.dispatches.iter().filter(|d| d.state == State::Running) {
+                        self.failures.push(format!(
+                            "agent {} did not stop within {CANCEL_GRACE:?} of the cancel",
+                            name_of(agents, d.agent)
+                        ));
+                    }
+                    break;
+                }
+            };
+            let Some((key, inbound)) = received else {
+                self.failures
+                    .push("the coordinator's gRPC server stopped".to_owned());
+                break;
+            };
+            match inbound {
+                Inbound::Message(message) => self.on_message(key, message, agents, observer),
+                Inbound::Gone(how) => {
+                    if self.agent_lost(key, &how, agents, observer).await
+                        && cancel_deadline.is_none()
+                    {
+                        stop = true;
+                        self.cancel_all(agents).await;
+                        cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+                    }
+                }
+            }
+        }
+        agents.retain(|a| !self.lost.contains(&a.key));
+        stop
+    }
+
+    async fn cancel_all(&mut self, agents: &[AgentHandle]) {
+        self.cancelled = true;
+        for d in self.dispatches.iter().filter(|d| d.state == State::Running) {
+            if let Some(agent) = agents.iter().find(|a| a.key == d.agent) {
+                let cancel = v1::Cancel {
+                    run_id: d.run_id.clone(),
+                };
+                agent.send(coordinator_message::Kind::Cancel(cancel)).await;
+            }
+        }
+    }
+
+    /// Marks `key`'s running assignments lost and, by the spec's policy,
+    /// hands their unfinished requests to the agents left or ends the run
+    /// (returns true).
+    async fn agent_lost(
+        &mut self,
+        key: AgentKey,
+        how: &str,
+        agents: &[AgentHandle],
+        observer: &mut dyn Observer,
+    ) -> bool {
+        let name = name_of(agents, key);
+        self.lost.insert(key);
+        let mut stop = false;
+        let orphaned: Vec<usize> = (0..self.dispatches.len())
+            .filter(|&i| {
+                self.dispatches[i].agent == key && self.dispatches[i].state == State::Running
+            })
+            .collect();
+        for i in orphaned {
+            let d = &mut self.dispatches[i];
+            d.state = State::Lost;
+            d.span = Span::none();
+            let (delivered, expected) = (d.delivered.len(), d.len());
+            let unfinished = d.schedule.items_of(&d.unfinished());
+            let left = unfinished.len();
+            let lost = format!(
+                "agent {name} lost ({how}) after delivering {delivered} of its {expected} requests"
+            );
+            observer.note(&lost);
+            match self.spec.on_agent_loss {
+                AgentLoss::Fail => {
+                    self.failures
+                        .push(format!("{lost}; {left} did not run (on_agent_loss: fail)"));
+                    stop = true;
+                }
+                AgentLoss::Redistribute if left == 0 => self.notes.push(lost),
+                AgentLoss::Redistribute => {
+                    let survivors: Vec<&AgentHandle> = agents
+                        .iter()
+                        .filter(|a| !self.lost.contains(&a.key))
+                        .collect();
+                    if survivors.is_empty() {
+                        self.failures.push(format!(
+                            "{lost}; no agent is left to take over its {left} unfinished requests"
+                        ));
+                        continue;
+                    }
+                    let mut takers = Vec::new();
+                    let pieces = unfinished.split(survivors.len());
+                    for (agent, piece) in survivors.iter().zip(pieces) {
+                        if piece.is_empty() {
+                            continue;
+                        }
+                        let count = piece.len();
+                        if self
+                            .dispatch(agent, Schedule::Closed { items: piece }, true)
+                            .await
+                        {
+                            takers.push(agent.name.clone());
+                        } else {
+                            self.failures.push(format!(
+                                "{lost}; agent {} was to take over {count} of them but is gone too",
+                                agent.name,
+                            ));
+                            let last = self.dispatches.len() - 1;
+                            self.dispatches[last].state = State::Lost;
+                        }
+                    }
+                    let note = format!(
+                        "{lost}; its {left} unfinished requests went to {}",
+                        takers.join(", ")
+                    );
+                    observer.note(&note);
+                    self.notes.push(note);
+                }
+            }
+        }
+        stop
+    }
+
+    fn on_message(
+        &mut self,
+        key: AgentKey,
+        message: agent_message::Kind,
+        agents: &[AgentHandle],
+        observer: &mut dyn Observer,
+    ) {
+        let run_id = match &message {
+            agent_message::Kind::Started(m) => m.run_id.clone(),
+            agent_message::Kind::Progress(m) => m.run_id.clone(),
+            agent_message::Kind::Done(m) => m.run_id.clone(),
+            agent_message::Kind::Error(m) => m.run_id.clone(),
+            agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => return,
+        };
+        let agent = name_of(agents, key);
+        let Some(&index) = self.by_run.get(&run_id) else {
+            warn!(%agent, %run_id, "rejected a message for an unknown or finished run");
+            return;
+        };
+        let d = &mut self.dispatches[index];
+        if d.agent != key || d.state != State::Running {
+            warn!(%agent, %run_id, "rejected a message for a run this agent is not running");
+            return;
+        }
+        match message {
+            agent_message::Kind::Started(started) => {
+                if let Some((_, request)) = d.schedule.locate(started.index, self.round.len()) {
+                    observer.request_started(&agent, &self.round.entries[request]);
+                }
+            }
+            agent_message::Kind::Progress(progress) => {
+                match d.progress(progress) {
+                    Ok(records) => {
+                        for record in records {
+                            let Some((round, request)) =
+                                d.schedule.locate(record.index, self.round.len())
+                            else {
+                                continue; // checked: the index is in the assignment
+                            };
+                            let entry = &self.round.entries[request];
+                            let record = to_record(record, entry, round, &agent);
+                            if self.live_events {
+                                observer.request_finished(&record);
+                            }
+                            self.records.push(record);
+                        }
+                    }
+                    Err(why) => {
+                        warn!(%agent, %run_id, "rejected progress: {why}");
+                        self.failures.push(format!(
+                            "agent {agent} reported {why}; that report was ignored"
+                        ));
+                    }
+                }
+                let (completed, errors) = self
+                    .dispatches
+                    .iter()
+                    .fold((0, 0), |(c, e), d| (c + d.tally.count, e + d.tally.errors));
+                observer.progress(completed, errors);
+            }
+            agent_message::Kind::Done(done) => {
+                d.state = State::Done;
+                d.span = Span::none();
+                let delivered = d.delivered.len();
+                if done.completed != delivered {
+                    self.failures.push(format!(
+                        "agent {agent} reported {} requests done but delivered {delivered}",
+                        done.completed
+                    ));
+                }
+                if done.errors != d.tally.errors {
+                    self.failures.push(format!(
+                        "agent {agent} reported {} failed requests but delivered {}",
+                        done.errors, d.tally.errors
+                    ));
+                }
+                d.done = Some(done);
+            }
+            agent_message::Kind::Error(error) => {
+                d.state = State::Done;
+                d.span = Span::none();
+                self.failures
+                    .push(format!("agent {agent}: {}", error.message));
+            }
+            agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => {}
+        }
+    }
+
+    /// Merges every assignment's tally into the mode's, and says what did
+    /// not run.
+    pub fn finish(self) -> ModeReport {
+        let mut failures = self.failures;
+        let mut merged = Tally::new();
+        let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
+        let mut not_started = 0u64;
+        for d in &self.dispatches {
+            let name = &d.name;
+            if let Err(error) = merged.merge(&d.tally) {
+                failures.push(format!("merging agent {name}'s results: {error}"));
+            }
+            match per_agent
+                .iter_mut()
+                .find(|(first, _)| first.agent == d.agent)
+            {
+                Some((_, tally)) => {
+                    if let Err(error) = tally.merge(&d.tally) {
+                        failures.push(format!("merging agent {name}'s results: {error}"));
+                    }
+                }
+                None => per_agent.push((d, d.tally.clone())),
+            }
+            // Whatever was given and neither delivered nor handed over did
+            // not run; a cancel we asked for is the interruption's doing.
+            if let Some(done) = &d.done {
+                let missing = d.len().saturating_sub(d.delivered.len());
+                not_started += missing;
+                if missing > 0 && !(done.cancelled && self.cancelled) {
+                    let why = if done.not_started_reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", done.not_started_reason)
+                    };
+                    failures.push(format!(
+                        "agent {name} ran {} of its {} requests; {missing} did not run{why}",
+                        d.delivered.len(),
+                        d.len(),
+                    ));
+                }
+            } else if d.state == State::Lost && self.spec.on_agent_loss == AgentLoss::Fail {
+                not_started += d.unfinished().len();
+            }
+        }
+        let agents = per_agent
+            .into_iter()
+            .map(|(d, tally)| AgentResult {
+                name: d.name.clone(),
+                id: d.agent_id.clone(),
+                tally,
+            })
+            .collect();
+        mode_report(ModeResults {
+            mode: self.mode,
+            tally: merged,
+            agents,
+            records: self.records,
+            not_started,
+            failures,
+            notes: self.notes,
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+}
+
+/// Runs one mode; returns its report and whether the run must stop.
+pub(super) async fn run_mode(
+    spec: &Spec,
+    mode: Mode,
+    round: &Round,
+    hub: &mut Hub,
+    agents: &mut Vec<AgentHandle>,
+    observer: &mut dyn Observer,
+    interrupt: &CancellationToken,
+) -> (ModeReport, bool) {
+    let span = loadlab_telemetry::span(|| {
+        tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
+            "mode",
+            otel.name = format!("mode {mode}"),
+            loadlab.mode = %mode,
+        )
+    });
+    let mut run = ModeRun::new(spec, mode, round, agents.len());
+    let stop = run
+        .drive(hub, agents, observer, interrupt)
+        .instrument(span)
+        .await;
+    (run.finish(), stop)
+}
+
+fn name_of(agents: &[AgentHandle], key: AgentKey) -> String {
+    agents
+        .iter()
+        .find(|a| a.key == key)
+        .map_or_else(|| format!("agent-{key}"), |a| a.name.clone())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn to_record(
+    record: v1::RequestRecord,
+    entry: &crate::round::Entry,
+    round: u64,
+    agent: &str,
+) -> RequestRecord {
+    RequestRecord {
+        id: entry.id.clone(),
+        kind: entry.kind,
+        round,
+        agent: agent.to_owned(),
+        ok: record.ok,
+        status: record.status,
+        start_ms: record.start_us as f64 / 1e3,
+        end_ms: record.end_us as f64 / 1e3,
+        latency_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,
+        bytes: record.bytes,
+        body: record.body,
+        error: (!record.ok).then_some(record.error),
+        rows: record.rows,
+    }
+}

@@ -1,0 +1,13 @@
+//! The report: one model, built once, rendered many ways.
+//!
+//! - [`model`]: what a run found (Serialize and Deserialize: JSON is its
+//!   serde form, and a saved run can be read back and rendered again);
+//! - [`analysis`]: from a mode's merged tallies to its figures and the
+//!   sentence that explains them;
+//! - [`text`]: the terminal renderer.
+
+pub mod analysis;
+pub mod model;
+pub mod text;
+
+pub use model::{AgentFigures, Kind, LatencySummary, ModeReport, Report, RequestRecord, Targets};

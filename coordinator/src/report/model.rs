@@ -1,0 +1,143 @@
+//! The report model: what a run found, built once by [`super::analysis`]
+//! and rendered by the renderers ([`super::text`], JSON as its serde form).
+//! It serializes and deserializes, so a saved run can be rendered again.
+
+use std::collections::BTreeMap;
+
+use loadlab_agent::Mode;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Spec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The run's OpenTelemetry trace, when traces were exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    pub spec: Spec,
+    /// Where the requests went (the embedded delay server's address when the
+    /// spec names no HTTP target).
+    pub targets: Targets,
+    /// The agents' names, as the report shows them (unique).
+    pub agents: Vec<String>,
+    pub modes: Vec<ModeReport>,
+    /// True when the run was stopped (Ctrl-C) before it finished.
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Every request ran and succeeded, and every agent delivered.
+    pub fn ok(&self) -> bool {
+        !self.interrupted
+            && self
+                .modes
+                .iter()
+                .all(|m| m.errors == 0 && m.failures.is_empty())
+    }
+}
+
+/// Where the work went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    /// Base URL of the HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// `host:port/database` (never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModeReport {
+    pub mode: Mode,
+    /// First request started to last request finished, on the mode's time
+    /// axis (across every agent).
+    pub wall_ms: f64,
+    /// Sum of every request's service time: the wall time if nothing
+    /// overlapped.
+    pub sum_latency_ms: f64,
+    /// How many requests were waiting at once, on average (sum / wall).
+    pub overlap: f64,
+    /// Sync's wall time divided by this mode's, when sync ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup_vs_sync: Option<f64>,
+    /// Why this mode took what it took, in one sentence.
+    pub explanation: String,
+    /// Requests that failed.
+    pub errors: u64,
+    /// Failed requests by request id and reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_reason: BTreeMap<String, u64>,
+    /// Requests of the mode that never started (cancelled, or a thread
+    /// that could not start).
+    #[serde(default)]
+    pub not_started: u64,
+    /// Agent-level problems: an agent lost, a refused assignment, requests
+    /// that did not run.
+    pub failures: Vec<String>,
+    /// What happened but did not cost a result: an agent lost whose
+    /// unfinished requests other agents ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Response time, merged across agents.
+    pub histogram: LatencySummary,
+    pub agents: Vec<AgentFigures>,
+    /// Requests as they happened, ordered by start.
+    pub requests: Vec<RequestRecord>,
+}
+
+/// Latency percentiles from a merged histogram, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One agent's share of a mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentFigures {
+    /// As the report shows it: the agent's name, with `#2`, `#3`... when
+    /// another agent gave the same one.
+    pub name: String,
+    /// The agent's own id (unique per agent process).
+    #[serde(default)]
+    pub id: String,
+    pub errors: u64,
+    pub wall_ms: f64,
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+}
+
+/// What a request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Http,
+    Sql,
+}
+
+/// One request as it happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub id: String,
+    pub kind: Kind,
+    pub round: u64,
+    pub agent: String,
+    pub ok: bool,
+    pub status: u32,
+    /// Since the mode started (one time axis for every agent).
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub latency_ms: f64,
+    pub bytes: u64,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub rows: u64,
+}

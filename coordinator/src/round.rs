@@ -1,0 +1,105 @@
+//! One round of the experiment: as the agents receive it (wire requests,
+//! with the resolved targets filled in) and as the terminal announces it.
+//! The one place where a spec's work of each kind becomes a wire request.
+
+use loadlab_proto::v1;
+
+use crate::report::{Kind, Targets};
+use crate::spec::{Spec, Work};
+
+/// Where the work goes, once resolved: the spec's targets, the flags, or
+/// an embedded delay server.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// Base URL of the HTTP server.
+    pub http: Option<String>,
+    /// The database URL (with its password, for the agents only).
+    pub postgres: Option<String>,
+    /// `host:port/database`, for the report.
+    pub database: Option<String>,
+}
+
+impl Resolved {
+    /// What the report says of them (never a password).
+    pub fn for_report(&self) -> Targets {
+        Targets {
+            http: self.http.clone(),
+            database: self.database.clone(),
+        }
+    }
+}
+
+/// One round's requests, in order.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub requests: Vec<v1::Request>,
+    /// The same requests as the terminal and the report name them.
+    pub entries: Vec<Entry>,
+}
+
+/// One request of the round, as it is announced.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub kind: Kind,
+    /// The URL requested, or the SQL run.
+    pub what: String,
+}
+
+impl Round {
+    pub fn new(spec: &Spec, targets: &Resolved) -> Round {
+        let http = targets.http.as_deref().unwrap_or_default();
+        let search_path = spec
+            .dataset
+            .as_ref()
+            .map(|d| format!("{},public", d.schema))
+            .unwrap_or_default();
+        let (requests, entries) = spec
+            .round()
+            .into_iter()
+            .map(|work| match work {
+                Work::Http(r) => {
+                    let url = format!("{http}{}", r.path.0);
+                    let kind = v1::request::Kind::Http(v1::HttpRequest { url: url.clone() });
+                    (wire(&r.id.0, kind), entry(&r.id.0, Kind::Http, url))
+                }
+                Work::Sql(q) => {
+                    let kind = v1::request::Kind::Sql(v1::SqlQuery {
+                        database_url: targets.postgres.clone().unwrap_or_default(),
+                        sql: q.sql.clone(),
+                        search_path: search_path.clone(),
+                        statement_timeout_ms: spec.query_timeout().as_millis() as u64,
+                    });
+                    (
+                        wire(&q.id.0, kind),
+                        entry(&q.id.0, Kind::Sql, q.sql.clone()),
+                    )
+                }
+            })
+            .unzip();
+        Round { requests, entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn wire(id: &str, kind: v1::request::Kind) -> v1::Request {
+    v1::Request {
+        id: id.to_owned(),
+        kind: Some(kind),
+    }
+}
+
+fn entry(id: &str, kind: Kind, what: String) -> Entry {
+    Entry {
+        id: id.to_owned(),
+        kind,
+        what,
+    }
+}

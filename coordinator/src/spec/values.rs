@@ -1,0 +1,246 @@
+//! The values a spec is made of, each validated as it is read: ids, paths,
+//! targets, durations, schema names.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::de::checked_str;
+
+/// A request's name (`R1`, `R2`, ...). Unique within the spec: the spec
+/// checks that once it is read (see `diagnostic::duplicate_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RequestId(pub String);
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a request id", |id| {
+            if id.trim().is_empty() {
+                return Err("request id is empty".to_owned());
+            }
+            Ok(RequestId(id.to_owned()))
+        })
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A path and query starting with `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RequestPath(pub String);
+
+impl<'de> Deserialize<'de> for RequestPath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let path = String::deserialize(deserializer)?;
+        if !path.starts_with('/') {
+            return Err(de::Error::custom(format!(
+                "path {path:?} must start with `/` (e.g. /delay-me?seconds=2)"
+            )));
+        }
+        if path.chars().any(char::is_whitespace) {
+            return Err(de::Error::custom(format!(
+                "path {path:?} contains whitespace; encode it as %20"
+            )));
+        }
+        Ok(RequestPath(path))
+    }
+}
+
+/// The base URL of an HTTP server, e.g. `http://127.0.0.1:8000`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget(pub String);
+
+impl<'de> Deserialize<'de> for HttpTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(
+            deserializer,
+            "a base URL like http://127.0.0.1:8000",
+            HttpTarget::parse,
+        )
+    }
+}
+
+impl HttpTarget {
+    pub fn parse(text: &str) -> Result<HttpTarget, String> {
+        let url =
+            url::Url::parse(text).map_err(|e| format!("target {text:?} is not a URL: {e}"))?;
+        if url.scheme() != "http" {
+            return Err(format!(
+                "target {text:?}: only http:// targets are supported"
+            ));
+        }
+        if url.query().is_some() || url.path() != "/" {
+            return Err(format!(
+                "target {text:?} must be a base URL like http://host:port; put paths in requests"
+            ));
+        }
+        Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
+    }
+}
+
+impl Serialize for HttpTarget {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A duration written with its unit: `60s`, `1m`, `250ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for SpecDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = SpecDuration;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration with a unit, e.g. 60s, 1m or 250ms")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SpecDuration, E> {
+                if text.trim_start().starts_with('-') {
+                    return Err(E::custom(format!("duration {text:?} is negative")));
+                }
+                humantime::parse_duration(text)
+                    .map(SpecDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "bad duration {text:?} ({e}); write e.g. 60s, 1m or 250ms"
+                        ))
+                    })
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<SpecDuration, E> {
+                Err(E::custom(format!(
+                    "duration {n} has no unit; write e.g. {n}s or {n}ms"
+                )))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<SpecDuration, E> {
+                Err(E::custom(format!(
+                    "duration {n} has no unit; write e.g. {n}s or {n}ms"
+                )))
+            }
+
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<SpecDuration, E> {
+                Err(E::custom(format!(
+                    "duration {n} has no unit; write e.g. {n}s"
+                )))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+impl Serialize for SpecDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// Where the work goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Targets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTarget>,
+    /// A libpq-style URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetsVisitor;
+        impl<'de> Visitor<'de> for TargetsVisitor {
+            type Value = Targets;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a base URL like http://127.0.0.1:8000, or { http: URL, postgres: URL }",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Targets, E> {
+                Ok(Targets {
+                    http: Some(HttpTarget::parse(text).map_err(E::custom)?),
+                    postgres: None,
+                })
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Targets, A::Error> {
+                let mut targets = Targets::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "http" => targets.http = Some(map.next_value()?),
+                        "postgres" => targets.postgres = Some(map.next_value::<PostgresUrl>()?.0),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["http", "postgres"]));
+                        }
+                    }
+                }
+                Ok(targets)
+            }
+        }
+        deserializer.deserialize_any(TargetsVisitor)
+    }
+}
+
+/// A `postgres://` or `postgresql://` URL.
+pub(crate) struct PostgresUrl(String);
+
+impl<'de> Deserialize<'de> for PostgresUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a postgres:// URL", |text| {
+            if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+                return Err(format!(
+                    "target.postgres {text:?} must be a postgres:// URL, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+                ));
+            }
+            Ok(PostgresUrl(text.to_owned()))
+        })
+    }
+}
+
+/// A plain SQL identifier: lowercase letters, digits and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SchemaName(pub String);
+
+impl SchemaName {
+    pub fn parse(text: &str) -> Result<SchemaName, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(SchemaName(text.to_owned()))
+        } else {
+            Err(format!(
+                "schema {text:?} must be lowercase letters, digits and _ (at most 63)"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a schema name", SchemaName::parse)
+    }
+}
+
+impl fmt::Display for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

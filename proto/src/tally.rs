@@ -1,0 +1,329 @@
+//! The one tally of a set of requests, kept by agents as requests finish and
+//! merged by the coordinator: response time, service time and schedule lag
+//! as histograms, counts, failures by reason, and the span of time covered.
+//! Adding two tallies gives exactly the tally of both sets of requests.
+
+use std::collections::BTreeMap;
+
+use crate::histogram::{self, HistogramError, LatencyHistogram, new_latency_histogram};
+use crate::v1;
+
+/// Distinct failure reasons a tally keeps apart; further ones are counted
+/// together under [`OTHER_REASONS`], so a flood of unique messages cannot
+/// grow it without bound.
+pub const MAX_REASONS: usize = 64;
+
+/// The reason under which failures past [`MAX_REASONS`] are counted.
+pub const OTHER_REASONS: &str = "(other reasons)";
+
+/// One finished request, as a tally takes it. Times are microseconds on one
+/// axis (the mode's).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// When the schedule wanted it to start (= `start_us` in a closed loop).
+    pub intended_us: u64,
+    pub start_us: u64,
+    pub end_us: u64,
+    /// Why it failed; `None` when it succeeded.
+    pub error: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub count: u64,
+    pub errors: u64,
+    /// From the intended start to the end: what a user arriving on schedule
+    /// waited.
+    pub response: LatencyHistogram,
+    /// From the actual start to the end.
+    pub service: LatencyHistogram,
+    /// Actual start minus intended start.
+    pub lag: LatencyHistogram,
+    pub service_sum_us: u64,
+    /// Earliest start and latest end (0 and 0 when empty).
+    pub first_start_us: u64,
+    pub last_end_us: u64,
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            count: 0,
+            errors: 0,
+            response: new_latency_histogram(),
+            service: new_latency_histogram(),
+            lag: new_latency_histogram(),
+            service_sum_us: 0,
+            first_start_us: 0,
+            last_end_us: 0,
+            failures: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a tally from the wire was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TallyError {
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+    #[error("its {which} histogram holds {held} samples for {count} requests")]
+    Inconsistent {
+        which: &'static str,
+        held: u64,
+        count: u64,
+    },
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Empties the tally, keeping its memory for the next interval.
+    pub fn clear(&mut self) {
+        self.response.reset();
+        self.service.reset();
+        self.lag.reset();
+        self.failures.clear();
+        (self.count, self.errors, self.service_sum_us) = (0, 0, 0);
+        (self.first_start_us, self.last_end_us) = (0, 0);
+    }
+
+    /// Counts one finished request.
+    pub fn record(&mut self, sample: Sample<'_>) {
+        let Sample {
+            intended_us,
+            start_us,
+            end_us,
+            error,
+        } = sample;
+        let intended_us = intended_us.min(start_us);
+        let service_us = end_us.saturating_sub(start_us);
+        histogram::record_latency(&mut self.response, end_us.saturating_sub(intended_us));
+        histogram::record_latency(&mut self.service, service_us);
+        // Zero lag is common and the histogram's floor is 1 µs.
+        histogram::record_latency(&mut self.lag, start_us - intended_us);
+        self.service_sum_us += service_us;
+        if self.count == 0 {
+            (self.first_start_us, self.last_end_us) = (start_us, end_us);
+        } else {
+            self.first_start_us = self.first_start_us.min(start_us);
+            self.last_end_us = self.last_end_us.max(end_us);
+        }
+        self.count += 1;
+        if let Some(reason) = error {
+            self.errors += 1;
+            self.count_failure(reason, 1);
+        }
+    }
+
+    fn count_failure(&mut self, reason: &str, count: u64) {
+        if let Some(n) = self.failures.get_mut(reason) {
+            *n += count;
+        } else if self.failures.len() < MAX_REASONS {
+            self.failures.insert(reason.to_owned(), count);
+        } else {
+            *self.failures.entry(OTHER_REASONS.to_owned()).or_default() += count;
+        }
+    }
+
+    /// Adds `other` in: the result is the tally of both sets of requests.
+    pub fn merge(&mut self, other: &Tally) -> Result<(), HistogramError> {
+        if other.count == 0 {
+            return Ok(());
+        }
+        histogram::merge_into(&mut self.response, &other.response)?;
+        histogram::merge_into(&mut self.service, &other.service)?;
+        histogram::merge_into(&mut self.lag, &other.lag)?;
+        if self.count == 0 {
+            (self.first_start_us, self.last_end_us) = (other.first_start_us, other.last_end_us);
+        } else {
+            self.first_start_us = self.first_start_us.min(other.first_start_us);
+            self.last_end_us = self.last_end_us.max(other.last_end_us);
+        }
+        self.count += other.count;
+        self.errors += other.errors;
+        self.service_sum_us += other.service_sum_us;
+        for (reason, &count) in &other.failures {
+            self.count_failure(reason, count);
+        }
+        Ok(())
+    }
+
+    /// From the first start to the last end.
+    pub fn wall_us(&self) -> u64 {
+        self.last_end_us.saturating_sub(self.first_start_us)
+    }
+
+    pub fn to_wire(&self) -> Result<v1::Tally, HistogramError> {
+        Ok(v1::Tally {
+            count: self.count,
+            errors: self.errors,
+            response: histogram::encode(&self.response)?,
+            service: histogram::encode(&self.service)?,
+            lag: histogram::encode(&self.lag)?,
+            service_sum_us: self.service_sum_us,
+            first_start_us: self.first_start_us,
+            last_end_us: self.last_end_us,
+            failures: self
+                .failures
+                .iter()
+                .map(|(reason, &count)| v1::ReasonCount {
+                    reason: reason.clone(),
+                    count,
+                })
+                .collect(),
+        })
+    }
+
+    /// Reads a tally as sent, checking that its parts agree.
+    pub fn from_wire(wire: &v1::Tally) -> Result<Tally, TallyError> {
+        let histogram =
+            |which: &'static str, bytes: &[u8]| -> Result<LatencyHistogram, TallyError> {
+                let h = histogram::decode(bytes)?;
+                if h.len() != wire.count {
+                    return Err(TallyError::Inconsistent {
+                        which,
+                        held: h.len(),
+                        count: wire.count,
+                    });
+                }
+                // Into our own bounds, so merging never fails on a foreign range.
+                let mut ours = new_latency_histogram();
+                for value in h.iter_recorded() {
+                    let v = value.value_iterated_to();
+                    ours.saturating_record_n(
+                        v.clamp(1, histogram::MAX_LATENCY_US),
+                        value.count_at_value(),
+                    );
+                }
+                Ok(ours)
+            };
+        let mut tally = Tally {
+            count: wire.count,
+            errors: wire.errors.min(wire.count),
+            response: histogram("response-time", &wire.response)?,
+            service: histogram("service-time", &wire.service)?,
+            lag: histogram("schedule-lag", &wire.lag)?,
+            service_sum_us: wire.service_sum_us,
+            first_start_us: wire.first_start_us,
+            last_end_us: wire.last_end_us.max(wire.first_start_us),
+            failures: BTreeMap::new(),
+        };
+        for failure in &wire.failures {
+            tally.count_failure(&failure.reason, failure.count);
+        }
+        Ok(tally)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(intended_us: u64, start_us: u64, end_us: u64, error: Option<&str>) -> Sample<'_> {
+        Sample {
+            intended_us,
+            start_us,
+            end_us,
+            error,
+        }
+    }
+
+    /// Response time counts from the intended start, service time from the
+    /// actual one, and lag is the difference.
+    #[test]
+    fn response_service_and_lag_are_told_apart() {
+        let mut tally = Tally::new();
+        tally.record(sample(0, 1_000, 11_000, None));
+        assert_eq!(
+            tally.response.max(),
+            histogram::new_latency_histogram().highest_equivalent(11_000)
+        );
+        assert_eq!(
+            tally.service.max(),
+            histogram::new_latency_histogram().highest_equivalent(10_000)
+        );
+        assert_eq!(
+            tally.lag.max(),
+            histogram::new_latency_histogram().highest_equivalent(1_000)
+        );
+        assert_eq!((tally.first_start_us, tally.last_end_us), (1_000, 11_000));
+    }
+
+    /// Tallying parts and merging them gives the tally of the whole, through
+    /// the wire form.
+    #[test]
+    fn merged_parts_equal_the_whole() {
+        let mut whole = Tally::new();
+        let mut parts = [Tally::new(), Tally::new(), Tally::new()];
+        for i in 0..3_000u64 {
+            let error = (i % 7 == 0).then_some(if i % 2 == 0 { "refused" } else { "reset" });
+            let s = sample(
+                i * 10,
+                i * 10 + i % 5,
+                i * 10 + 500 + (i * 7919) % 100_000,
+                error,
+            );
+            whole.record(s);
+            parts[(i % 3) as usize].record(s);
+        }
+        let mut merged = Tally::new();
+        for part in &parts {
+            let back = Tally::from_wire(&part.to_wire().unwrap()).unwrap();
+            merged.merge(&back).unwrap();
+        }
+        assert_eq!((merged.count, merged.errors), (whole.count, whole.errors));
+        assert_eq!(merged.failures, whole.failures);
+        assert_eq!(merged.service_sum_us, whole.service_sum_us);
+        assert_eq!(
+            (merged.first_start_us, merged.last_end_us),
+            (whole.first_start_us, whole.last_end_us)
+        );
+        for q in [0.5, 0.99, 1.0] {
+            assert_eq!(
+                merged.response.value_at_quantile(q),
+                whole.response.value_at_quantile(q)
+            );
+            assert_eq!(
+                merged.lag.value_at_quantile(q),
+                whole.lag.value_at_quantile(q)
+            );
+        }
+    }
+
+    /// A flood of distinct reasons is capped, and nothing is lost from the count.
+    #[test]
+    fn failure_reasons_are_capped_not_lost() {
+        let mut tally = Tally::new();
+        for i in 0..1_000 {
+            let reason = format!("reason {i}");
+            tally.record(sample(0, 0, 1, Some(&reason)));
+        }
+        assert_eq!(tally.failures.len(), MAX_REASONS + 1);
+        assert_eq!(tally.failures.values().sum::<u64>(), 1_000);
+        assert_eq!(tally.failures[OTHER_REASONS], 1_000 - MAX_REASONS as u64);
+    }
+
+    /// A tally whose histograms disagree with its count is refused.
+    #[test]
+    fn inconsistent_wire_tally_is_refused() {
+        let mut tally = Tally::new();
+        tally.record(sample(0, 0, 5, None));
+        let mut wire = tally.to_wire().unwrap();
+        wire.count = 2;
+        assert!(matches!(
+            Tally::from_wire(&wire),
+            Err(TallyError::Inconsistent {
+                held: 1,
+                count: 2,
+                ..
+            })
+        ));
+    }
+}

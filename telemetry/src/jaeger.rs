@@ -1,0 +1,58 @@
+//! Where to look at a trace: Jaeger's UI, when the collector looks like one.
+
+/// The Jaeger UI's page for `trace_id` when the OTLP `endpoint` looks like a
+/// Jaeger (a `jaeger` host, a loopback one, or the OTLP port 4317 that
+/// Jaeger's all-in-one listens on); `None` otherwise.
+pub fn trace_url(endpoint: &str, trace_id: &str) -> Option<String> {
+    let url = url::Url::parse(endpoint).ok()?;
+    let host = url.host()?;
+    let loopback = match &host {
+        url::Host::Domain(name) => *name == "localhost",
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    let ui_host = if loopback || matches!(&host, url::Host::Domain(name) if name.contains("jaeger"))
+    {
+        // Compose and a port-forward publish the UI on the user's own host.
+        "localhost".to_owned()
+    } else if url.port() == Some(4317) {
+        // `Host`'s Display brackets an IPv6 address, as a URL needs.
+        host.to_string()
+    } else {
+        return None;
+    };
+    Some(format!("http://{ui_host}:16686/trace/{trace_id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0af7651916cd43dd8448eb211c80319c";
+
+    #[test]
+    fn jaeger_hosts_and_port_4317_get_a_link() {
+        assert_eq!(
+            trace_url("http://jaeger:4317", ID).as_deref(),
+            Some("http://localhost:16686/trace/0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(
+            trace_url("http://10.0.0.7:4317", ID).as_deref(),
+            Some("http://10.0.0.7:16686/trace/0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(trace_url("https://otel.example.com:443", ID), None);
+    }
+
+    /// An IPv6 collector's UI address keeps its brackets.
+    #[test]
+    fn ipv6_hosts_stay_bracketed() {
+        assert_eq!(
+            trace_url("http://[::1]:4317", ID).as_deref(),
+            Some("http://localhost:16686/trace/0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(
+            trace_url("http://[fd00::7]:4317", ID).as_deref(),
+            Some("http://[fd00::7]:16686/trace/0af7651916cd43dd8448eb211c80319c")
+        );
+    }
+}

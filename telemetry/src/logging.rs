@@ -1,0 +1,26 @@
+//! Log lines on stderr, filtered by `RUST_LOG`.
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Installs the global `tracing` subscriber with logging only: lines on
+/// stderr filtered by `RUST_LOG` (else `default_directives`).
+pub fn init_logging(default_directives: &str) {
+    let _ = tracing_subscriber::registry()
+        .with(layer(default_directives))
+        .try_init();
+}
+
+/// The logging layer, for a subscriber that also exports traces.
+pub(crate) fn layer<S>(default_directives: &str) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_directives));
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter)
+}

@@ -1,0 +1,16 @@
+//! What loadlab's tests and benchmarks share, written once: real servers on
+//! port 0 ([`servers`]), processes under test ([`process`]), and an OTLP
+//! collector that keeps what it receives ([`otlp`]).
+
+pub mod otlp;
+pub mod process;
+pub mod servers;
+
+/// An address on loopback where nothing listens: connecting to it is
+/// refused at once. (The port was free a moment ago and is left free.)
+pub fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let address = listener.local_addr().expect("a bound address");
+    drop(listener);
+    address
+}

@@ -1,0 +1,143 @@
+//! Processes under test: run a workspace binary, collect its output as it
+//! comes, wait for a line, signal it, and never hang on it.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+/// A workspace binary in the target directory of the running test, built
+/// once per test binary (`cargo build -p PACKAGE --bin NAME`) so a test
+/// never runs a stale one.
+pub fn workspace_binary(package: &str, name: &str) -> std::path::PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", name])
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "cargo build -p {package} --bin {name} failed"
+        );
+        built.push(name.to_owned());
+    }
+    // The test runs as target/<profile>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile.join(name)
+}
+
+/// A process under test whose stdout and stderr are collected as they come.
+pub struct Running {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Running {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        use std::sync::{Arc, Mutex};
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the process starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let (stdout, stderr) = (
+            Arc::new(Mutex::new(String::new())),
+            Arc::new(Mutex::new(String::new())),
+        );
+        type Pipe = (Box<dyn std::io::Read + Send>, Arc<Mutex<String>>);
+        let pipes: [Pipe; 2] = [
+            (Box::new(child.stdout.take().unwrap()), stdout.clone()),
+            (Box::new(child.stderr.take().unwrap()), stderr.clone()),
+        ];
+        for (pipe, sink) in pipes {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push_str(&(line.clone() + "\n"));
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Running {
+            child,
+            lines,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits up to `timeout` for a line (of either stream) containing
+    /// `needle`, and returns it.
+    pub fn wait_for_line(&self, needle: &str, timeout: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no line with {needle:?} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for the process to exit; kills it and fails
+    /// the test if it does not (a hang is a bug).
+    pub fn exit_code(&mut self, timeout: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "still running after {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal by name (`KILL`, `STOP`, `CONT`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
