@@ -242,6 +242,18 @@ pub async fn join(
         })?,
         () = shutdown.cancelled() => return Ok(Ended::Shutdown),
     };
+    over(channel, connection, identity, shutdown).await
+}
+
+/// One session over an established channel to the coordinator (what
+/// [`join`] does once connected; tests give it an in-memory channel).
+pub async fn over(
+    channel: tonic::transport::Channel,
+    connection: &Connection,
+    identity: &Identity,
+    shutdown: CancellationToken,
+) -> Result<Ended, SessionError> {
+    let address = connection.url.clone();
     let mut client =
         CoordinatorClient::new(channel).max_decoding_message_size(loadlab_proto::MAX_MESSAGE_BYTES);
     let (outbound, outbound_stream) = mpsc::channel::<AgentMessage>(1024);
@@ -375,4 +387,29 @@ fn refusal(endpoint: &str, status: tonic::Status) -> SessionError {
 
 fn message(kind: agent_message::Kind) -> AgentMessage {
     AgentMessage { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each delay is drawn from the upper half of a ceiling that doubles
+    /// from 0.2 s up to 10 s, and starts over after a reset.
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_and_resets() {
+        let mut backoff = Backoff::default();
+        let mut ceiling = Duration::from_millis(200);
+        for _ in 0..12 {
+            let delay = backoff.next_delay();
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "{delay:?} outside {:?}..={ceiling:?}",
+                ceiling / 2
+            );
+            ceiling = (ceiling * 2).min(Duration::from_secs(10));
+        }
+        assert_eq!(ceiling, Duration::from_secs(10));
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(200));
+    }
 }

@@ -12,13 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Peak resident memory of this process so far, in bytes.
 fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kb * 1024
+    loadlab_testkit::process::peak_rss_bytes(std::process::id()).expect("VmHWM")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,9 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::process::{Server, sibling_binary};
+use loadlab_testkit::process::Running;
+
+use crate::process::sibling_binary;
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -41,15 +43,18 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         &(options.concurrency + 16).to_string(),
     ]);
     command.env("RUST_LOG", "warn");
-    let server = Server::start(command)?;
-    let addr = server.url.trim_start_matches("http://").to_owned();
+    let server = Running::spawn(command);
+    let url = server.url_after("listening on ", Duration::from_secs(10));
+    let addr = url.trim_start_matches("http://").to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let fired = runtime.block_on(fire(&addr, options.concurrency, options.delay))?;
     let wall = fired.wall;
-    let rss = server.peak_rss_bytes()?;
-    let server_cpu = server.cpu_time()?;
+    let rss = server
+        .peak_rss_bytes()
+        .context("no peak RSS for the server")?;
+    let server_cpu = server.cpu_time().context("no CPU time for the server")?;
 
     let ratio = wall.as_secs_f64() / options.delay.as_secs_f64();
     let rss_mb = rss as f64 / 1e6;

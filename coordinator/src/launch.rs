@@ -113,7 +113,7 @@ pub async fn run(
         ),
     };
     let embedded_ok = listen.ip().is_loopback();
-    let targets = resolve_targets(spec, options, embedded_ok, &stop).await?;
+    let targets = resolve_targets(spec, options, embedded_ok, &stop, interrupt).await?;
 
     let listener = TcpListener::bind(listen)
         .await
@@ -195,6 +195,7 @@ async fn resolve_targets(
     options: &RunOptions,
     embedded_ok: bool,
     stop: &CancellationToken,
+    interrupt: &CancellationToken,
 ) -> anyhow::Result<Resolved> {
     let mut targets = Resolved::default();
     if !spec.requests.is_empty() {
@@ -239,7 +240,7 @@ async fn resolve_targets(
         };
         let server = dataset::check_connection(&url).await?;
         if let Some(wanted) = &spec.dataset {
-            seed_with_progress(&url, &wanted.schema, wanted.scale.get()).await?;
+            seed_with_progress(&url, &wanted.schema, wanted.scale.get(), interrupt).await?;
         }
         targets.database = Some(server);
         targets.postgres = Some(url);
@@ -252,7 +253,8 @@ pub async fn seed_with_progress(
     url: &str,
     schema: &SchemaName,
     scale: u32,
-) -> anyhow::Result<Seeded> {
+    interrupt: &CancellationToken,
+) -> Result<Seeded, dataset::SeedError> {
     let bar = indicatif::ProgressBar::new(u64::from(scale) * dataset::CITIES_PER_SCALE);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -261,7 +263,14 @@ pub async fn seed_with_progress(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let seeded = dataset::seed(url, schema, scale, |done, _| bar.set_position(done)).await;
+    let seeded = dataset::seed(
+        url,
+        schema,
+        scale,
+        |done, _| bar.set_position(done),
+        interrupt,
+    )
+    .await;
     bar.finish_and_clear();
     let seeded = seeded?;
     match &seeded {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use loadlab_coordinator::dataset::SeedError;
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
 use loadlab_coordinator::report::{Report, text};
 use loadlab_coordinator::spec::{SchemaName, Spec};
@@ -146,7 +147,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Run(_)) {
+    if matches!(cli.command, Command::Validate { .. }) {
         loadlab_telemetry::init_logging("warn");
     }
     match cli.command {
@@ -172,19 +173,27 @@ fn main() -> ExitCode {
             scale,
             schema,
         } => {
-            let seeded = tokio::runtime::Runtime::new()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| {
-                    rt.block_on(launch::seed_with_progress(
-                        &database_url,
-                        &schema,
-                        scale.get(),
-                    ))
-                });
+            let config = TraceConfig {
+                service: "loadlab-coordinator",
+                endpoint: None,
+                attributes: Vec::new(),
+            };
+            let seeded = process::run("warn", config, async {
+                let interrupt = process::cancel_on_stop();
+                launch::seed_with_progress(&database_url, &schema, scale.get(), &interrupt).await
+            });
             match seeded {
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(Ok(_)) => ExitCode::SUCCESS,
+                Ok(Err(error @ SeedError::Interrupted)) => {
+                    eprintln!("coordinator: {error}");
+                    ExitCode::from(EXIT_INTERRUPTED)
+                }
+                Ok(Err(error)) => {
+                    eprintln!("coordinator: {error}");
+                    ExitCode::from(EXIT_FAILED)
+                }
                 Err(error) => {
-                    eprintln!("coordinator: {error:#}");
+                    eprintln!("coordinator: cannot start the async runtime: {error}");
                     ExitCode::from(EXIT_FAILED)
                 }
             }

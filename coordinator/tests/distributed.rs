@@ -65,6 +65,17 @@ fn lose_an_agent(policy: &str, victim: &str, signal: &str) -> Loss {
     }
 }
 
+/// A spec of one 1 ms request in sync mode, in a directory of its own
+/// (keep the directory while the spec is used).
+fn one_request_spec() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
+    );
+    (dir, spec)
+}
+
 fn free_port() -> u16 {
     loadlab_testkit::closed_port().port()
 }
@@ -143,6 +154,45 @@ fn three_agent_processes_merge_losslessly() {
         mode["histogram"]["max_ms"].as_f64().unwrap(),
         all.max() as f64 / 1e3
     );
+}
+
+/// Two agents that give the same name (two on one host default to the host
+/// name) are two agents in the report, each with its own figures.
+#[test]
+fn agents_with_the_same_name_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: twins\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=5 }\n\
+         repeat: 3\nagents: { count: 2, split: partition }\n",
+    );
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _twins: Vec<Running> = (0..2).map(|_| agent(&url, "twin", Some(TOKEN))).collect();
+    coordinator.expect_exit(0, LONG);
+    let report = read_json(&json);
+    let mut names: Vec<&str> = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["twin", "twin#2"]);
+    let agents = report["modes"][0]["agents"].as_array().unwrap();
+    let mut counts: Vec<u64> = agents
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap())
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [1, 2], "each agent's own share: {agents:?}");
+    assert_ne!(agents[0]["id"], agents[1]["id"]);
+    let stdout = coordinator.stdout();
+    assert!(stdout.contains("twin#2"), "{stdout}");
 }
 
 #[test]
@@ -273,11 +323,7 @@ fn ctrl_c_cancels_remote_work_and_prints_the_partial_report() {
 
 #[test]
 fn wrong_or_missing_token_is_refused_on_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        &dir,
-        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
-    );
+    let (_dir, spec) = one_request_spec();
     let (mut coordinator, url) =
         listening(&spec, "127.0.0.1:0", &["--token", TOKEN, "--wait", "4s"]);
 
@@ -319,11 +365,7 @@ fn wrong_or_missing_token_is_refused_on_both_sides() {
 
 #[test]
 fn non_loopback_listen_without_token_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        &dir,
-        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
-    );
+    let (_dir, spec) = one_request_spec();
     let out = Command::new(env!("CARGO_BIN_EXE_coordinator"))
         .args(["run", &spec, "--listen", "0.0.0.0:0"])
         .env_remove("LOADLAB_TOKEN")
@@ -372,11 +414,7 @@ async fn raw_join(
 
 #[tokio::test]
 async fn protocol_version_mismatch_is_refused_with_both_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        &dir,
-        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
-    );
+    let (_dir, spec) = one_request_spec();
     let (mut coordinator, url) =
         listening(&spec, "127.0.0.1:0", &["--token", TOKEN, "--wait", "3s"]);
     let (_tx, joined) = raw_join(&url, 99).await;
@@ -397,11 +435,7 @@ async fn protocol_version_mismatch_is_refused_with_both_versions() {
 
 #[tokio::test]
 async fn unknown_run_foreign_and_oversized_messages_are_rejected_without_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        &dir,
-        "name: t\nmodes: [sync]\nrequests:\n  - { id: A, path: /delay-me?ms=1 }\n",
-    );
+    let (_dir, spec) = one_request_spec();
     let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
     let (tx, joined) = raw_join(&url, loadlab_proto::PROTOCOL_VERSION).await;
     let mut inbound = joined.expect("joined");
@@ -573,14 +607,7 @@ fn agents_join_over_tls_and_an_untrusted_certificate_is_refused() {
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
 
     let _trusting = agent_process(&url, "trusting", &["--token", TOKEN, "--tls-ca", &ca]);
-    let code = coordinator.exit_code(LONG);
-    assert_eq!(
-        code,
-        Some(0),
-        "{}\n{}",
-        coordinator.stdout(),
-        coordinator.stderr()
-    );
+    coordinator.expect_exit(0, LONG);
     assert!(
         coordinator
             .stderr()

@@ -60,11 +60,17 @@ fn count(schema: &SchemaName, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap().get(0)
 }
 
-const R1: &str = "SELECT count(*) FROM (SELECT c.name, s.state FROM cities c JOIN states s ON c.state_id = s.id \
-                  WHERE s.state IN (SELECT state FROM states) ORDER BY s.long_name, c.name) q";
-const R2: &str =
-    "SELECT count(*) FROM cities c JOIN states s ON c.state_id = s.id WHERE c.name LIKE 'A%'";
-const R3: &str = "SELECT count(*) FROM cities c JOIN states s ON c.state_id = s.id WHERE s.state LIKE 'M%' OR s.state LIKE '%P'";
+/// The rows each query of the shipped `experiments/postgres.yaml` returns,
+/// run as they ship.
+fn shipped_query_rows(schema: &SchemaName) -> Vec<i64> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/postgres.yaml");
+    let spec = loadlab_coordinator::spec::Spec::load(&path).unwrap();
+    spec.queries
+        .iter()
+        .map(|q| count(schema, &format!("SELECT count(*) FROM ({}) q", q.sql)))
+        .collect()
+}
 
 /// Seeding at small scales: exact counts per state and per initial, the
 /// three queries scale linearly, and seeding again at the same scale is a no-op.
@@ -74,7 +80,13 @@ fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let seed = |scale| {
         runtime
-            .block_on(dataset::seed(&database_url(), &schema.0, scale, |_, _| {}))
+            .block_on(dataset::seed(
+                &database_url(),
+                &schema.0,
+                scale,
+                |_, _| {},
+                &tokio_util::sync::CancellationToken::new(),
+            ))
             .unwrap()
     };
 
@@ -102,10 +114,8 @@ fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
             state.abbreviation
         );
     }
-    assert_eq!(
-        (count(s, R1), count(s, R2), count(s, R3)),
-        (2 * 5_564, 2 * 411, 2 * 1_950)
-    );
+    // At scale 1400: 7,789,600, 575,400 and 2,730,000 rows.
+    assert_eq!(shipped_query_rows(s), [2 * 5_564, 2 * 411, 2 * 1_950]);
     assert_eq!(count(s, "SELECT count(*) FROM states"), 27);
     assert_eq!(
         count(s, "SELECT count(DISTINCT id) FROM cities"),
@@ -123,10 +133,54 @@ fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
 
     assert!(matches!(seed(2), Seeded::AlreadyThere { .. }));
     assert!(matches!(seed(3), Seeded::Built { .. }));
-    assert_eq!(
-        (count(s, R1), count(s, R2), count(s, R3)),
-        (3 * 5_564, 3 * 411, 3 * 1_950)
-    );
+    assert_eq!(shipped_query_rows(s), [3 * 5_564, 3 * 411, 3 * 1_950]);
+}
+
+/// Seeding statements of ours running on the server.
+fn seeding_statements() -> i64 {
+    let mut c = client();
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+        &[&dataset::APPLICATION_NAME],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Ctrl-C while seeding: the statements running are cancelled on the
+/// server (nothing of ours keeps working there) and the exit code is 130.
+#[test]
+fn interrupted_seeding_stops_the_server_and_exits_130() {
+    let schema = TestSchema::new();
+    let child = Command::new(env!("CARGO_BIN_EXE_coordinator"))
+        .args(["seed", "--database-url", &database_url(), "--scale", "3000"])
+        .args(["--schema", &schema.0.0])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seeding_statements() == 0 {
+        assert!(Instant::now() < deadline, "seeding never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("seeding was interrupted"), "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while seeding_statements() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "seeding statements still run on the server after the interrupt"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The four modes on pg_sleep queries: sync and blocking ≈ sum, async and
@@ -318,19 +372,18 @@ fn unreachable_or_unknown_database_is_one_clear_line() {
     assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
-    let unknown = coordinator(
-        &["run", &spec],
-        &[(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/loadlab_no_such_db",
-        )],
-    );
+    // The test database's server, asked for a database it does not have.
+    let mut url = url::Url::parse(&database_url()).unwrap();
+    url.set_path("/loadlab_no_such_db");
+    let unknown = coordinator(&["run", &spec], &[("DATABASE_URL", url.as_str())]);
     let stderr = text(&unknown.stderr);
     assert_eq!(unknown.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("127.0.0.1:5432/loadlab_no_such_db"),
-        "{stderr}"
+    let server = format!(
+        "{}:{}/loadlab_no_such_db",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(5432)
     );
+    assert!(stderr.contains(&server), "{stderr}");
     assert!(
         stderr.contains("SQLSTATE 3D000: database \"loadlab_no_such_db\" does not exist"),
         "{stderr}"

@@ -21,12 +21,7 @@ fn delay_server(otlp: &str) -> (Running, String) {
     let mut command = Command::new(workspace_binary("delay-server", "delay-server"));
     command.args(["--listen", "127.0.0.1:0", "--otlp-endpoint", otlp]);
     let running = Running::spawn(command);
-    let line = running.wait_for_line("listening on ", LONG);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let url = running.url_after("listening on ", LONG);
     (running, url)
 }
 

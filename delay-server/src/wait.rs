@@ -92,6 +92,32 @@ mod precise {
 mod tests {
     use super::*;
 
+    /// The median overshoot of `runs` waits of `asked`.
+    async fn median_overshoot(asked: Duration, runs: usize) -> Duration {
+        let mut overshoots = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = std::time::Instant::now();
+            wait(asked).await;
+            overshoots.push(started.elapsed().saturating_sub(asked));
+        }
+        overshoots.sort();
+        overshoots[runs / 2]
+    }
+
+    /// Precise: tokio's millisecond timer alone overshoots by up to a
+    /// millisecond (about half of one in the median); the timerfd tail
+    /// brings the median within a few tenths of one.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn waits_end_within_a_fraction_of_a_millisecond() {
+        let overshoot = median_overshoot(Duration::from_micros(7_300), 25).await;
+        eprintln!("median overshoot: {overshoot:?}");
+        assert!(
+            overshoot < Duration::from_micros(400),
+            "median overshoot {overshoot:?}"
+        );
+    }
+
     /// Never early, and far closer than tokio's millisecond timer alone.
     #[tokio::test]
     async fn waits_at_least_the_duration_and_not_much_more() {

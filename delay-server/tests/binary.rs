@@ -1,29 +1,19 @@
 //! The `delay-server` binary as a user runs it: flags, the printed address,
 //! and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use loadlab_testkit::process::Running;
 
 /// `--listen 127.0.0.1:0` prints the real address, serves on it, and SIGTERM
 /// ends the process with status 0.
 #[test]
 fn prints_its_address_serves_and_exits_zero_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_delay-server"))
-        .args(["--listen", "127.0.0.1:0", "--grace", "2s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address line")
-        .to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_delay-server"));
+    command.args(["--listen", "127.0.0.1:0", "--grace", "2s"]);
+    let mut server = Running::spawn(command);
+    let url = server.url_after("listening on ", Duration::from_secs(10));
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = runtime.block_on(async {
@@ -36,23 +26,8 @@ fn prints_its_address_serves_and_exits_zero_on_sigterm() {
     });
     assert_eq!(body, "Done, I waited for 10 ms");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status:?}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.signal("TERM");
+    assert_eq!(server.exit_code(Duration::from_secs(5)), Some(0));
 }
 
 /// A bad flag is a usage error: exit 2 and a message, no panic.

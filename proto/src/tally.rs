@@ -310,6 +310,35 @@ mod tests {
         assert_eq!(tally.failures[OTHER_REASONS], 1_000 - MAX_REASONS as u64);
     }
 
+    /// A tally whose histograms were written with other bounds (another
+    /// implementation, a value past an hour) is merged, clamped, never
+    /// dropped: every request still counts.
+    #[test]
+    fn foreign_histogram_bounds_are_merged_not_dropped() {
+        let mut foreign = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 40, 2).unwrap();
+        foreign.record(36_000_000_000).unwrap(); // ten hours
+        foreign.record(5).unwrap();
+        let bytes = histogram::encode(&foreign).unwrap();
+        let wire = v1::Tally {
+            count: 2,
+            response: bytes.clone(),
+            service: bytes.clone(),
+            lag: bytes,
+            ..Default::default()
+        };
+        let tally = Tally::from_wire(&wire).unwrap();
+        let mut merged = Tally::new();
+        merged.merge(&tally).unwrap();
+        assert_eq!(merged.count, 2);
+        assert_eq!(merged.response.len(), 2);
+        assert_eq!(
+            merged.response.max(),
+            merged
+                .response
+                .highest_equivalent(histogram::MAX_LATENCY_US)
+        );
+    }
+
     /// A tally whose histograms disagree with its count is refused.
     #[test]
     fn inconsistent_wire_tally_is_refused() {

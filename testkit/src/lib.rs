@@ -14,3 +14,5 @@ pub fn closed_port() -> std::net::SocketAddr {
     drop(listener);
     address
 }
+
+pub mod grpc;

@@ -95,6 +95,28 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` for the line `PREFIX URL` a server prints when
+    /// it is ready (`listening on http://...`), and returns the URL.
+    pub fn url_after(&self, prefix: &str, timeout: std::time::Duration) -> String {
+        let line = self.wait_for_line(prefix, timeout);
+        line.split(prefix)
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ';']).next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
+    /// Peak resident memory of the process so far, in bytes.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        peak_rss_bytes(self.child.id())
+    }
+
+    /// CPU time (user + system) the process has used so far.
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        cpu_time(self.child.id())
+    }
+
     pub fn stdout(&self) -> String {
         self.stdout.lock().unwrap().clone()
     }
@@ -125,6 +147,19 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit with `expected`; on
+    /// any other outcome, fails the test with everything it printed.
+    pub fn expect_exit(&mut self, expected: i32, timeout: std::time::Duration) {
+        let code = self.exit_code(timeout);
+        assert_eq!(
+            code,
+            Some(expected),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
     /// Sends a signal by name (`KILL`, `STOP`, `CONT`, `INT`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -140,4 +175,28 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid`, in bytes.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th overall, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
 }

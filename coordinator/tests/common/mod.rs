@@ -41,16 +41,10 @@ pub fn coordinator_listening(args: &[&str]) -> (Running, String) {
         .env_remove("LOADLAB_TOKEN")
         .env("NO_COLOR", "1");
     let running = Running::spawn(command);
-    let line = running.wait_for_line(
+    let url = running.url_after(
         "listening for agents on ",
         std::time::Duration::from_secs(60),
     );
-    let url = line
-        .split("listening for agents on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ';']).next())
-        .expect("an address")
-        .to_owned();
     (running, url)
 }
 
