@@ -193,6 +193,7 @@ pub async fn run(
         cancelled: cancel.is_cancelled(),
         not_started_reason: execution.not_started_reason.unwrap_or_default(),
         max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
+        max_backlog: gauges.max_backlog.load(Ordering::Relaxed),
         stall: execution.stall.map(|s| v1::Stall {
             total_us: s.total_us,
             max_us: s.max_us,

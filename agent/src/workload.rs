@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::v1;
 
 use crate::Mode;
@@ -22,6 +21,9 @@ pub struct Workload {
     pub schedule: Schedule,
     /// Most requests in flight at once (at least 1).
     pub cap: usize,
+    /// Past this much after the assignment's start, requests not started
+    /// are not started at all (an open loop's end plus the timeout).
+    pub stop_after: Option<Duration>,
     pub timeout: Option<Duration>,
     /// Report each request as it starts and ends, not only in batches.
     pub live_events: bool,
@@ -51,8 +53,10 @@ pub enum WorkloadError {
     },
     #[error("assignment {run_id}: no schedule")]
     NoSchedule { run_id: String },
-    #[error("assignment {run_id}: empty or reversed item range")]
-    BadRange { run_id: String },
+    #[error(
+        "assignment {run_id}: an empty or reversed item range, or a negative or non-finite rate"
+    )]
+    BadSchedule { run_id: String },
     #[error("assignment {run_id}: it has work but no requests")]
     NoRequests { run_id: String },
 }
@@ -60,11 +64,11 @@ pub enum WorkloadError {
 impl Workload {
     /// How many requests the assignment runs.
     pub fn len(&self) -> u64 {
-        self.schedule.len()
+        self.schedule.len(self.round.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.schedule.is_empty()
+        self.len() == 0
     }
 
     /// Every request in the order it is due.
@@ -105,21 +109,27 @@ impl TryFrom<v1::Assignment> for Workload {
             });
         }
         let schedule = match &assignment.schedule {
-            Some(v1::assignment::Schedule::Closed(closed)) => Schedule::Closed {
-                items: RangeSet::from_wire(&closed.items).ok_or_else(|| {
-                    WorkloadError::BadRange {
-                        run_id: run_id.clone(),
-                    }
-                })?,
-            },
+            Some(wire) => Schedule::from_wire(wire).ok_or_else(|| WorkloadError::BadSchedule {
+                run_id: run_id.clone(),
+            })?,
             None => return Err(WorkloadError::NoSchedule { run_id }),
         };
-        if round.is_empty() && !schedule.is_empty() {
+        let len = schedule.len(round.len());
+        if round.is_empty() && len > 0 {
             return Err(WorkloadError::NoRequests { run_id });
         }
-        // In a closed loop, 0 means every request at once.
+        let timeout =
+            (assignment.timeout_ms > 0).then(|| Duration::from_millis(assignment.timeout_ms));
+        // 0 means every request at once in a closed loop, no cap in an open one.
+        let (cap, stop_after) = match &schedule {
+            Schedule::Closed { .. } => (usize::try_from(len).unwrap_or(usize::MAX), None),
+            Schedule::Open(open) => {
+                let end = open.profile.duration().saturating_sub(open.from);
+                (usize::MAX, Some(end + timeout.unwrap_or(Duration::ZERO)))
+            }
+        };
         let cap = match assignment.concurrency as usize {
-            0 => usize::try_from(schedule.len()).unwrap_or(usize::MAX),
+            0 => cap,
             n => n,
         }
         .max(1);
@@ -129,8 +139,8 @@ impl TryFrom<v1::Assignment> for Workload {
             round,
             schedule,
             cap,
-            timeout: (assignment.timeout_ms > 0)
-                .then(|| Duration::from_millis(assignment.timeout_ms)),
+            stop_after,
+            timeout,
             live_events: assignment.live_events,
             trace_context: assignment.trace_context,
             mode_started_unix_us: assignment.mode_started_unix_us,
@@ -175,7 +185,7 @@ mod tests {
         let mut bad = assignment(vec![v1::Range { start: 3, end: 3 }]);
         assert!(matches!(
             Workload::try_from(bad.clone()),
-            Err(WorkloadError::BadRange { .. })
+            Err(WorkloadError::BadSchedule { .. })
         ));
         bad.schedule = None;
         assert!(matches!(

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use loadlab_agent::Mode;
 use loadlab_coordinator::hub::{self, Inbound};
 use loadlab_coordinator::report::Report;
-use loadlab_coordinator::report::analysis::{AgentResult, ModeResults, mode_report};
+use loadlab_coordinator::report::analysis::{AgentResult, Load, ModeResults, mode_report};
 use loadlab_coordinator::report::text;
 use loadlab_coordinator::spec::Spec;
 use loadlab_proto::ranges::RangeSet;
@@ -100,7 +100,10 @@ async fn measure(options: Options) -> anyhow::Result<()> {
     let mut per_agent = Vec::new();
     while per_agent.len() < options.agents {
         let (key, inbound) = hub.inbound.recv().await.context("hub stopped")?;
-        let Inbound::Message(agent_message::Kind::Progress(progress)) = inbound else {
+        let Inbound::Message(message) = inbound else {
+            continue;
+        };
+        let agent_message::Kind::Progress(progress) = *message else {
             continue;
         };
         let tally = Tally::from_wire(&progress.tally.unwrap_or_default())?;
@@ -114,10 +117,12 @@ async fn measure(options: Options) -> anyhow::Result<()> {
     let merged_count = merged.count;
     let mode = mode_report(ModeResults {
         mode: Mode::Async,
+        load: Load::Closed { cap: 0 },
         tally: merged,
         agents: per_agent,
         records: Vec::new(),
         not_started: 0,
+        max_backlog: 0,
         failures: Vec::new(),
         notes: Vec::new(),
         elapsed_ms: 0.0,

@@ -47,7 +47,8 @@ impl AgentHandle {
 /// What the run loop hears from an agent.
 #[derive(Debug)]
 pub enum Inbound {
-    Message(agent_message::Kind),
+    /// Boxed: messages are large and many; the channel holds pointers.
+    Message(Box<agent_message::Kind>),
     /// The agent's stream ended; the text says how.
     Gone(String),
 }
@@ -175,7 +176,11 @@ impl Coordinator for CoordinatorService {
                         if matches!(kind, agent_message::Kind::Heartbeat(_)) {
                             continue;
                         }
-                        if inbound.send((key, Inbound::Message(kind))).await.is_err() {
+                        if inbound
+                            .send((key, Inbound::Message(Box::new(kind))))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }

@@ -214,8 +214,12 @@ async fn resolve_targets(
                 let (listener, addr) = delay_server::bind(([127, 0, 0, 1], 0).into())
                     .await
                     .context("cannot start the embedded delay server")?;
+                let hiccups = spec.delay_server.as_ref().and_then(|d| {
+                    delay_server::hiccup::Hiccups::new(d.hiccup_every.0, d.hiccup_for.0).ok()
+                });
                 let config = delay_server::Config {
                     grace: Duration::from_millis(100),
+                    hiccups,
                     ..Default::default()
                 };
                 tokio::spawn(delay_server::run(

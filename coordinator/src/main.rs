@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use loadlab_coordinator::dataset::SeedError;
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
 use loadlab_coordinator::report::{Report, text};
-use loadlab_coordinator::spec::{SchemaName, Spec};
+use loadlab_coordinator::spec::{Plan, SchemaName, Spec};
 use loadlab_proto::auth::Token;
 use loadlab_telemetry::{TraceConfig, process};
 
@@ -153,11 +153,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { spec } => match Spec::load(&spec) {
             Ok(parsed) => {
+                let load = match parsed.plan() {
+                    Plan::Closed { rounds } => format!("{rounds} rounds"),
+                    Plan::Open { profile, .. } => format!(
+                        "open loop, {:.0} rounds over {}",
+                        profile.expected(),
+                        humantime::format_duration(profile.duration())
+                    ),
+                };
                 println!(
-                    "{}: ok ({} requests × {} rounds in {} modes)",
+                    "{}: ok ({} requests × {load} in {} modes)",
                     spec.display(),
                     parsed.round().len(),
-                    parsed.repeat,
                     parsed.modes.len()
                 );
                 ExitCode::SUCCESS

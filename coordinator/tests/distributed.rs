@@ -247,6 +247,55 @@ fn killed_agent_share_is_redistributed_and_every_request_counted_once() {
     );
 }
 
+/// An open loop losing an agent: the others take over its share of the rate
+/// from then on; the report says the rate dipped and for how long, and the
+/// requests due meanwhile are counted as not run — none silently lost, none
+/// twice.
+#[test]
+fn a_lost_agents_share_of_the_rate_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: open-loss\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=5 }\n\
+         rate: 100/s\nduration: 4s\nagents: { count: 2 }\non_agent_loss: redistribute\n",
+    );
+    let json = dir.path().join("report.json");
+    let (mut coordinator, url) = listening(
+        &spec,
+        "127.0.0.1:0",
+        &["--token", TOKEN, "--json", json.to_str().unwrap()],
+    );
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let victim = agent(&url, "victim", Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(1500));
+    victim.signal("KILL");
+    coordinator.expect_exit(0, LONG);
+    let report = read_json(&json);
+    let mode = &report["modes"][0];
+    let notes = mode["notes"].to_string();
+    assert!(
+        notes.contains("agent victim lost") && notes.contains("the rate dipped by 50.0 rounds/s"),
+        "{notes}"
+    );
+    assert!(notes.contains("steady took over its share"), "{notes}");
+    // 400 rounds were due: each ran once or is counted as not run.
+    let ran = mode["histogram"]["count"].as_u64().unwrap();
+    let not_run = mode["not_started"].as_u64().unwrap();
+    assert_eq!(ran + not_run, 400, "ran {ran}, not run {not_run}");
+    assert!(not_run < 100, "the takeover came late: {not_run} not run");
+    let mut rounds: Vec<u64> = mode["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["round"].as_u64().unwrap())
+        .collect();
+    let before = rounds.len();
+    rounds.sort();
+    rounds.dedup();
+    assert_eq!(rounds.len(), before, "a round ran twice");
+}
+
 #[test]
 fn silent_agent_is_noticed_by_heartbeat() {
     // Stopped, its socket stays open: only the missing heartbeats tell.

@@ -9,8 +9,8 @@
 
 pub mod body;
 pub mod delay;
+pub mod hiccup;
 pub mod server;
-pub mod wait;
 
 pub use delay::{Delay, DelayError};
 pub use server::{Config, bind, run};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use delay_server::hiccup::Hiccups;
 
 /// A slow HTTP server: `GET /delay-me?seconds=N` (or `?ms=N`) answers
 /// `Done, I waited for N secs` after N seconds. `GET /healthz` answers 200.
@@ -30,6 +31,16 @@ struct Args {
     #[arg(long, env = "DELAY_SERVER_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     grace: Duration,
 
+    /// Stop answering (no reads, no replies) for --hiccup-for at the end of
+    /// every period this long, as a GC pause would (e.g. 4s); with
+    /// --hiccup-for.
+    #[arg(long, env = "DELAY_SERVER_HICCUP_EVERY", value_name = "PERIOD", requires = "hiccup_for", value_parser = humantime::parse_duration)]
+    hiccup_every: Option<Duration>,
+
+    /// How long each hiccup lasts (e.g. 1s); shorter than --hiccup-every.
+    #[arg(long, env = "DELAY_SERVER_HICCUP_FOR", value_name = "PAUSE", requires = "hiccup_every", value_parser = humantime::parse_duration)]
+    hiccup_for: Option<Duration>,
+
     /// Export a span per delayed request to this OTLP/gRPC collector
     /// (e.g. http://127.0.0.1:4317), continuing the caller's trace.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
@@ -38,12 +49,22 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let hiccups = match (args.hiccup_every, args.hiccup_for) {
+        (Some(every), Some(pause)) => match Hiccups::new(every, pause) {
+            Ok(hiccups) => Some(hiccups),
+            Err(error) => {
+                eprintln!("delay-server: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let config = loadlab_telemetry::TraceConfig {
         service: "loadlab-delay-server",
         endpoint: args.otlp_endpoint.clone(),
         attributes: Vec::new(),
     };
-    match loadlab_telemetry::process::run("info,hyper=warn", config, serve(args)) {
+    match loadlab_telemetry::process::run("info,hyper=warn", config, serve(args, hiccups)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("delay-server: cannot start the async runtime: {error}");
@@ -56,7 +77,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+async fn serve(args: Args, hiccups: Option<Hiccups>) -> anyhow::Result<()> {
     let (listener, local) = delay_server::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -67,6 +88,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_delay: args.max_delay,
         max_connections: args.max_connections,
         grace: args.grace,
+        hiccups,
     };
     delay_server::run(
         listener,

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::body::Reply;
 use crate::delay::Delay;
+use crate::hiccup::{Frozen, Hiccups};
 
 /// What an operator can tune; see the binary's `--help`.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub grace: Duration,
+    /// Periodic pauses during which nothing is read or written.
+    pub hiccups: Option<Hiccups>,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             max_delay: Duration::from_secs(300),
             max_connections: 10_000,
             grace: Duration::from_secs(30),
+            hiccups: None,
         }
     }
 }
@@ -65,8 +69,10 @@ pub async fn run(
     let counters = Arc::new(Counters::default());
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // Hiccups count from here.
+    let origin = tokio::time::Instant::now();
     tokio::pin!(shutdown);
-    info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, "delay server ready");
+    info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, hiccups = ?config.hiccups, "delay server ready");
 
     loop {
         // Wait for a free connection slot first: at the limit, new clients
@@ -105,7 +111,10 @@ pub async fn run(
             // A client that opens a connection and never sends a request
             // header must not hold a slot forever.
             .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(Frozen::new(stream, config.hiccups, origin)),
+                service,
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -143,7 +152,7 @@ async fn respond(
                 Ok(delay) => {
                     debug!(delay = ?delay.duration, "delaying");
                     let span = server_span(&request, delay.duration);
-                    crate::wait::wait(delay.duration).instrument(span).await;
+                    loadlab_wait::wait(delay.duration).instrument(span).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
                     let body = match delay.bytes {
                         Some(len) => Reply::sized(delay.reply(), len),

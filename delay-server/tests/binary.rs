@@ -53,3 +53,24 @@ fn busy_port_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on {addr}")));
 }
+
+/// Hiccup flags go together, and a pause must leave time to answer.
+#[test]
+fn hiccup_flags_are_checked() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_delay-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let alone = run(&["--hiccup-every", "4s"]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("--hiccup-for"));
+    let too_long = run(&["--hiccup-every", "1s", "--hiccup-for", "1s"]);
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&too_long.stderr)
+            .contains("--hiccup-for (1s) must be shorter than --hiccup-every (1s)")
+    );
+}

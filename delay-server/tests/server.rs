@@ -219,3 +219,45 @@ async fn connection_limit_queues_rather_than_refuses() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// With hiccups, a request that arrives during one is answered only when it
+/// ends (nothing is read or written meanwhile); between hiccups the server
+/// answers at once, and every request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hiccup_holds_every_reply_until_it_ends() {
+    let hiccups =
+        delay_server::hiccup::Hiccups::new(Duration::from_millis(400), Duration::from_millis(200))
+            .unwrap();
+    let server = TestServer::start(delay_server::Config {
+        hiccups: Some(hiccups),
+        ..Default::default()
+    })
+    .await;
+    let origin = Instant::now();
+    let client = reqwest::Client::new();
+    // Serving: 0–200 ms; frozen: 200–400 ms; serving again from 400 ms.
+    let took = |sent_at_ms: u64| {
+        let (client, url) = (client.clone(), server.url("/delay-me?ms=0"));
+        async move {
+            tokio::time::sleep_until((origin + Duration::from_millis(sent_at_ms)).into()).await;
+            let sent = Instant::now();
+            let (status, _) = get(&client, &url).await;
+            assert_eq!(status, 200);
+            (sent.duration_since(origin), sent.elapsed())
+        }
+    };
+    let (early, frozen) = tokio::join!(took(50), took(250));
+    assert!(
+        early.1 < Duration::from_millis(100),
+        "between hiccups: {early:?}"
+    );
+    // Sent at ~250 ms, answered at the hiccup's end (~400 ms).
+    let answered_at = frozen.0 + frozen.1;
+    assert!(
+        answered_at >= Duration::from_millis(395) && answered_at < Duration::from_millis(600),
+        "sent at {:?}, answered after {:?}",
+        frozen.0,
+        frozen.1
+    );
+    server.shutdown().await.unwrap();
+}

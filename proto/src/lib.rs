@@ -17,7 +17,7 @@ pub mod v1 {
 
 /// Bumped whenever a change to `loadlab.proto` would confuse the other side.
 /// Sent in the agent's `Hello`; the coordinator refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// How often each side of a `Join` stream sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

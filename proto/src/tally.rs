@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::histogram::{self, HistogramError, LatencyHistogram, new_latency_histogram};
+use crate::histogram::{
+    self, HistogramError, LatencyHistogram, new_interval_histogram, new_latency_histogram,
+};
 use crate::v1;
 
 /// Distinct failure reasons a tally keeps apart; further ones are counted
@@ -15,6 +17,9 @@ pub const MAX_REASONS: usize = 64;
 
 /// The reason under which failures past [`MAX_REASONS`] are counted.
 pub const OTHER_REASONS: &str = "(other reasons)";
+
+/// A request that started later than this after it was due is late.
+pub const LATE_US: u64 = 1_000;
 
 /// One finished request, as a tally takes it. Times are microseconds on one
 /// axis (the mode's).
@@ -40,10 +45,165 @@ pub struct Tally {
     /// Actual start minus intended start.
     pub lag: LatencyHistogram,
     pub service_sum_us: u64,
+    /// Requests that started more than [`LATE_US`] after they were due.
+    pub late: u64,
     /// Earliest start and latest end (0 and 0 when empty).
     pub first_start_us: u64,
     pub last_end_us: u64,
     pub failures: BTreeMap<String, u64>,
+    /// Per second of the time axis, by end.
+    pub intervals: Intervals,
+}
+
+/// Per-second tallies: for each second of the time axis, the requests that
+/// ended in it. Seconds that are done can be stored encoded
+/// ([`Intervals::store_before`]), so a long run costs a few hundred bytes a
+/// second, not a histogram a second.
+#[derive(Debug, Clone, Default)]
+pub struct Intervals {
+    seconds: BTreeMap<u32, Interval>,
+}
+
+/// The requests that ended in one second.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub count: u64,
+    pub errors: u64,
+    response: Slot,
+}
+
+/// An interval's response-time histogram: live while it may still change,
+/// stored (V2-encoded) after.
+#[derive(Debug, Clone)]
+enum Slot {
+    Live(Box<LatencyHistogram>),
+    Stored(Vec<u8>),
+}
+
+impl Interval {
+    fn new() -> Interval {
+        Interval {
+            count: 0,
+            errors: 0,
+            response: Slot::Live(Box::new(new_interval_histogram())),
+        }
+    }
+
+    fn live(&mut self) -> Result<&mut LatencyHistogram, HistogramError> {
+        if let Slot::Stored(bytes) = &self.response {
+            self.response = Slot::Live(Box::new(histogram::decode(bytes)?));
+        }
+        match &mut self.response {
+            Slot::Live(h) => Ok(h),
+            Slot::Stored(_) => unreachable!("made live above"),
+        }
+    }
+
+    /// The second's response-time histogram.
+    pub fn response(&self) -> Result<LatencyHistogram, HistogramError> {
+        match &self.response {
+            Slot::Live(h) => Ok((**h).clone()),
+            Slot::Stored(bytes) => histogram::decode(bytes),
+        }
+    }
+
+    fn encoded(&self) -> Result<Vec<u8>, HistogramError> {
+        match &self.response {
+            Slot::Live(h) => histogram::encode(h),
+            Slot::Stored(bytes) => Ok(bytes.clone()),
+        }
+    }
+}
+
+impl Intervals {
+    pub fn is_empty(&self) -> bool {
+        self.seconds.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Interval)> {
+        self.seconds.iter().map(|(s, i)| (*s, i))
+    }
+
+    fn record(&mut self, end_us: u64, response_us: u64, failed: bool) {
+        let second = u32::try_from(end_us / 1_000_000).unwrap_or(u32::MAX);
+        let interval = self.seconds.entry(second).or_insert_with(Interval::new);
+        interval.count += 1;
+        interval.errors += u64::from(failed);
+        if let Ok(h) = interval.live() {
+            histogram::record_latency(h, response_us);
+        }
+    }
+
+    /// Adds `other` in, second by second.
+    pub fn merge(&mut self, other: &Intervals) -> Result<(), HistogramError> {
+        for (&second, theirs) in &other.seconds {
+            let ours = self.seconds.entry(second).or_insert_with(Interval::new);
+            ours.count += theirs.count;
+            ours.errors += theirs.errors;
+            let h = theirs.response()?;
+            histogram::merge_into(ours.live()?, &h)?;
+        }
+        Ok(())
+    }
+
+    /// Stores (encoded) every second before `second`: they will not change
+    /// much any more, and a stored second costs bytes, not a histogram.
+    pub fn store_before(&mut self, second: u32) -> Result<(), HistogramError> {
+        for (_, interval) in self.seconds.range_mut(..second) {
+            if let Slot::Live(h) = &interval.response {
+                interval.response = Slot::Stored(histogram::encode(h)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest second with requests.
+    pub fn last_second(&self) -> Option<u32> {
+        self.seconds.keys().next_back().copied()
+    }
+
+    fn to_wire(&self) -> Result<Vec<v1::Interval>, HistogramError> {
+        self.seconds
+            .iter()
+            .map(|(&second, i)| {
+                Ok(v1::Interval {
+                    second,
+                    count: i.count,
+                    errors: i.errors,
+                    response: i.encoded()?,
+                })
+            })
+            .collect()
+    }
+
+    fn from_wire(wire: &[v1::Interval]) -> Result<Intervals, TallyError> {
+        let mut intervals = Intervals::default();
+        for w in wire {
+            let h = histogram::decode(&w.response)?;
+            if h.len() != w.count {
+                return Err(TallyError::Inconsistent {
+                    which: "per-second",
+                    held: h.len(),
+                    count: w.count,
+                });
+            }
+            let mut interval = Interval::new();
+            interval.count = w.count;
+            interval.errors = w.errors.min(w.count);
+            histogram::merge_into(interval.live()?, &h)?;
+            match intervals.seconds.get_mut(&w.second) {
+                Some(existing) => {
+                    existing.count += interval.count;
+                    existing.errors += interval.errors;
+                    histogram::merge_into(existing.live()?, &h)?;
+                }
+                None => {
+                    intervals.seconds.insert(w.second, interval);
+                }
+            }
+        }
+        Ok(intervals)
+    }
 }
 
 impl Default for Tally {
@@ -55,9 +215,11 @@ impl Default for Tally {
             service: new_latency_histogram(),
             lag: new_latency_histogram(),
             service_sum_us: 0,
+            late: 0,
             first_start_us: 0,
             last_end_us: 0,
             failures: BTreeMap::new(),
+            intervals: Intervals::default(),
         }
     }
 }
@@ -90,7 +252,8 @@ impl Tally {
         self.service.reset();
         self.lag.reset();
         self.failures.clear();
-        (self.count, self.errors, self.service_sum_us) = (0, 0, 0);
+        self.intervals = Intervals::default();
+        (self.count, self.errors, self.service_sum_us, self.late) = (0, 0, 0, 0);
         (self.first_start_us, self.last_end_us) = (0, 0);
     }
 
@@ -104,11 +267,15 @@ impl Tally {
         } = sample;
         let intended_us = intended_us.min(start_us);
         let service_us = end_us.saturating_sub(start_us);
-        histogram::record_latency(&mut self.response, end_us.saturating_sub(intended_us));
+        let response_us = end_us.saturating_sub(intended_us);
+        histogram::record_latency(&mut self.response, response_us);
         histogram::record_latency(&mut self.service, service_us);
         // Zero lag is common and the histogram's floor is 1 µs.
-        histogram::record_latency(&mut self.lag, start_us - intended_us);
+        let lag_us = start_us - intended_us;
+        histogram::record_latency(&mut self.lag, lag_us);
+        self.late += u64::from(lag_us > LATE_US);
         self.service_sum_us += service_us;
+        self.intervals.record(end_us, response_us, error.is_some());
         if self.count == 0 {
             (self.first_start_us, self.last_end_us) = (start_us, end_us);
         } else {
@@ -149,10 +316,11 @@ impl Tally {
         self.count += other.count;
         self.errors += other.errors;
         self.service_sum_us += other.service_sum_us;
+        self.late += other.late;
         for (reason, &count) in &other.failures {
             self.count_failure(reason, count);
         }
-        Ok(())
+        self.intervals.merge(&other.intervals)
     }
 
     /// From the first start to the last end.
@@ -168,6 +336,8 @@ impl Tally {
             service: histogram::encode(&self.service)?,
             lag: histogram::encode(&self.lag)?,
             service_sum_us: self.service_sum_us,
+            late: self.late,
+            intervals: self.intervals.to_wire()?,
             first_start_us: self.first_start_us,
             last_end_us: self.last_end_us,
             failures: self
@@ -211,9 +381,11 @@ impl Tally {
             service: histogram("service-time", &wire.service)?,
             lag: histogram("schedule-lag", &wire.lag)?,
             service_sum_us: wire.service_sum_us,
+            late: wire.late.min(wire.count),
             first_start_us: wire.first_start_us,
             last_end_us: wire.last_end_us.max(wire.first_start_us),
             failures: BTreeMap::new(),
+            intervals: Intervals::from_wire(&wire.intervals)?,
         };
         for failure in &wire.failures {
             tally.count_failure(&failure.reason, failure.count);
@@ -295,6 +467,38 @@ mod tests {
                 whole.lag.value_at_quantile(q)
             );
         }
+    }
+
+    /// Per-second tallies merge second by second, and survive being stored.
+    #[test]
+    fn intervals_merge_by_second_and_survive_storing() {
+        let (mut a, mut b) = (Tally::new(), Tally::new());
+        a.record(sample(0, 0, 500_000, None));
+        a.record(sample(0, 1_000_000, 1_200_000, Some("x")));
+        b.record(sample(0, 900_000, 1_900_000, None));
+        b.record(sample(0, 2_000_000, 2_100_000, None));
+        let mut merged = Tally::from_wire(&a.to_wire().unwrap()).unwrap();
+        merged.intervals.store_before(2).unwrap();
+        merged
+            .merge(&Tally::from_wire(&b.to_wire().unwrap()).unwrap())
+            .unwrap();
+        let seconds: Vec<(u32, u64, u64)> = merged
+            .intervals
+            .iter()
+            .map(|(s, i)| (s, i.count, i.errors))
+            .collect();
+        assert_eq!(seconds, [(0, 1, 0), (1, 2, 1), (2, 1, 0)]);
+        let one = merged
+            .intervals
+            .iter()
+            .nth(1)
+            .unwrap()
+            .1
+            .response()
+            .unwrap();
+        assert_eq!(one.len(), 2);
+        assert_eq!(one.max(), one.highest_equivalent(1_900_000));
+        assert_eq!(merged.late, 3);
     }
 
     /// A flood of distinct reasons is capped, and nothing is lost from the count.

@@ -6,12 +6,13 @@
 //! executor and measures exactly that.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use tokio::sync::Semaphore;
 
-use super::Context;
+use super::{Context, Pacer};
 use crate::kind::BlockingClients;
 use crate::probe::{Stall, StallProbe};
 
@@ -32,13 +33,21 @@ pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
     let permits = workload.cap.min(SPAWN_AHEAD);
     let slots = Arc::new(Semaphore::new(permits));
     executor.run_until(async {
-        for due in workload.dues() {
-            if context.cancel.is_cancelled() {
-                break;
+        let mut pacer = Pacer::new(context);
+        while let Some((due, when)) = pacer.next() {
+            // The pacer is a task on the same executor: while a blocking
+            // call holds the thread, it cannot even see that a request is due.
+            if let Some(when) = when {
+                futures_timer::Delay::new(when.saturating_duration_since(Instant::now())).await;
             }
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
+            let now = Instant::now();
+            if pacer.over(now) {
+                break;
+            }
+            pacer.handed(now);
             let context = context.clone();
             let task = async move {
                 if context.cancel.is_cancelled() {

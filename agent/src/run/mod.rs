@@ -29,7 +29,7 @@ use crate::Mode;
 use crate::kind::sql::InFlight;
 use crate::outcome::Outcome;
 use crate::probe::{Stall, StallProbe};
-use crate::schedule::Due;
+use crate::schedule::{Due, Schedule};
 use crate::workload::Workload;
 
 /// Something that happened to a request of the workload.
@@ -49,6 +49,8 @@ pub struct Gauges {
     pub started: AtomicU64,
     in_flight: AtomicU64,
     pub max_in_flight: AtomicU64,
+    /// Most requests due and not yet started at once (open loop).
+    pub max_backlog: AtomicU64,
 }
 
 /// How an execution went, beyond its outcomes.
@@ -92,6 +94,9 @@ pub(crate) struct Context {
     pub workload: Arc<Workload>,
     events: mpsc::UnboundedSender<Event>,
     clock: Clock,
+    /// The assignment's start: an open loop's requests are due from it.
+    anchor: Instant,
+    anchor_us: u64,
     /// Parent of the request spans; `Span::none()` when not tracing.
     span: Span,
     pub cancel: CancellationToken,
@@ -126,6 +131,9 @@ impl Context {
             loadlab_telemetry::propagation::inject(&span, &mut headers);
         }
         let start_us = self.clock.now_us();
+        let intended_us = due.at.map_or(start_us, |at| {
+            (self.anchor_us + at.as_micros() as u64).min(start_us)
+        });
         self.gauges.started.fetch_add(1, Ordering::Relaxed);
         let in_flight = self.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.gauges
@@ -139,7 +147,7 @@ impl Context {
         }
         Started {
             index: due.index,
-            intended_us: start_us,
+            intended_us,
             start_us,
             request: due.request,
             span,
@@ -177,6 +185,83 @@ impl Context {
     }
 }
 
+/// Hands out a workload's requests in order, each when it is due, and
+/// keeps count of the most that were due and not yet started at once.
+pub(crate) struct Pacer<'a> {
+    context: &'a Context,
+    dues: Box<dyn Iterator<Item = Due> + Send + 'a>,
+    /// Runs ahead of `dues` to count what is already due (open loop only).
+    scout: Option<std::iter::Peekable<Box<dyn Iterator<Item = Due> + Send + 'a>>>,
+    scouted: u64,
+    handed: u64,
+    stop: Option<Instant>,
+}
+
+impl<'a> Pacer<'a> {
+    pub fn new(context: &'a Context) -> Pacer<'a> {
+        let workload = &context.workload;
+        let open = workload.stop_after.is_some();
+        Pacer {
+            context,
+            dues: Box::new(workload.dues()),
+            scout: open.then(|| {
+                let dues: Box<dyn Iterator<Item = Due> + Send + 'a> = Box::new(workload.dues());
+                dues.peekable()
+            }),
+            scouted: 0,
+            handed: 0,
+            stop: workload.stop_after.map(|after| context.anchor + after),
+        }
+    }
+
+    /// The next request, and the instant it is due (`None`: now).
+    pub fn next(&mut self) -> Option<(Due, Option<Instant>)> {
+        let due = self.dues.next()?;
+        Some((due, due.at.map(|at| self.context.anchor + at)))
+    }
+
+    /// True once nothing more may start: past the open loop's end plus the
+    /// timeout, or cancelled.
+    pub fn over(&self, now: Instant) -> bool {
+        self.context.cancel.is_cancelled() || self.stop.is_some_and(|stop| now >= stop)
+    }
+
+    /// Notes that the next request starts now.
+    pub fn handed(&mut self, now: Instant) {
+        if let Some(scout) = &mut self.scout {
+            let anchor = self.context.anchor;
+            while scout
+                .next_if(|d| d.at.is_some_and(|at| anchor + at <= now))
+                .is_some()
+            {
+                self.scouted += 1;
+            }
+            let backlog = self.scouted.saturating_sub(self.handed);
+            self.context
+                .gauges
+                .max_backlog
+                .fetch_max(backlog, Ordering::Relaxed);
+        }
+        self.handed += 1;
+    }
+}
+
+/// Sleeps this thread until `deadline`, waking to check for a cancel; false
+/// when cancelled.
+pub(crate) fn sleep_until(deadline: Instant, cancel: &CancellationToken) -> bool {
+    const CHECK_EVERY: Duration = Duration::from_millis(50);
+    loop {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(CHECK_EVERY));
+    }
+}
+
 /// Runs `workload` in its mode, reporting every request on `events`.
 /// Returns when every request has finished or, after `cancel`, when the
 /// ones already started have; requests not started by then are not run.
@@ -187,8 +272,12 @@ pub async fn execute(
     cancel: CancellationToken,
     span: Span,
 ) -> Execution {
+    let clock = Clock::new(workload.mode_started_unix_us);
+    let (anchor, anchor_us) = anchor(&workload, &clock);
     let context = Arc::new(Context {
-        clock: Clock::new(workload.mode_started_unix_us),
+        anchor,
+        anchor_us,
+        clock,
         workload: workload.clone(),
         events,
         span,
@@ -235,6 +324,33 @@ pub async fn execute(
     watcher.abort();
     execution
 }
+
+/// Where an open loop's schedule starts: at its place on the mode's axis
+/// (the mode's zero plus its `from`), so every agent's rounds are due on
+/// one schedule. When that place is implausible — in the future, or more
+/// than [`MAX_SKEW`] past (clocks of two hosts that disagree) — at this
+/// assignment's own start instead. A closed loop has no schedule.
+fn anchor(workload: &Workload, clock: &Clock) -> (Instant, u64) {
+    let now = Instant::now();
+    let own = (now, clock.now_us());
+    let Schedule::Open(open) = &workload.schedule else {
+        return own;
+    };
+    let planned = clock.zero + open.from;
+    match now.checked_duration_since(planned) {
+        Some(late) if late <= MAX_SKEW => (planned, open.from.as_micros() as u64),
+        _ => {
+            tracing::warn!(
+                "the mode's start and this host's clock disagree; its schedule starts now instead"
+            );
+            own
+        }
+    }
+}
+
+/// How far behind its place on the mode's axis an open loop may start and
+/// still keep to the run's schedule.
+const MAX_SKEW: Duration = Duration::from_secs(1);
 
 /// Runs `f` on a plain OS thread (not a tokio blocking thread: blocking
 /// clients that drive a runtime of their own refuse to run inside tokio's

@@ -1,15 +1,25 @@
-//! `sync`: one request after the other, each waiting for the one before.
+//! `sync`: one request after the other, each waiting for the one before. In
+//! an open loop the next one is still due on time, and its lag grows.
 
-use super::Context;
+use std::time::Instant;
+
+use super::{Context, Pacer, sleep_until};
 use crate::kind::BlockingClients;
 
 pub(super) fn run(context: &Context) {
     let workload = &context.workload;
     let mut clients = BlockingClients::new(workload.timeout, context.queries.clone());
-    for due in workload.dues() {
-        if context.cancel.is_cancelled() {
+    let mut pacer = Pacer::new(context);
+    while let Some((due, when)) = pacer.next() {
+        if let Some(when) = when
+            && !sleep_until(when, &context.cancel)
+        {
             return;
         }
+        if pacer.over(Instant::now()) {
+            return;
+        }
+        pacer.handed(Instant::now());
         let started = context.start(&due);
         let outcome = clients.call(context.target(&started), &started.headers);
         context.finish(started, outcome);

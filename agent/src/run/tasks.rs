@@ -2,12 +2,16 @@
 //! flight; while one waits, the others proceed.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
-use super::Context;
+use super::{Context, Pacer};
 use crate::kind::AsyncClients;
 use crate::probe::Canary;
+
+/// Closer than this to its due time, a request is not waited for.
+const NEAR: std::time::Duration = std::time::Duration::from_micros(20);
 
 pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
     if let Some(canary) = canary {
@@ -17,7 +21,8 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
     let cap = workload.cap.min(Semaphore::MAX_PERMITS);
     let pool_size = usize::try_from(workload.len())
         .unwrap_or(usize::MAX)
-        .min(cap);
+        .min(cap)
+        .min(10_000);
     let clients = Arc::new(AsyncClients::new(
         workload.timeout,
         pool_size,
@@ -25,7 +30,16 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
     ));
     let slots = Arc::new(Semaphore::new(cap));
     let mut tasks = tokio::task::JoinSet::new();
-    for due in workload.dues() {
+    let mut pacer = Pacer::new(&context);
+    while let Some((due, when)) = pacer.next() {
+        // A request due within a few microseconds goes now: closer than
+        // that, a timer would cost more than it corrects.
+        if let Some(when) = when.filter(|w| w.saturating_duration_since(Instant::now()) > NEAR) {
+            tokio::select! {
+                () = loadlab_wait::wait_until(when.into()) => {}
+                () = context.cancel.cancelled() => break,
+            }
+        }
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -33,6 +47,11 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
             },
             () = context.cancel.cancelled() => break,
         };
+        let now = Instant::now();
+        if pacer.over(now) {
+            break;
+        }
+        pacer.handed(now);
         let (context, clients) = (context.clone(), clients.clone());
         tasks.spawn(async move {
             let mut started = context.start(&due);

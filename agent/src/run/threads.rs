@@ -6,8 +6,9 @@
 
 use std::sync::mpsc::{self, Receiver, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use super::Context;
+use super::{Context, Pacer, sleep_until};
 use crate::kind::BlockingClients;
 use crate::schedule::Due;
 
@@ -23,12 +24,21 @@ pub(super) fn run(context: &Arc<Context>) {
         let mut workers = 0usize;
         let mut own_clients = None;
         let mut spawn_failed = false;
-        for due in workload.dues() {
-            if context.cancel.is_cancelled() {
+        let mut pacer = Pacer::new(context);
+        while let Some((due, when)) = pacer.next() {
+            if let Some(when) = when
+                && !sleep_until(when, &context.cancel)
+            {
+                break;
+            }
+            if pacer.over(Instant::now()) {
                 break;
             }
             let due = match handoff.try_send(due) {
-                Ok(()) => continue,
+                Ok(()) => {
+                    pacer.handed(Instant::now());
+                    continue;
+                }
                 Err(TrySendError::Full(due)) => due,
                 Err(TrySendError::Disconnected(_)) => break,
             };
@@ -50,8 +60,11 @@ pub(super) fn run(context: &Arc<Context>) {
                 let clients = own_clients.get_or_insert_with(|| {
                     BlockingClients::new(workload.timeout, context.queries.clone())
                 });
+                pacer.handed(Instant::now());
                 run_one(context, clients, due);
-            } else if handoff.send(due).is_err() {
+            } else if handoff.send(due).is_ok() {
+                pacer.handed(Instant::now());
+            } else {
                 break;
             }
         }

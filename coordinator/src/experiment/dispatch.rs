@@ -58,8 +58,9 @@ pub struct Dispatch {
     /// The agent's name in the report, and its own id.
     pub name: String,
     pub agent_id: String,
-    /// What the agent was given.
+    /// What the agent was given, and the length of a round.
     pub schedule: Schedule,
+    pub round_len: usize,
     /// Indices whose results arrived, each once.
     pub delivered: RangeSet,
     /// The tally of the delivered requests.
@@ -72,13 +73,20 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    pub fn new(run_id: String, agent: &AgentHandle, schedule: Schedule, span: Span) -> Dispatch {
+    pub fn new(
+        run_id: String,
+        agent: &AgentHandle,
+        schedule: Schedule,
+        round_len: usize,
+        span: Span,
+    ) -> Dispatch {
         Dispatch {
             run_id,
             agent: agent.key,
             name: agent.name.clone(),
             agent_id: agent.id.clone(),
             schedule,
+            round_len,
             delivered: RangeSet::new(),
             tally: Tally::new(),
             done: None,
@@ -89,7 +97,7 @@ impl Dispatch {
 
     /// How many requests it was given.
     pub fn len(&self) -> u64 {
-        self.schedule.len()
+        self.schedule.len(self.round_len)
     }
 
     /// Takes what finished since the agent's last progress: its indices
@@ -137,6 +145,10 @@ impl Dispatch {
         self.tally
             .merge(&tally)
             .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
+        // Seconds well behind the latest are done: keep them encoded.
+        if let Some(last) = self.tally.intervals.last_second() {
+            let _ = self.tally.intervals.store_before(last.saturating_sub(2));
+        }
         self.delivered.union_with(&completed);
         Ok(progress.records)
     }
@@ -205,7 +217,13 @@ mod tests {
             id: "a-1".into(),
             outbound,
         };
-        let mut d = Dispatch::new("r".into(), &agent, Schedule::rounds(0, 10, 1), Span::none());
+        let mut d = Dispatch::new(
+            "r".into(),
+            &agent,
+            Schedule::rounds(0, 10, 1),
+            1,
+            Span::none(),
+        );
         d.progress(progress(0..4)).unwrap();
         d.progress(progress(4..6)).unwrap();
         assert!(

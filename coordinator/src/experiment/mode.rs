@@ -5,8 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use loadlab_agent::Mode;
-use loadlab_agent::schedule::Schedule;
+use loadlab_agent::schedule::{OpenLoop, Schedule};
+use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1::{self, agent_message, coordinator_message};
 use tokio_util::sync::CancellationToken;
@@ -15,10 +18,10 @@ use tracing::{Instrument, Span, warn};
 use super::dispatch::{Dispatch, State, shares};
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
-use crate::report::analysis::{AgentResult, ModeResults, mode_report};
+use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
 use crate::report::{ModeReport, RequestRecord};
 use crate::round::Round;
-use crate::spec::{AgentLoss, Spec};
+use crate::spec::{AgentLoss, Plan, Spec};
 
 /// Runs with at most this many requests in a mode print a line per request;
 /// larger ones show a progress bar.
@@ -44,6 +47,11 @@ pub(super) struct ModeRun<'a> {
     lost: HashSet<AgentKey>,
     /// Set once the coordinator asked the agents to stop.
     cancelled: bool,
+    plan: Plan,
+    /// Seeds the open loop's Poisson gaps (one process per share).
+    seed: u64,
+    /// Open loop: requests a lost agent had due and never reported.
+    unreported: u64,
 }
 
 impl<'a> ModeRun<'a> {
@@ -70,7 +78,15 @@ impl<'a> ModeRun<'a> {
             notes: Vec::new(),
             lost: HashSet::new(),
             cancelled: false,
+            plan: spec.plan(),
+            seed: rand::random(),
+            unreported: 0,
         }
+    }
+
+    /// Where the mode is now on its time axis.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
     }
 
     fn running(&self) -> bool {
@@ -88,19 +104,16 @@ impl<'a> ModeRun<'a> {
                 otel.name = format!("assignment to {}", agent.name),
                 loadlab.agent = agent.name.as_str(),
                 loadlab.run_id = run_id.as_str(),
-                loadlab.requests = schedule.len(),
+                loadlab.requests = schedule.len(self.round.len()),
                 loadlab.takeover = takeover,
             )
         });
-        let Schedule::Closed { items } = &schedule;
         let assignment = v1::Assignment {
             trace_context: loadlab_telemetry::propagation::context_map(&span),
             run_id: run_id.clone(),
             mode: v1::Mode::from(self.mode).into(),
             requests: self.round.requests.clone(),
-            schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-                items: items.to_wire(),
-            })),
+            schedule: Some(schedule.to_wire()),
             concurrency: self.spec.concurrency,
             timeout_ms: self.spec.timeout.0.as_millis() as u64,
             live_events: self.live_events,
@@ -110,8 +123,13 @@ impl<'a> ModeRun<'a> {
             .send(coordinator_message::Kind::Assignment(assignment))
             .await;
         self.by_run.insert(run_id.clone(), self.dispatches.len());
-        self.dispatches
-            .push(Dispatch::new(run_id, agent, schedule, span));
+        self.dispatches.push(Dispatch::new(
+            run_id,
+            agent,
+            schedule,
+            self.round.len(),
+            span,
+        ));
         sent
     }
 
@@ -127,15 +145,34 @@ impl<'a> ModeRun<'a> {
     ) -> bool {
         let total = self.spec.total_requests(agents.len() as u32);
         observer.mode_started(self.mode, total, self.live_events);
-        let shares = shares(
-            u64::from(self.spec.repeat.get()),
-            agents.len(),
-            self.spec.agents.split,
-        );
+        let schedules: Vec<Schedule> = match &self.plan {
+            Plan::Closed { rounds } => {
+                shares(u64::from(*rounds), agents.len(), self.spec.agents.split)
+                    .into_iter()
+                    .map(|share| Schedule::rounds(share.first, share.count, self.round.len()))
+                    .collect()
+            }
+            // The rate is the run's: each agent takes an interleaved share.
+            Plan::Open { profile, arrival } => {
+                let profile = Arc::new(profile.clone());
+                let shares = agents.len() as u64;
+                (0..shares)
+                    .map(|share| {
+                        Schedule::Open(OpenLoop::new(
+                            profile.clone(),
+                            *arrival,
+                            self.seed.wrapping_add(share),
+                            share,
+                            shares,
+                            Duration::ZERO,
+                        ))
+                    })
+                    .collect()
+            }
+        };
         let mut unreachable = Vec::new();
-        for (agent, share) in agents.iter().zip(shares) {
-            let schedule = Schedule::rounds(share.first, share.count, self.round.len());
-            if share.count > 0 && !self.dispatch(agent, schedule, false).await {
+        for (agent, schedule) in agents.iter().zip(schedules) {
+            if schedule.len(self.round.len()) > 0 && !self.dispatch(agent, schedule, false).await {
                 unreachable.push(agent.key);
             }
         }
@@ -176,7 +213,7 @@ impl<'a> ModeRun<'a> {
                 break;
             };
             match inbound {
-                Inbound::Message(message) => self.on_message(key, message, agents, observer),
+                Inbound::Message(message) => self.on_message(key, *message, agents, observer),
                 Inbound::Gone(how) => {
                     if self.agent_lost(key, &how, agents, observer).await
                         && cancel_deadline.is_none()
@@ -227,61 +264,144 @@ impl<'a> ModeRun<'a> {
             d.state = State::Lost;
             d.span = Span::none();
             let (delivered, expected) = (d.delivered.len(), d.len());
-            let unfinished = d.schedule.items_of(&d.unfinished());
-            let left = unfinished.len();
             let lost = format!(
                 "agent {name} lost ({how}) after delivering {delivered} of its {expected} requests"
             );
             observer.note(&lost);
-            match self.spec.on_agent_loss {
-                AgentLoss::Fail => {
+            let survivors: Vec<&AgentHandle> = agents
+                .iter()
+                .filter(|a| !self.lost.contains(&a.key))
+                .collect();
+            match (self.spec.on_agent_loss, &self.dispatches[i].schedule) {
+                (AgentLoss::Fail, _) => {
+                    let left = self.dispatches[i].unfinished().len();
                     self.failures
                         .push(format!("{lost}; {left} did not run (on_agent_loss: fail)"));
                     stop = true;
                 }
-                AgentLoss::Redistribute if left == 0 => self.notes.push(lost),
-                AgentLoss::Redistribute => {
-                    let survivors: Vec<&AgentHandle> = agents
-                        .iter()
-                        .filter(|a| !self.lost.contains(&a.key))
-                        .collect();
-                    if survivors.is_empty() {
-                        self.failures.push(format!(
-                            "{lost}; no agent is left to take over its {left} unfinished requests"
-                        ));
-                        continue;
-                    }
-                    let mut takers = Vec::new();
-                    let pieces = unfinished.split(survivors.len());
-                    for (agent, piece) in survivors.iter().zip(pieces) {
-                        if piece.is_empty() {
-                            continue;
-                        }
-                        let count = piece.len();
-                        if self
-                            .dispatch(agent, Schedule::Closed { items: piece }, true)
-                            .await
-                        {
-                            takers.push(agent.name.clone());
-                        } else {
-                            self.failures.push(format!(
-                                "{lost}; agent {} was to take over {count} of them but is gone too",
-                                agent.name,
-                            ));
-                            let last = self.dispatches.len() - 1;
-                            self.dispatches[last].state = State::Lost;
-                        }
-                    }
-                    let note = format!(
-                        "{lost}; its {left} unfinished requests went to {}",
-                        takers.join(", ")
-                    );
-                    observer.note(&note);
-                    self.notes.push(note);
+                (AgentLoss::Redistribute, Schedule::Closed { .. }) => {
+                    let d = &self.dispatches[i];
+                    let unfinished = d.schedule.items_of(&d.unfinished());
+                    self.take_over_items(&lost, unfinished, &survivors, observer)
+                        .await;
+                }
+                (AgentLoss::Redistribute, Schedule::Open(open)) => {
+                    let open = open.clone();
+                    self.take_over_rate(i, &lost, open, &survivors, observer)
+                        .await;
                 }
             }
         }
         stop
+    }
+
+    /// A lost agent's unfinished closed-loop requests, handed to the agents
+    /// left in equal pieces.
+    async fn take_over_items(
+        &mut self,
+        lost: &str,
+        unfinished: RangeSet,
+        survivors: &[&AgentHandle],
+        observer: &mut dyn Observer,
+    ) {
+        let left = unfinished.len();
+        if left == 0 {
+            self.notes.push(lost.to_owned());
+            return;
+        }
+        if survivors.is_empty() {
+            self.failures.push(format!(
+                "{lost}; no agent is left to take over its {left} unfinished requests"
+            ));
+            return;
+        }
+        let mut takers = Vec::new();
+        for (agent, piece) in survivors.iter().zip(unfinished.split(survivors.len())) {
+            if piece.is_empty() {
+                continue;
+            }
+            let count = piece.len();
+            if self
+                .dispatch(agent, Schedule::Closed { items: piece }, true)
+                .await
+            {
+                takers.push(agent.name.clone());
+            } else {
+                self.failures.push(format!(
+                    "{lost}; agent {} was to take over {count} of them but is gone too",
+                    agent.name,
+                ));
+                let last = self.dispatches.len() - 1;
+                self.dispatches[last].state = State::Lost;
+            }
+        }
+        let note = format!(
+            "{lost}; its {left} unfinished requests went to {}",
+            takers.join(", ")
+        );
+        observer.note(&note);
+        self.notes.push(note);
+    }
+
+    /// A lost agent's share of an open loop's rate, taken over from now by
+    /// the agents left. Its requests due meanwhile (since its last report)
+    /// were not run: they are counted, and the dip is said.
+    async fn take_over_rate(
+        &mut self,
+        index: usize,
+        lost: &str,
+        open: OpenLoop,
+        survivors: &[&AgentHandle],
+        observer: &mut dyn Observer,
+    ) {
+        let now = self.now();
+        let d = &self.dispatches[index];
+        // The lost assignment's own clock started at its `from`.
+        let until = now.saturating_sub(open.from);
+        let due = open.due_before(until) * d.round_len as u64;
+        let missing = RangeSet::of(0..due).difference(&d.delivered).len();
+        self.unreported += missing;
+        let last_heard = Duration::from_micros(d.tally.last_end_us);
+        let dip = now.saturating_sub(last_heard);
+        let rate = open.rate();
+        let end = open.profile.duration();
+        if survivors.is_empty() || now >= end {
+            let note = format!(
+                "{lost}; {missing} requests due by then were not run, and nobody took over \
+                 its {rate:.1} rounds/s"
+            );
+            observer.note(&note);
+            self.failures.push(note);
+            return;
+        }
+        let mut takers = Vec::new();
+        let count = survivors.len() as u64;
+        for (m, agent) in survivors.iter().enumerate() {
+            let takeover = OpenLoop::new(
+                open.profile.clone(),
+                open.arrival,
+                self.seed
+                    .wrapping_add(open.share + (m as u64 + 1) * open.shares * 1_000),
+                open.share + m as u64 * open.shares,
+                open.shares * count,
+                now,
+            );
+            if self.dispatch(agent, Schedule::Open(takeover), true).await {
+                takers.push(agent.name.clone());
+            } else {
+                let last = self.dispatches.len() - 1;
+                self.dispatches[last].state = State::Lost;
+            }
+        }
+        let note = format!(
+            "{lost}; the rate dipped by {rate:.1} rounds/s for {:.2} s, until {} took over its \
+             share at {:.2} s; {missing} requests due meanwhile or in flight were not run",
+            dip.as_secs_f64(),
+            takers.join(", "),
+            now.as_secs_f64(),
+        );
+        observer.note(&note);
+        self.notes.push(note);
     }
 
     fn on_message(
@@ -424,12 +544,30 @@ impl<'a> ModeRun<'a> {
                 tally,
             })
             .collect();
+        let max_backlog = self
+            .dispatches
+            .iter()
+            .filter_map(|d| d.done.as_ref())
+            .map(|done| done.max_backlog)
+            .sum();
+        let load = match &self.plan {
+            Plan::Closed { .. } => Load::Closed {
+                cap: self.spec.concurrency,
+            },
+            Plan::Open { profile, .. } => Load::Open {
+                cap: self.spec.concurrency,
+                intended_per_s: profile.expected() * self.round.len() as f64
+                    / profile.duration().as_secs_f64(),
+            },
+        };
         mode_report(ModeResults {
             mode: self.mode,
+            load,
             tally: merged,
             agents,
             records: self.records,
-            not_started,
+            not_started: not_started + self.unreported,
+            max_backlog,
             failures,
             notes: self.notes,
             elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
@@ -490,6 +628,7 @@ fn to_record(
         agent: agent.to_owned(),
         ok: record.ok,
         status: record.status,
+        intended_ms: record.intended_us as f64 / 1e3,
         start_ms: record.start_us as f64 / 1e3,
         end_ms: record.end_us as f64 / 1e3,
         latency_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,

@@ -6,18 +6,34 @@ use loadlab_agent::Mode;
 use loadlab_proto::histogram::LatencyHistogram;
 use loadlab_proto::tally::Tally;
 
-use super::model::{AgentFigures, LatencySummary, ModeReport, RequestRecord};
+use super::model::{
+    AgentFigures, IntervalSummary, LatencySummary, LoadKind, ModeReport, RequestRecord,
+};
+use super::text;
+
+/// How the mode's requests were started.
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    /// Each when a slot freed; `cap` in flight (0: all at once).
+    Closed { cap: u32 },
+    /// At a rate: `intended_per_s` requests a second; `cap` in flight (0:
+    /// no cap).
+    Open { cap: u32, intended_per_s: f64 },
+}
 
 /// What a mode produced, as the run loop hands it over.
 #[derive(Debug)]
 pub struct ModeResults {
     pub mode: Mode,
+    pub load: Load,
     /// Every agent's requests, merged.
     pub tally: Tally,
     pub agents: Vec<AgentResult>,
     pub records: Vec<RequestRecord>,
     /// Requests that never started.
     pub not_started: u64,
+    /// Most requests due and not started at once, summed over agents.
+    pub max_backlog: u64,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
     /// The coordinator's own measure of the mode, used when no request
@@ -36,10 +52,12 @@ pub struct AgentResult {
 pub fn mode_report(results: ModeResults) -> ModeReport {
     let ModeResults {
         mode,
+        load,
         tally,
         agents,
         mut records,
         not_started,
+        max_backlog,
         failures,
         notes,
         elapsed_ms,
@@ -57,12 +75,44 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         0.0
     };
     let histogram = summary(&tally.response);
+    let service_time = summary(&tally.service);
+    let schedule_lag = summary(&tally.lag);
+    let intervals = intervals(&tally);
+    // The worst second among those with a fair share of the requests (a
+    // last second with one straggler says little).
+    let fair = (tally.count / intervals.len().max(1) as u64 / 10).max(1);
+    let worst_second = intervals
+        .iter()
+        .filter(|i| i.count >= fair)
+        .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
+        .cloned();
+    let schedule_note = schedule_note(mode, load, &tally, &schedule_lag, &service_time, &histogram);
     ModeReport {
         mode,
         wall_ms,
         sum_latency_ms,
         overlap,
         speedup_vs_sync: None,
+        load: match load {
+            Load::Closed { .. } => LoadKind::Closed,
+            Load::Open { .. } => LoadKind::Open,
+        },
+        intended_rate: match load {
+            Load::Open { intended_per_s, .. } => Some(intended_per_s),
+            Load::Closed { .. } => None,
+        },
+        achieved_rate: if wall_ms > 0.0 {
+            tally.count as f64 / (wall_ms / 1e3)
+        } else {
+            0.0
+        },
+        service_time,
+        schedule_lag,
+        late: tally.late,
+        max_backlog,
+        schedule_note,
+        intervals,
+        worst_second,
         explanation: explain(mode, wall_ms, sum_latency_ms, histogram.max_ms, tally.count),
         errors: tally.errors,
         errors_by_reason: tally.failures.clone(),
@@ -72,6 +122,67 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         histogram,
         agents: agents.iter().map(figures).collect(),
         requests: records,
+    }
+}
+
+/// The tally's seconds, with their percentiles.
+fn intervals(tally: &Tally) -> Vec<IntervalSummary> {
+    tally
+        .intervals
+        .iter()
+        .filter_map(|(second, interval)| {
+            let h = interval.response().ok()?;
+            let s = summary(&h);
+            Some(IntervalSummary {
+                second,
+                count: interval.count,
+                errors: interval.errors,
+                p50_ms: s.p50_ms,
+                p99_ms: s.p99_ms,
+                max_ms: s.max_ms,
+            })
+        })
+        .collect()
+}
+
+/// What the schedule did to the figures: how long requests waited to be
+/// sent in an open loop and why; what a closed-loop load run leaves out.
+fn schedule_note(
+    mode: Mode,
+    load: Load,
+    tally: &Tally,
+    lag: &LatencySummary,
+    service: &LatencySummary,
+    response: &LatencySummary,
+) -> Option<String> {
+    match load {
+        Load::Closed { cap } if tally.count > 100 && cap > 0 => Some(format!(
+            "closed loop: a request started only when one of the {cap} slots freed, so these              latencies leave out any wait for a slot; give `rate` and `duration` to run it              open-loop and count that wait"
+        )),
+        Load::Closed { .. } => None,
+        Load::Open { .. } if tally.late == 0 => Some(format!(
+            "open loop: every request started within 1 ms of when it was due (lag max {})",
+            text::fmt_ms(lag.max_ms)
+        )),
+        Load::Open { cap, .. } => {
+            let why = match mode {
+                Mode::Sync => "one request at a time, each waited for the one before".to_owned(),
+                Mode::Blocking => {
+                    "the one executor thread was held by a blocking call each time".to_owned()
+                }
+                _ if cap > 0 && response.p99_ms > 2.0 * service.p99_ms.max(0.001) => {
+                    format!("the cap of {cap} in flight was full while the server was slow")
+                }
+                _ if cap > 0 => format!("the cap of {cap} in flight was full"),
+                _ => "the load generator could not keep up with the rate".to_owned(),
+            };
+            Some(format!(
+                "requests waited up to {} to be sent ({} of {} late by more than 1 ms): {why}",
+                text::fmt_ms(lag.max_ms),
+                tally.late,
+                tally.count,
+            ))
+        }
     }
 }
 
@@ -122,9 +233,9 @@ fn explain(mode: Mode, wall_ms: f64, sum_ms: f64, max_ms: f64, count: u64) -> St
     let shape = if count <= 1 {
         "a single request".to_owned()
     } else if near(wall_ms, sum_ms) && !near(wall_ms, max_ms) {
-        format!("≈ the sum of the waits ({})", super::text::fmt_ms(sum_ms))
+        format!("≈ the sum of the waits ({})", text::fmt_ms(sum_ms))
     } else if near(wall_ms, max_ms) {
-        format!("≈ the slowest request ({})", super::text::fmt_ms(max_ms))
+        format!("≈ the slowest request ({})", text::fmt_ms(max_ms))
     } else {
         format!(
             "{:.1} requests waiting at once on average",
@@ -173,10 +284,12 @@ pub(crate) mod tests {
         }
         mode_report(ModeResults {
             mode,
+            load: Load::Closed { cap: 0 },
             tally,
             agents: Vec::new(),
             records: Vec::new(),
             not_started: 0,
+            max_backlog: 0,
             failures: Vec::new(),
             notes: Vec::new(),
             elapsed_ms: 0.0,

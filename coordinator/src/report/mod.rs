@@ -10,4 +10,7 @@ pub mod analysis;
 pub mod model;
 pub mod text;
 
-pub use model::{AgentFigures, Kind, LatencySummary, ModeReport, Report, RequestRecord, Targets};
+pub use model::{
+    AgentFigures, IntervalSummary, Kind, LatencySummary, LoadKind, ModeReport, Report,
+    RequestRecord, Targets,
+};

@@ -79,11 +79,62 @@ pub struct ModeReport {
     /// unfinished requests other agents ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// Response time, merged across agents.
+    /// Closed loop (a request starts when a slot frees) or open loop
+    /// (requests are due at a rate, whatever the server does).
+    pub load: LoadKind,
+    /// Open loop: requests per second the schedule asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_rate: Option<f64>,
+    /// Requests finished per second of the mode's wall time.
+    #[serde(default)]
+    pub achieved_rate: f64,
+    /// Response time, from when each request was due (its intended start;
+    /// the actual start in a closed loop) to its end, merged across agents.
     pub histogram: LatencySummary,
+    /// From each request's actual start to its end.
+    #[serde(default)]
+    pub service_time: LatencySummary,
+    /// How late each request started after it was due.
+    #[serde(default)]
+    pub schedule_lag: LatencySummary,
+    /// Requests that started more than 1 ms after they were due.
+    #[serde(default)]
+    pub late: u64,
+    /// Most requests due and not yet started at once (summed over agents).
+    #[serde(default)]
+    pub max_backlog: u64,
+    /// What the schedule did to the figures, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_note: Option<String>,
+    /// Per second of the mode (by when requests ended), merged across agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalSummary>,
+    /// The second with the highest p99, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_second: Option<IntervalSummary>,
     pub agents: Vec<AgentFigures>,
     /// Requests as they happened, ordered by start.
     pub requests: Vec<RequestRecord>,
+}
+
+/// How a mode's requests were started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadKind {
+    Closed,
+    Open,
+}
+
+/// One second of a mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSummary {
+    /// Since the mode started.
+    pub second: u32,
+    pub count: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
 /// Latency percentiles from a merged histogram, in milliseconds.
@@ -131,6 +182,10 @@ pub struct RequestRecord {
     pub agent: String,
     pub ok: bool,
     pub status: u32,
+    /// When it was due, since the mode started: equal to `start_ms` in a
+    /// closed loop, earlier when an open loop's request started late.
+    #[serde(default)]
+    pub intended_ms: f64,
     /// Since the mode started (one time axis for every agent).
     pub start_ms: f64,
     pub end_ms: f64,

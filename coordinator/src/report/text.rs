@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use console::style;
 
-use super::model::{ModeReport, Report};
+use super::model::{LoadKind, ModeReport, Report};
 
 /// `17.004 s`, `250.3 ms`: seconds with millisecond precision above a
 /// second, milliseconds below.
@@ -23,6 +23,9 @@ pub fn mode_footer(mode: &ModeReport) -> String {
     let _ = writeln!(out, "----------");
     let _ = writeln!(out, "Time elapsed: {}", style(fmt_ms(mode.wall_ms)).bold());
     let _ = writeln!(out, "  {}", style(&mode.explanation).dim());
+    if let Some(note) = &mode.schedule_note {
+        let _ = writeln!(out, "  {}", style(note).dim());
+    }
     for note in &mode.notes {
         let _ = writeln!(out, "  {} {note}", style("·").yellow().bold());
     }
@@ -55,6 +58,48 @@ pub fn summary(report: &Report) -> String {
         ]);
     }
     table(&mut out, &rows);
+    let open: Vec<&ModeReport> = report
+        .modes
+        .iter()
+        .filter(|m| m.load == LoadKind::Open)
+        .collect();
+    if !open.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nopen loop: response time counts from when each request was due; service time from when it was sent"
+        );
+        let header = [
+            "mode",
+            "rate",
+            "achieved",
+            "late",
+            "backlog",
+            "service p50",
+            "service p99",
+            "lag p99",
+            "lag max",
+            "worst second",
+        ];
+        let mut rows = vec![header.map(str::to_owned).to_vec()];
+        for m in open {
+            rows.push(vec![
+                m.mode.to_string(),
+                m.intended_rate
+                    .map_or("-".to_owned(), |r| format!("{r:.1}/s")),
+                format!("{:.1}/s", m.achieved_rate),
+                m.late.to_string(),
+                m.max_backlog.to_string(),
+                fmt_ms(m.service_time.p50_ms),
+                fmt_ms(m.service_time.p99_ms),
+                fmt_ms(m.schedule_lag.p99_ms),
+                fmt_ms(m.schedule_lag.max_ms),
+                m.worst_second.as_ref().map_or("-".to_owned(), |w| {
+                    format!("{}s: p99 {}, {} req", w.second, fmt_ms(w.p99_ms), w.count)
+                }),
+            ]);
+        }
+        table(&mut out, &rows);
+    }
     for m in &report.modes {
         if m.agents.len() > 1 {
             let _ = writeln!(out, "\n{} per agent:", m.mode);

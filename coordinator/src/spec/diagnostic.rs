@@ -209,3 +209,105 @@ impl<'de> Visitor<'de> for Id<'_> {
         }
     }
 }
+
+/// An error about the value of top-level field `key`, placed at that value
+/// (checks across fields run once the spec is read; this reads it again to
+/// find where the field is).
+pub fn at_field(text: &str, path: &str, key: &str, message: String) -> SpecError {
+    let read = Field {
+        key,
+        message: &message,
+    }
+    .deserialize(serde_yaml_ng::Deserializer::from_str(text));
+    match read {
+        Err(error) => SpecError::at(
+            path,
+            error.location().map_or((1, 1), |l| (l.line(), l.column())),
+            message,
+        ),
+        Ok(()) => SpecError::at(path, (1, 1), message),
+    }
+}
+
+/// The top-level mapping, failing at the value of `key`.
+struct Field<'a> {
+    key: &'a str,
+    message: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for Field<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Field<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a spec")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.key {
+                return map.next_value_seed(Here(self.message));
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+/// Fails as soon as its value is read, so the error is placed there.
+struct Here<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for Here<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Here<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(E::custom(self.0))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(self.0))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(self.0))
+    }
+}

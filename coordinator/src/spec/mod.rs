@@ -16,12 +16,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use loadlab_agent::Mode;
+use loadlab_agent::schedule::{Arrival, Profile, Stage};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use de::checked_seq;
 pub use diagnostic::SpecError;
-pub use values::{HttpTarget, RequestId, RequestPath, SchemaName, SpecDuration, Targets};
+pub use values::{HttpTarget, Rate, RequestId, RequestPath, SchemaName, SpecDuration, Targets};
 
 /// A parsed, valid experiment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct Spec {
     /// delay server answers; without a PostgreSQL one, `DATABASE_URL`.
     #[serde(default)]
     pub target: Targets,
+    /// Settings of the embedded delay server (when there is no HTTP target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_server: Option<DelayServerSpec>,
     #[serde(deserialize_with = "modes")]
     pub modes: Vec<Mode>,
     /// HTTP requests of one round.
@@ -50,10 +54,30 @@ pub struct Spec {
     /// default: `timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_timeout: Option<SpecDuration>,
-    /// Rounds per mode.
-    #[serde(default = "one_round")]
-    pub repeat: NonZeroU32,
-    /// Cap on in-flight requests in async and threads modes; 0 = all at once.
+    /// Rounds per mode, each started when a slot frees (closed loop);
+    /// default 1. Excludes `rate` and `stages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<NonZeroU32>,
+    /// Open loop: rounds arrive at this rate (the whole run's, split
+    /// between agents), whatever the server does; with `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// With `rate`: how long rounds keep arriving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<SpecDuration>,
+    /// Open loop: stage after stage, the rate moving linearly from the
+    /// previous stage's (the first from 0); instead of `rate` and `duration`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "stages"
+    )]
+    pub stages: Option<Vec<StageSpec>>,
+    /// Open loop: `constant` gaps between rounds, or `poisson`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<Arrival>,
+    /// Cap on requests in flight: in a closed loop 0 means all at once; in
+    /// an open loop 0 means no cap, and rounds due while it is full wait.
     #[serde(default)]
     pub concurrency: u32,
     /// Per-request timeout.
@@ -138,16 +162,39 @@ pub struct RequestSpec {
     pub path: RequestPath,
 }
 
-fn one_round() -> NonZeroU32 {
-    NonZeroU32::MIN
-}
-
 fn one_agent() -> NonZeroU32 {
     NonZeroU32::MIN
 }
 
 fn default_timeout() -> SpecDuration {
     SpecDuration(Duration::from_secs(60))
+}
+
+/// How the embedded delay server behaves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayServerSpec {
+    /// Stop answering for `hiccup_for` at the end of every period this long.
+    pub hiccup_every: SpecDuration,
+    pub hiccup_for: SpecDuration,
+}
+
+/// One stage of an open loop: the rate it reaches, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    pub rate: Rate,
+    #[serde(rename = "for")]
+    pub duration: SpecDuration,
+}
+
+/// How the rounds of a mode are started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// `rounds` rounds, each as soon as a slot frees.
+    Closed { rounds: u32 },
+    /// Rounds arrive along `profile` (the whole run's rate).
+    Open { profile: Profile, arrival: Arrival },
 }
 
 /// One request of a round, of any kind.
@@ -195,7 +242,104 @@ impl Spec {
                 "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both",
             ));
         }
+        if let Err((field, message)) = spec.check_load().and_then(|()| spec.check_delay_server()) {
+            return Err(diagnostic::at_field(text, origin, field, message));
+        }
         Ok(spec)
+    }
+
+    /// `delay_server` configures the embedded one: only without an HTTP
+    /// target, and with hiccups that leave time to answer.
+    fn check_delay_server(&self) -> Result<(), (&'static str, String)> {
+        let Some(server) = &self.delay_server else {
+            return Ok(());
+        };
+        if self.target.http.is_some() {
+            return Err((
+                "delay_server",
+                "`delay_server` sets up the embedded delay server, which runs only when there is \
+                 no `target`; start your own with `delay-server --hiccup-every .. --hiccup-for ..`"
+                    .into(),
+            ));
+        }
+        delay_server::hiccup::Hiccups::new(server.hiccup_every.0, server.hiccup_for.0)
+            .map(|_| ())
+            .map_err(|e| {
+                let e = e
+                    .replace("--hiccup-for", "hiccup_for")
+                    .replace("--hiccup-every", "hiccup_every");
+                ("delay_server", e)
+            })
+    }
+
+    /// The closed-loop and open-loop fields go together as they should;
+    /// the error names the field to point at.
+    fn check_load(&self) -> Result<(), (&'static str, String)> {
+        let open = "open loop: give `rate` with `duration`, or `stages`";
+        match (&self.rate, &self.duration, &self.stages) {
+            (Some(_), _, _) if self.repeat.is_some() => Err((
+                "rate",
+                "`rate` (open loop) and `repeat` (closed loop) exclude each other: give one".into(),
+            )),
+            (Some(_), _, Some(_)) => Err((
+                "stages",
+                "`stages` replace `rate` and `duration`: give one or the other".into(),
+            )),
+            (Some(_), None, None) => Err((
+                "rate",
+                "`rate` needs `duration`: how long rounds keep arriving, e.g. duration: 30s".into(),
+            )),
+            (None, Some(_), _) => {
+                Err(("duration", format!("`duration` goes with `rate` ({open})")))
+            }
+            (_, Some(d), _) if d.0.is_zero() => {
+                Err(("duration", "`duration` must be more than 0".into()))
+            }
+            (None, None, Some(_)) if self.repeat.is_some() => Err((
+                "stages",
+                "`stages` (open loop) and `repeat` (closed loop) exclude each other: give one"
+                    .into(),
+            )),
+            (None, None, Some(stages)) if stages.iter().any(|s| s.duration.0.is_zero()) => {
+                Err(("stages", "every stage's `for` must be more than 0".into()))
+            }
+            (None, None, None) if self.arrival.is_some() => {
+                Err(("arrival", format!("`arrival` is for open loops ({open})")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How each mode's rounds start.
+    pub fn plan(&self) -> Plan {
+        let arrival = self.arrival.unwrap_or_default();
+        let profile = match (&self.rate, &self.duration, &self.stages) {
+            (Some(rate), Some(duration), _) => Profile::constant(rate.0, duration.0),
+            (_, _, Some(stages)) => {
+                let mut from = 0.0;
+                Profile::new(
+                    stages
+                        .iter()
+                        .map(|s| {
+                            let stage = Stage {
+                                from,
+                                to: s.rate.0,
+                                duration: s.duration.0,
+                            };
+                            from = s.rate.0;
+                            stage
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        match profile {
+            Some(profile) => Plan::Open { profile, arrival },
+            None => Plan::Closed {
+                rounds: self.repeat.map_or(1, NonZeroU32::get),
+            },
+        }
     }
 
     /// The statement timeout queries run with.
@@ -210,15 +354,34 @@ impl Spec {
         http.chain(self.queries.iter().map(Work::Sql)).collect()
     }
 
-    /// Requests in one mode across all rounds and agents.
+    /// Requests in one mode across all rounds and agents (expected, for a
+    /// Poisson open loop). An open loop's rate is the whole run's, split
+    /// between the agents.
     pub fn total_requests(&self, agents: u32) -> u64 {
         let per_round = self.round().len() as u64;
-        let rounds = u64::from(self.repeat.get());
-        match self.agents.split {
-            Split::Replicate => per_round * rounds * u64::from(agents),
-            Split::Partition => per_round * rounds,
+        match self.plan() {
+            Plan::Open { profile, .. } => per_round * profile.expected().ceil() as u64,
+            Plan::Closed { rounds } => match self.agents.split {
+                Split::Replicate => per_round * u64::from(rounds) * u64::from(agents),
+                Split::Partition => per_round * u64::from(rounds),
+            },
         }
     }
+}
+
+/// A non-empty list of stages (when the field is given at all).
+fn stages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<StageSpec>>, D::Error> {
+    checked_seq(
+        deserializer,
+        "a list of stages",
+        |stages: Vec<StageSpec>| {
+            if stages.is_empty() {
+                return Err("no stages: list at least one `{ rate: 100/s, for: 10s }`".to_owned());
+            }
+            Ok(stages)
+        },
+    )
+    .map(Some)
 }
 
 /// A non-empty list of distinct modes.
@@ -312,7 +475,7 @@ timeout: 60s
         );
         assert_eq!(spec.target.postgres, None);
         assert_eq!(spec.timeout.0, Duration::from_secs(60));
-        assert_eq!(spec.repeat.get(), 1);
+        assert_eq!(spec.plan(), Plan::Closed { rounds: 1 });
     }
 
     #[test]
@@ -324,7 +487,10 @@ timeout: 60s
         .unwrap();
         assert_eq!(spec.target, Targets::default());
         assert!(spec.queries.is_empty() && spec.dataset.is_none());
-        assert_eq!((spec.repeat.get(), spec.concurrency), (1, 0));
+        assert_eq!(
+            (spec.plan(), spec.concurrency),
+            (Plan::Closed { rounds: 1 }, 0)
+        );
         assert_eq!(spec.timeout.0, Duration::from_secs(60));
         assert_eq!(
             (spec.agents.count.get(), spec.agents.split),
@@ -467,6 +633,134 @@ timeout: 60s
         assert!(message.contains("lowercase letters"), "{message}");
         let (_, _, message) = error("name: x\nmodes: [sync]\n");
         assert!(message.contains("nothing to run"), "{message}");
+    }
+
+    const OPEN: &str = "\
+name: open
+modes: [async]
+requests:
+  - { id: R1, path: /delay-me?ms=5 }
+rate: 200/s
+duration: 30s
+";
+
+    #[test]
+    fn open_loop_specs_parse_into_a_rate_profile() {
+        let spec = Spec::parse(OPEN, "x").unwrap();
+        match spec.plan() {
+            Plan::Open { profile, arrival } => {
+                assert_eq!(arrival, Arrival::Constant);
+                assert!((profile.expected() - 6_000.0).abs() < 1e-6);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            spec.total_requests(3),
+            6_000,
+            "the rate is split, not replicated"
+        );
+        let per_minute = Spec::parse(&OPEN.replace("200/s", "12000/m"), "x").unwrap();
+        assert_eq!(per_minute.plan(), spec.plan());
+        let staged = Spec::parse(
+            "name: s\nmodes: [async]\nrequests: [{ id: R1, path: / }]\narrival: poisson\n\
+             stages:\n  - { rate: 100/s, for: 10s }\n  - { rate: 2000/s, for: 30s }\n",
+            "x",
+        )
+        .unwrap();
+        match staged.plan() {
+            Plan::Open { profile, arrival } => {
+                assert_eq!(arrival, Arrival::Poisson);
+                // 0 → 100/s over 10 s, then 100 → 2000/s over 30 s.
+                assert!((profile.expected() - (500.0 + 31_500.0)).abs() < 1e-6);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Each open-loop mistake is refused where it is, saying how to fix it.
+    #[test]
+    fn open_loop_mistakes_are_located() {
+        for (from, to, place, says) in [
+            (
+                "rate: 200/s",
+                "rate: 200",
+                (5, 7),
+                "has no unit; write e.g. 200/s",
+            ),
+            ("rate: 200/s", "rate: 0/s", (5, 7), "must be more than 0"),
+            ("rate: 200/s", "rate: -5/s", (5, 7), "must be more than 0"),
+            ("rate: 200/s", "rate: 200/h", (5, 7), "unknown unit `/h`"),
+            (
+                "rate: 200/s",
+                "rate: fast/s",
+                (5, 7),
+                "\"fast\" is not a number",
+            ),
+            ("duration: 30s", "", (5, 7), "`rate` needs `duration`"),
+            (
+                "duration: 30s",
+                "duration: 30s\nrepeat: 5",
+                (5, 7),
+                "exclude each other",
+            ),
+            (
+                "duration: 30s",
+                "duration: 0s",
+                (6, 11),
+                "must be more than 0",
+            ),
+            ("rate: 200/s", "", (6, 11), "`duration` goes with `rate`"),
+            (
+                "duration: 30s",
+                "duration: 30s\narrival: bursty",
+                (7, 10),
+                "unknown variant `bursty`",
+            ),
+            (
+                "duration: 30s",
+                "duration: 30s\nstages: [{ rate: 5/s, for: 1s }]",
+                (7, 9),
+                "`stages` replace `rate` and `duration`",
+            ),
+        ] {
+            let text = OPEN.replace(from, to);
+            let (line, column, message) = error(&text);
+            assert!(message.contains(says), "{to}: {message}");
+            assert_eq!((line, column), place, "{to}: {message}");
+        }
+        let (_, _, message) =
+            error("name: s\nmodes: [async]\nrequests: [{ id: R1, path: / }]\nstages: []\n");
+        assert!(message.contains("no stages"), "{message}");
+        let (line, _, message) =
+            error("name: s\nmodes: [async]\nrequests: [{ id: R1, path: / }]\narrival: poisson\n");
+        assert_eq!(line, 4);
+        assert!(message.contains("`arrival` is for open loops"), "{message}");
+        let (line, _, message) = error(
+            "name: s\nmodes: [async]\nrequests: [{ id: R1, path: / }]\n\
+             stages: [{ rate: 5/s, for: 0s }]\n",
+        );
+        assert_eq!(line, 4);
+        assert!(message.contains("`for` must be more than 0"), "{message}");
+    }
+
+    #[test]
+    fn the_embedded_servers_hiccups_are_checked() {
+        let text = format!("{OPEN}delay_server: {{ hiccup_every: 1s, hiccup_for: 2s }}\n");
+        let (line, _, message) = error(&text);
+        assert_eq!(line, 7);
+        assert!(
+            message.contains("hiccup_for (2s) must be shorter than hiccup_every (1s)"),
+            "{message}"
+        );
+        let text = format!(
+            "{OPEN}target: http://127.0.0.1:9\ndelay_server: {{ hiccup_every: 2s, hiccup_for: 1s }}\n"
+        );
+        let (line, _, message) = error(&text);
+        assert_eq!(line, 8);
+        assert!(
+            message.contains("runs only when there is no `target`"),
+            "{message}"
+        );
     }
 
     #[test]

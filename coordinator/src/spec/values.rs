@@ -244,3 +244,73 @@ impl fmt::Display for SchemaName {
         f.write_str(&self.0)
     }
 }
+
+/// A rate with its unit: `200/s`, `12000/m`. Kept per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let (number, unit) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("rate {text:?} has no unit; write e.g. 200/s or 12000/m"))?;
+        let per = match unit.trim() {
+            "s" => 1.0,
+            "m" => 60.0,
+            other => {
+                return Err(format!(
+                    "rate {text:?}: unknown unit `/{other}`; write /s (per second) or /m (per minute)"
+                ));
+            }
+        };
+        let n: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("rate {text:?}: {:?} is not a number", number.trim()))?;
+        if !n.is_finite() || n <= 0.0 {
+            return Err(format!("rate {text:?} must be more than 0"));
+        }
+        Ok(Rate(n / per))
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RateVisitor;
+        impl Visitor<'_> for RateVisitor {
+            type Value = Rate;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a rate with its unit, e.g. 200/s or 12000/m")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Rate, E> {
+                Rate::parse(text).map_err(E::custom)
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Rate, E> {
+                Err(E::custom(format!(
+                    "rate {n} has no unit; write e.g. {n}/s or {n}/m"
+                )))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Rate, E> {
+                Err(E::custom(format!(
+                    "rate {n} has no unit; write e.g. {n}/s or {n}/m"
+                )))
+            }
+
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Rate, E> {
+                Err(E::custom(format!("rate {n} has no unit; write e.g. {n}/s")))
+            }
+        }
+        deserializer.deserialize_any(RateVisitor)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}/s", self.0))
+    }
+}

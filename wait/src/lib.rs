@@ -17,8 +17,13 @@ const PRECISE_TAIL: Duration = Duration::from_millis(3);
 /// Completes as close as the system allows to `duration` from now, and never
 /// before it.
 pub async fn wait(duration: Duration) {
-    let deadline = Instant::now() + duration;
-    if duration > PRECISE_TAIL {
+    wait_until(Instant::now() + duration).await;
+}
+
+/// Completes as close as the system allows to `deadline`, and never before
+/// it.
+pub async fn wait_until(deadline: Instant) {
+    if deadline.saturating_duration_since(Instant::now()) > PRECISE_TAIL {
         tokio::time::sleep_until(deadline - PRECISE_TAIL).await;
     }
     let remaining = deadline.saturating_duration_since(Instant::now());
