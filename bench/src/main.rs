@@ -4,6 +4,7 @@
 
 mod delay_server;
 mod merge;
+mod open_loop;
 mod postgres;
 mod precision;
 mod process;
@@ -38,6 +39,12 @@ enum Benchmark {
     /// The slow SQL queries in each mode next to psql running them
     /// concurrently, in the same run.
     Postgres(postgres::Options),
+    /// A server that freezes now and then, loaded closed-loop, open-loop
+    /// and by oha with latency correction, side by side.
+    CoordinatedOmission(open_loop::OmissionOptions),
+    /// How closely the open loop keeps to its rate, and the highest rate
+    /// it keeps to.
+    Schedule(open_loop::ScheduleOptions),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +54,7 @@ fn main() -> anyhow::Result<()> {
         Benchmark::Postgres(options) => postgres::run(options),
         Benchmark::Merge(options) => merge::run(options),
         Benchmark::Tracing(options) => tracing_cost::run(options),
+        Benchmark::CoordinatedOmission(options) => open_loop::coordinated_omission(options),
+        Benchmark::Schedule(options) => open_loop::schedule(options),
     }
 }
