@@ -234,5 +234,6 @@ fn to_wire(outcome: Outcome) -> v1::RequestRecord {
         body: outcome.body,
         error: outcome.error.unwrap_or_default(),
         rows: outcome.rows,
+        span_id: outcome.span_id.unwrap_or_default(),
     }
 }

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub rows: u64,
     /// Why it failed; `None` when it succeeded.
     pub error: Option<String>,
+    /// Its span in the run's trace, when tracing.
+    pub span_id: Option<String>,
 }
 
 impl Outcome {

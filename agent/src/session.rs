@@ -60,7 +60,9 @@ impl Connection {
         let bad = |why: String| SessionError::BadConfig(why);
         let mut endpoint = Endpoint::from_shared(self.url.clone())
             .map_err(|e| bad(format!("{:?} is not a valid URL: {e}", self.url)))?
-            .connect_timeout(Duration::from_secs(5));
+            .connect_timeout(Duration::from_secs(5))
+            // Progress is small messages that must not wait on Nagle.
+            .tcp_nodelay(true);
         if self.url.starts_with("https://") {
             let tls = match &self.tls_ca {
                 Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),

@@ -123,6 +123,9 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         records: Vec::new(),
         not_started: 0,
         max_backlog: 0,
+        max_in_flight: 0,
+        stalls: Vec::new(),
+        database: None,
         failures: Vec::new(),
         notes: Vec::new(),
         elapsed_ms: 0.0,
@@ -131,14 +134,13 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         "name: bench\nmodes: [async]\nrequests: [{ id: A, path: /delay-me?ms=1 }]\n",
         "bench",
     )?;
-    let report = Report {
+    let report = Report::new(
         spec,
-        targets: Default::default(),
-        agents: agents.iter().map(|a| a.name.clone()).collect(),
-        modes: vec![mode],
-        interrupted: false,
-        trace_id: None,
-    };
+        Default::default(),
+        agents.iter().map(|a| a.name.clone()).collect(),
+        vec![mode],
+        false,
+    );
     let rendered = text::summary(&report);
     let took = started.elapsed();
 

@@ -44,7 +44,11 @@ pub struct ScheduleOptions {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     duration: Duration,
     /// Then the rates tried, each for --probe-for, until lag p99 passes 5 ms.
-    #[arg(long, value_delimiter = ',', default_value = "5000,10000,20000,40000,80000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5000,10000,20000,40000,80000"
+    )]
     probe: Vec<u32>,
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     probe_for: Duration,
@@ -102,7 +106,12 @@ fn oha(options: &OmissionOptions, url: &str) -> anyhow::Result<Option<Percentile
         return Ok(None);
     }
     let out = Command::new("oha")
-        .args(["--no-tui", "--output-format", "json", "--latency-correction"])
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "--latency-correction",
+        ])
         .args(["-z", &format!("{}s", options.duration.as_secs())])
         .args(["-c", &options.concurrency.to_string()])
         .args(["-q", &options.rate.to_string()])
@@ -116,7 +125,12 @@ fn oha(options: &OmissionOptions, url: &str) -> anyhow::Result<Option<Percentile
     let p = &report["latencyPercentiles"];
     let max = report["summary"]["slowest"].as_f64().unwrap_or(f64::NAN);
     let seconds = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1e3;
-    Ok(Some([seconds(&p["p50"]), seconds(&p["p90"]), seconds(&p["p99"]), max * 1e3]))
+    Ok(Some([
+        seconds(&p["p50"]),
+        seconds(&p["p90"]),
+        seconds(&p["p99"]),
+        max * 1e3,
+    ]))
 }
 
 pub fn coordinated_omission(options: OmissionOptions) -> anyhow::Result<()> {

@@ -14,8 +14,9 @@ use loadlab_proto::v1::{
 use loadlab_proto::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::ServerTlsConfig;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
@@ -242,6 +243,11 @@ pub async fn serve(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(loadlab_proto::MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // Assignments and progress are small messages that must not wait
+        // for Nagle's algorithm (40 ms of delayed ACK otherwise).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }

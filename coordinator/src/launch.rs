@@ -167,14 +167,13 @@ pub async fn run(
         }
     };
     if interrupt.is_cancelled() {
-        return Ok(Report {
-            spec: spec.clone(),
-            targets: targets.for_report(),
-            agents: agents.iter().map(|a| a.name.clone()).collect(),
-            modes: Vec::new(),
-            interrupted: true,
-            trace_id: None,
-        });
+        return Ok(Report::new(
+            spec.clone(),
+            targets.for_report(),
+            agents.iter().map(|a| a.name.clone()).collect(),
+            Vec::new(),
+            true,
+        ));
     }
 
     let mut live = Live::new(agents.len() > 1, options.quiet);

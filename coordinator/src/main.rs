@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadlab_coordinator::dataset::SeedError;
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
-use loadlab_coordinator::report::{Report, text};
+use loadlab_coordinator::report::text::{self, Glyphs};
+use loadlab_coordinator::report::{Report, file};
 use loadlab_coordinator::spec::{Plan, SchemaName, Spec};
 use loadlab_proto::auth::Token;
 use loadlab_telemetry::{TraceConfig, process};
@@ -48,6 +49,15 @@ enum Command {
         /// The schema to build it in (nothing outside it is touched).
         #[arg(long, default_value = "loadlab", value_parser = SchemaName::parse)]
         schema: SchemaName,
+    },
+    /// Print a saved run's report again (from `run --json`), or write it
+    /// as an HTML page.
+    Report {
+        /// The JSON a run wrote with --json.
+        json: PathBuf,
+        /// Write the self-contained HTML report here (e.g. report.html).
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
     },
     /// Check a spec without running anything.
     Validate {
@@ -130,9 +140,15 @@ struct RunArgs {
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     database_url: Option<String>,
 
-    /// Also write the results as JSON to this file.
+    /// Also write the results as JSON to this file (`coordinator report`
+    /// renders it again).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report to this file: the request
+    /// timeline, latency curves, percentiles over time, the why.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
 
     /// Print only the summary, not each request as it happens.
     #[arg(long, short)]
@@ -147,7 +163,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Validate { .. }) {
+    if matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Report { .. }
+    ) {
         loadlab_telemetry::init_logging("warn");
     }
     match cli.command {
@@ -175,6 +194,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run(*args),
+        Command::Report { json, html } => rerender(&json, html.as_deref()),
         Command::Seed {
             database_url,
             scale,
@@ -223,6 +243,19 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // A report that could not be written at the end is a run lost: say so
+    // before it starts.
+    for (flag, path) in [("--json", &args.json), ("--html", &args.html)] {
+        if let Some(path) = path
+            && let Err(error) = file::check_writable(path)
+        {
+            eprintln!(
+                "coordinator: {flag} {}: cannot write there: {error}",
+                path.display()
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     let config = TraceConfig {
         service: "loadlab-coordinator",
         endpoint: args.otlp_endpoint.clone(),
@@ -245,23 +278,15 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    println!();
-    print!("{}", text::summary(&report));
-    if let Some(id) = &report.trace_id {
-        println!("\ntrace {id}");
-        if let Some(url) = args
-            .otlp_endpoint
+    let mut report = report;
+    report.trace_url = report.trace_id.as_deref().and_then(|id| {
+        args.otlp_endpoint
             .as_deref()
             .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id))
-        {
-            println!("  view it in Jaeger: {url}");
-        }
-    }
-    if let Some(path) = &args.json
-        && let Err(error) = write_json(&report, path)
-    {
-        eprintln!("coordinator: {error:#}");
-        return ExitCode::from(EXIT_FAILED);
+    });
+    show(&report);
+    if let Err(code) = write(&report, args.json.as_deref(), args.html.as_deref()) {
+        return code;
     }
     if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
@@ -313,7 +338,70 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
     })
 }
 
-fn write_json(report: &Report, path: &PathBuf) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(report).context("cannot encode the report as JSON")?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+/// The summary and, for small modes, the timeline, on stdout.
+fn show(report: &Report) {
+    println!();
+    print!("{}", text::summary(report));
+    let term = console::Term::stdout();
+    let plain = !term.is_term() || std::env::var_os("NO_COLOR").is_some();
+    let width = term
+        .size_checked()
+        .map_or(100, |(_, columns)| usize::from(columns));
+    let glyphs = if plain { Glyphs::Ascii } else { Glyphs::Blocks };
+    if let Some(timeline) = text::timeline(report, width, glyphs) {
+        print!("{timeline}");
+    }
+}
+
+/// Writes the JSON and the HTML page asked for; the exit code when one
+/// cannot be written.
+fn write(report: &Report, json: Option<&Path>, html: Option<&Path>) -> Result<(), ExitCode> {
+    let written = [
+        (
+            json,
+            file::write_json as fn(&Report, &Path) -> std::io::Result<()>,
+        ),
+        (html, file::write_html),
+    ];
+    for (path, writer) in written {
+        if let Some(path) = path
+            && let Err(error) = writer(report, path)
+        {
+            eprintln!("coordinator: cannot write {}: {error}", path.display());
+            return Err(ExitCode::from(EXIT_FAILED));
+        }
+    }
+    Ok(())
+}
+
+/// `coordinator report`: a saved run again, as text or as a page.
+fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
+    let report = match file::read(json) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("coordinator: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match html {
+        None => {
+            show(&report);
+            ExitCode::SUCCESS
+        }
+        Some(path) => match file::write_html(&report, path) {
+            Ok(()) => {
+                println!(
+                    "{}: the report of {} ({} modes)",
+                    path.display(),
+                    report.spec.name,
+                    report.modes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("coordinator: cannot write {}: {error}", path.display());
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+    }
 }

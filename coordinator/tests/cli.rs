@@ -221,3 +221,84 @@ fn usage_errors_exit_2() {
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--json"));
 }
+
+/// `coordinator report` renders a saved run again (text, or a page), and
+/// refuses clearly what is not one: a missing file, a file that is not
+/// JSON, JSON from another tool. `--html` to a place that cannot be written
+/// is refused before the run starts.
+#[test]
+fn saved_runs_render_again_and_bad_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: again\nmodes: [sync, async]\nrequests:\n  - { id: R1, path: /delay-me?ms=20 }\n  - { id: R2, path: /delay-me?ms=10 }\n",
+    );
+    let json = dir.path().join("run.json");
+    let out = coordinator(&["run", &spec, "--quiet", "--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = text(&out.stdout);
+
+    let again = coordinator(&["report", json.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let again = text(&again.stdout);
+    let table = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("sync "))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        table(&again),
+        table(&first),
+        "the same figures, rendered again"
+    );
+    assert!(again.contains("Timeline"), "{again}");
+
+    let page = dir.path().join("again.html");
+    let out = coordinator(&[
+        "report",
+        json.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#"data-mode="async" data-id="R2""#));
+
+    let missing = coordinator(&["report", dir.path().join("none.json").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("cannot read"),
+        "{}",
+        text(&missing.stderr)
+    );
+    std::fs::write(dir.path().join("bad.json"), "mode,wall\nsync,17\n").unwrap();
+    let not_json = coordinator(&["report", dir.path().join("bad.json").to_str().unwrap()]);
+    assert_eq!(not_json.status.code(), Some(2));
+    assert!(
+        text(&not_json.stderr).contains("not JSON"),
+        "{}",
+        text(&not_json.stderr)
+    );
+    std::fs::write(
+        dir.path().join("k6.json"),
+        r#"{"metrics": {"http_req_duration": {}}}"#,
+    )
+    .unwrap();
+    let foreign = coordinator(&["report", dir.path().join("k6.json").to_str().unwrap()]);
+    assert_eq!(foreign.status.code(), Some(2));
+    assert!(
+        text(&foreign.stderr).contains("not a loadlab report"),
+        "{}",
+        text(&foreign.stderr)
+    );
+
+    let nowhere = coordinator(&["run", &spec, "--html", "/nonexistent-dir/report.html"]);
+    assert_eq!(nowhere.status.code(), Some(2));
+    let stderr = text(&nowhere.stderr);
+    assert!(
+        stderr.contains("--html /nonexistent-dir/report.html: cannot write there"),
+        "{stderr}"
+    );
+    assert!(!text(&nowhere.stdout).contains("Requesting"), "nothing ran");
+}

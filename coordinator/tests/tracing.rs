@@ -84,7 +84,17 @@ fn one_experiment_is_one_trace_across_three_services() {
          \x20 - { id: R2, path: /delay-me?ms=100 }\n\
          \x20 - { id: R3, path: /delay-me?ms=200 }\n",
     );
-    let (stdout, _) = traced_run(&spec, &otlp, &[]);
+    let (json, html) = (dir.path().join("run.json"), dir.path().join("run.html"));
+    let (stdout, _) = traced_run(
+        &spec,
+        &otlp,
+        &[
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
     let spans = collector.spans();
 
     // Nothing lost at exit: 1 experiment + 2 modes + 2 assignments on each
@@ -163,6 +173,27 @@ fn one_experiment_is_one_trace_across_three_services() {
     assert_eq!((sync.len(), asynchronous.len()), (3, 3));
     assert!(!overlap(&sync), "sync requests run one after the other");
     assert!(overlap(&asynchronous), "async requests wait together");
+
+    // Each request of the report names its span, and the page links each
+    // bar to it in Jaeger.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let span_ids: Vec<String> = requests
+        .iter()
+        .map(|r| r.span_id.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let page = std::fs::read_to_string(&html).unwrap();
+    for mode in report["modes"].as_array().unwrap() {
+        for r in mode["requests"].as_array().unwrap() {
+            let span = r["span_id"].as_str().expect("a span id per request");
+            assert!(
+                span_ids.iter().any(|s| s == span),
+                "{span} is not a request span"
+            );
+            let link = format!("http://localhost:16686/trace/{trace_hex}?uiFind={span}");
+            assert!(page.contains(&link), "no link {link}");
+        }
+    }
 }
 
 #[test]

@@ -69,6 +69,8 @@ pub struct Intervals {
 pub struct Interval {
     pub count: u64,
     pub errors: u64,
+    /// Sum of the service times of its requests.
+    pub service_sum_us: u64,
     response: Slot,
 }
 
@@ -85,6 +87,7 @@ impl Interval {
         Interval {
             count: 0,
             errors: 0,
+            service_sum_us: 0,
             response: Slot::Live(Box::new(new_interval_histogram())),
         }
     }
@@ -124,10 +127,11 @@ impl Intervals {
         self.seconds.iter().map(|(s, i)| (*s, i))
     }
 
-    fn record(&mut self, end_us: u64, response_us: u64, failed: bool) {
+    fn record(&mut self, end_us: u64, response_us: u64, service_us: u64, failed: bool) {
         let second = u32::try_from(end_us / 1_000_000).unwrap_or(u32::MAX);
         let interval = self.seconds.entry(second).or_insert_with(Interval::new);
         interval.count += 1;
+        interval.service_sum_us += service_us;
         interval.errors += u64::from(failed);
         if let Ok(h) = interval.live() {
             histogram::record_latency(h, response_us);
@@ -140,6 +144,7 @@ impl Intervals {
             let ours = self.seconds.entry(second).or_insert_with(Interval::new);
             ours.count += theirs.count;
             ours.errors += theirs.errors;
+            ours.service_sum_us += theirs.service_sum_us;
             let h = theirs.response()?;
             histogram::merge_into(ours.live()?, &h)?;
         }
@@ -170,6 +175,7 @@ impl Intervals {
                     second,
                     count: i.count,
                     errors: i.errors,
+                    service_sum_us: i.service_sum_us,
                     response: i.encoded()?,
                 })
             })
@@ -190,11 +196,13 @@ impl Intervals {
             let mut interval = Interval::new();
             interval.count = w.count;
             interval.errors = w.errors.min(w.count);
+            interval.service_sum_us = w.service_sum_us;
             histogram::merge_into(interval.live()?, &h)?;
             match intervals.seconds.get_mut(&w.second) {
                 Some(existing) => {
                     existing.count += interval.count;
                     existing.errors += interval.errors;
+                    existing.service_sum_us += interval.service_sum_us;
                     histogram::merge_into(existing.live()?, &h)?;
                 }
                 None => {
@@ -275,7 +283,8 @@ impl Tally {
         histogram::record_latency(&mut self.lag, lag_us);
         self.late += u64::from(lag_us > LATE_US);
         self.service_sum_us += service_us;
-        self.intervals.record(end_us, response_us, error.is_some());
+        self.intervals
+            .record(end_us, response_us, service_us, error.is_some());
         if self.count == 0 {
             (self.first_start_us, self.last_end_us) = (start_us, end_us);
         } else {

@@ -51,6 +51,15 @@ fn set_parent(span: &tracing::Span, context: Context) {
     }
 }
 
+/// The span id of `span` (16 hex digits), when it is being traced.
+pub fn span_id(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.span_id().to_string())
+}
+
 /// The trace id of `span` (32 hex digits), when it is being traced.
 pub fn trace_id(span: &tracing::Span) -> Option<String> {
     let context = span.context();

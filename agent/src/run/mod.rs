@@ -169,6 +169,7 @@ impl Context {
         } = started;
         if !span.is_none() {
             self.workload.round[request].target.record(&span, &outcome);
+            outcome.span_id = loadlab_telemetry::propagation::span_id(&span);
         }
         drop(span);
         outcome.index = index;

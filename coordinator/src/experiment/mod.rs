@@ -3,6 +3,7 @@
 //! ([`dispatch`]). It reports to an [`Observer`] as it goes and returns the
 //! report model; it shows nothing itself.
 
+mod activity;
 mod dispatch;
 mod mode;
 
@@ -68,8 +69,17 @@ async fn run_modes(
             observer.note(&format!("{mode}: skipped, no agent left"));
             break;
         }
-        let (report, stop) =
-            mode::run_mode(spec, mode, &round, hub, &mut agents, observer, interrupt).await;
+        let (report, stop) = mode::run_mode(
+            spec,
+            mode,
+            &round,
+            targets.postgres.as_deref(),
+            hub,
+            &mut agents,
+            observer,
+            interrupt,
+        )
+        .await;
         observer.mode_finished(&report);
         modes.push(report);
         if stop {
@@ -78,12 +88,11 @@ async fn run_modes(
         }
     }
     compare_with_sync(&mut modes);
-    Report {
-        spec: spec.clone(),
-        targets: targets.for_report(),
-        agents: agent_names,
+    Report::new(
+        spec.clone(),
+        targets.for_report(),
+        agent_names,
         modes,
-        interrupted: interrupt.is_cancelled(),
-        trace_id: None,
-    }
+        interrupt.is_cancelled(),
+    )
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::sync::Arc;
 
 use loadlab_agent::Mode;
+use loadlab_agent::probe::Stall;
 use loadlab_agent::schedule::{OpenLoop, Schedule};
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
@@ -15,11 +16,12 @@ use loadlab_proto::v1::{self, agent_message, coordinator_message};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, warn};
 
+use super::activity;
 use super::dispatch::{Dispatch, State, shares};
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
-use crate::report::{ModeReport, RequestRecord};
+use crate::report::{DatabaseActivity, Kind, ModeReport, RequestRecord};
 use crate::round::Round;
 use crate::spec::{AgentLoss, Plan, Spec};
 
@@ -52,6 +54,8 @@ pub(super) struct ModeRun<'a> {
     seed: u64,
     /// Open loop: requests a lost agent had due and never reported.
     unreported: u64,
+    /// The database's activity, once the mode is over.
+    database: Option<DatabaseActivity>,
 }
 
 impl<'a> ModeRun<'a> {
@@ -81,6 +85,7 @@ impl<'a> ModeRun<'a> {
             plan: spec.plan(),
             seed: rand::random(),
             unreported: 0,
+            database: None,
         }
     }
 
@@ -544,12 +549,18 @@ impl<'a> ModeRun<'a> {
                 tally,
             })
             .collect();
-        let max_backlog = self
-            .dispatches
-            .iter()
-            .filter_map(|d| d.done.as_ref())
-            .map(|done| done.max_backlog)
-            .sum();
+        let done = || self.dispatches.iter().filter_map(|d| d.done.as_ref());
+        let max_backlog = done().map(|done| done.max_backlog).sum();
+        let max_in_flight = done().map(|done| done.max_in_flight).sum();
+        let stalls = done()
+            .filter_map(|done| done.stall)
+            .map(|s| Stall {
+                total_us: s.total_us,
+                max_us: s.max_us,
+                p99_us: s.p99_us,
+                samples: s.samples,
+            })
+            .collect();
         let load = match &self.plan {
             Plan::Closed { .. } => Load::Closed {
                 cap: self.spec.concurrency,
@@ -568,6 +579,9 @@ impl<'a> ModeRun<'a> {
             records: self.records,
             not_started: not_started + self.unreported,
             max_backlog,
+            max_in_flight,
+            stalls,
+            database: self.database,
             failures,
             notes: self.notes,
             elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
@@ -576,10 +590,12 @@ impl<'a> ModeRun<'a> {
 }
 
 /// Runs one mode; returns its report and whether the run must stop.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_mode(
     spec: &Spec,
     mode: Mode,
     round: &Round,
+    database_url: Option<&str>,
     hub: &mut Hub,
     agents: &mut Vec<AgentHandle>,
     observer: &mut dyn Observer,
@@ -594,10 +610,19 @@ pub(super) async fn run_mode(
         )
     });
     let mut run = ModeRun::new(spec, mode, round, agents.len());
+    // With queries, watch the database while they run.
+    let watching = CancellationToken::new();
+    let activity = database_url
+        .filter(|_| round.entries.iter().any(|e| e.kind == Kind::Sql))
+        .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
     let stop = run
         .drive(hub, agents, observer, interrupt)
         .instrument(span)
         .await;
+    watching.cancel();
+    if let Some(activity) = activity {
+        run.database = activity.await.ok().flatten();
+    }
     (run.finish(), stop)
 }
 
@@ -636,5 +661,6 @@ fn to_record(
         body: record.body,
         error: (!record.ok).then_some(record.error),
         rows: record.rows,
+        span_id: (!record.span_id.is_empty()).then_some(record.span_id),
     }
 }

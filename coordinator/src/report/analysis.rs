@@ -2,14 +2,18 @@
 //! figures, the shape of its wall time, and why. Renderers never compute;
 //! this is where the computing happens.
 
+use std::collections::BTreeMap;
+
 use loadlab_agent::Mode;
 use loadlab_proto::histogram::LatencyHistogram;
 use loadlab_proto::tally::Tally;
 
 use super::model::{
-    AgentFigures, IntervalSummary, LatencySummary, LoadKind, ModeReport, RequestRecord,
+    AgentFigures, DatabaseActivity, InFlight, IntervalSummary, LatencySummary, LoadKind,
+    ModeReport, PercentilePoint, RequestRecord, StallSummary,
 };
 use super::text;
+use loadlab_agent::probe::Stall;
 
 /// How the mode's requests were started.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +38,12 @@ pub struct ModeResults {
     pub not_started: u64,
     /// Most requests due and not started at once, summed over agents.
     pub max_backlog: u64,
+    /// Most requests in flight at once on each agent, summed.
+    pub max_in_flight: u64,
+    /// The executor stall each agent measured (modes with an executor).
+    pub stalls: Vec<Stall>,
+    /// The database's activity while the mode's queries ran.
+    pub database: Option<DatabaseActivity>,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
     /// The coordinator's own measure of the mode, used when no request
@@ -58,6 +68,9 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         mut records,
         not_started,
         max_backlog,
+        max_in_flight,
+        stalls,
+        database,
         failures,
         notes,
         elapsed_ms,
@@ -87,6 +100,19 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
         .cloned();
     let schedule_note = schedule_note(mode, load, &tally, &schedule_lag, &service_time, &histogram);
+    let stall = merge_stalls(&stalls);
+    let in_flight = InFlight {
+        max: exact_max_in_flight(&records, tally.count).unwrap_or(max_in_flight),
+        mean: overlap,
+    };
+    let measured = Measured {
+        wall_ms,
+        sum_ms: sum_latency_ms,
+        max_ms: histogram.max_ms,
+        count: tally.count,
+        in_flight,
+        stall,
+    };
     ModeReport {
         mode,
         wall_ms,
@@ -113,7 +139,12 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         schedule_note,
         intervals,
         worst_second,
-        explanation: explain(mode, wall_ms, sum_latency_ms, histogram.max_ms, tally.count),
+        explanation: explain(mode, &measured),
+        stall,
+        in_flight,
+        database,
+        slowdown_vs_sync: None,
+        percentiles: curve(&tally.response),
         errors: tally.errors,
         errors_by_reason: tally.failures.clone(),
         not_started,
@@ -140,6 +171,7 @@ fn intervals(tally: &Tally) -> Vec<IntervalSummary> {
                 p50_ms: s.p50_ms,
                 p99_ms: s.p99_ms,
                 max_ms: s.max_ms,
+                in_flight: interval.service_sum_us as f64 / 1e6,
             })
         })
         .collect()
@@ -193,7 +225,70 @@ fn figures(agent: &AgentResult) -> AgentFigures {
         errors: agent.tally.errors,
         wall_ms: agent.tally.wall_us() as f64 / 1e3,
         latency: summary(&agent.tally.response),
+        percentiles: curve(&agent.tally.response),
     }
+}
+
+/// Percentiles the latency curve is drawn through.
+const CURVE: [f64; 13] = [
+    0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
+];
+
+/// The response time at each of [`CURVE`]'s percentiles.
+pub fn curve(h: &LatencyHistogram) -> Vec<PercentilePoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    CURVE
+        .iter()
+        .map(|&percentile| PercentilePoint {
+            percentile,
+            ms: h.value_at_quantile(percentile / 100.0) as f64 / 1e3,
+        })
+        .collect()
+}
+
+/// The agents' stalls as one: time stalled adds up, the worst is the worst.
+fn merge_stalls(stalls: &[Stall]) -> Option<StallSummary> {
+    if stalls.is_empty() {
+        return None;
+    }
+    let ms = |us: u64| us as f64 / 1e3;
+    Some(StallSummary {
+        total_ms: ms(stalls.iter().map(|s| s.total_us).sum()),
+        max_ms: ms(stalls.iter().map(|s| s.max_us).max().unwrap_or(0)),
+        p99_ms: ms(stalls.iter().map(|s| s.p99_us).max().unwrap_or(0)),
+    })
+}
+
+/// The most requests in flight at once, swept over the records on the
+/// mode's one time axis — when every request's record is there.
+fn exact_max_in_flight(records: &[RequestRecord], count: u64) -> Option<u64> {
+    if records.is_empty() || records.len() as u64 != count {
+        return None;
+    }
+    let mut edges: Vec<(f64, i64)> = records
+        .iter()
+        .flat_map(|r| [(r.start_ms, 1), (r.end_ms, -1)])
+        .collect();
+    // Ends before starts at the same instant: back to back is not overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i64, 0i64);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    Some(most as u64)
+}
+
+/// What the explanation is computed from.
+struct Measured {
+    wall_ms: f64,
+    sum_ms: f64,
+    max_ms: f64,
+    count: u64,
+    in_flight: InFlight,
+    stall: Option<StallSummary>,
 }
 
 /// Percentiles of a histogram of microseconds, in milliseconds.
@@ -214,51 +309,141 @@ pub fn summary(h: &LatencyHistogram) -> LatencySummary {
     }
 }
 
-/// Why a mode's requests waited as they did.
-fn how_it_waits(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Sync => "each request waited for the one before to finish",
-        Mode::Async => "while one task waited, the event loop ran the others",
-        Mode::Blocking => {
-            "each blocking call held the one executor thread, so no other task could start"
-        }
-        Mode::Threads => "each request waited on an OS thread of its own",
-    }
-}
-
 /// Says which the wall time is close to — the sum of the waits or the
-/// slowest one — and why the mode produced that.
-fn explain(mode: Mode, wall_ms: f64, sum_ms: f64, max_ms: f64, count: u64) -> String {
+/// slowest one — and why, from what was measured: requests in flight at
+/// once, and how long the executor could not run ready work.
+fn explain(mode: Mode, m: &Measured) -> String {
     let near = |a: f64, b: f64| b > 0.0 && (a - b).abs() <= 0.1 * b;
-    let shape = if count <= 1 {
+    let shape = if m.count <= 1 {
         "a single request".to_owned()
-    } else if near(wall_ms, sum_ms) && !near(wall_ms, max_ms) {
-        format!("≈ the sum of the waits ({})", text::fmt_ms(sum_ms))
-    } else if near(wall_ms, max_ms) {
-        format!("≈ the slowest request ({})", text::fmt_ms(max_ms))
+    } else if near(m.wall_ms, m.sum_ms) && !near(m.wall_ms, m.max_ms) {
+        format!("≈ the sum of the waits ({})", text::fmt_ms(m.sum_ms))
+    } else if near(m.wall_ms, m.max_ms) {
+        format!("≈ the slowest request ({})", text::fmt_ms(m.max_ms))
     } else {
         format!(
             "{:.1} requests waiting at once on average",
-            sum_ms / wall_ms.max(f64::EPSILON)
+            m.in_flight.mean
         )
     };
-    format!("{shape}: {}", how_it_waits(mode))
+    let most = m.in_flight.max;
+    let in_flight = if most <= 1 {
+        "never more than 1 request in flight".to_owned()
+    } else {
+        format!("{most} in flight at once")
+    };
+    let why = match (mode, m.stall) {
+        (_, Some(stall)) if stall.total_ms >= 0.5 * m.wall_ms => format!(
+            "the executor was blocked {} of {}, {in_flight}",
+            text::fmt_ms(stall.total_ms),
+            text::fmt_ms(m.wall_ms)
+        ),
+        (Mode::Async, Some(stall)) if stall.max_ms > 20.0 || stall.total_ms > 0.1 * m.wall_ms => {
+            format!(
+                "{in_flight}; the load generator was the bottleneck: its executor stalled {} in \
+                 all, up to {} at once (a CPU too busy, or a blocking call in async code)",
+                text::fmt_ms(stall.total_ms),
+                text::fmt_ms(stall.max_ms)
+            )
+        }
+        (_, Some(stall)) => format!(
+            "{in_flight}, the executor never blocked more than {}",
+            text::fmt_ms(stall.max_ms)
+        ),
+        (Mode::Threads, None) if most > 1 => format!("{in_flight}, each on a thread of its own"),
+        (_, None) => in_flight,
+    };
+    format!("{shape}: {why}")
 }
 
-/// Fills in each mode's speedup against sync.
+/// Compares each mode with sync, where the requests ran alone: its
+/// speedup, how much longer each request took beside the others, and — for
+/// queries — whether the database was the bottleneck.
 pub fn compare_with_sync(modes: &mut [ModeReport]) {
-    let Some(sync_ms) = modes
-        .iter()
-        .find(|m| m.mode == Mode::Sync)
-        .map(|m| m.wall_ms)
-    else {
+    let Some(sync) = modes.iter().find(|m| m.mode == Mode::Sync) else {
         return;
     };
-    for m in modes {
+    let sync_ms = sync.wall_ms;
+    let alone = mean_latency_by_id(sync);
+    for m in modes.iter_mut() {
         if m.wall_ms > 0.0 {
             m.speedup_vs_sync = Some(sync_ms / m.wall_ms);
         }
+        if m.mode == Mode::Sync {
+            continue;
+        }
+        m.slowdown_vs_sync = slowdown(&alone, &mean_latency_by_id(m));
+        // Queries that slowed each other down: say what the database did.
+        if let (Some(slowdown), Some(db)) = (m.slowdown_vs_sync, m.database)
+            && slowdown >= 1.2
+        {
+            m.explanation.push_str(&format!(
+                "; {} vs sync {}: each query took {slowdown:.1}× longer beside the others; {}",
+                text::fmt_ms(m.wall_ms),
+                text::fmt_ms(sync_ms),
+                database_verdict(&db)
+            ));
+        }
     }
+}
+
+/// What the database's activity says about a slowdown.
+fn database_verdict(db: &DatabaseActivity) -> String {
+    let waits = db.lock_wait_share + db.io_wait_share;
+    let active = format!(
+        "{} backend{} were active",
+        db.active_max,
+        if db.active_max == 1 { "" } else { "s" }
+    );
+    if db.lock_wait_share >= 0.1 {
+        format!(
+            "{active} and {:.0}% of the time waited on locks: they queued for each other",
+            db.lock_wait_share * 100.0
+        )
+    } else if db.io_wait_share >= 0.1 {
+        format!(
+            "{active} and {:.0}% of the time waited on I/O: the database was I/O-bound",
+            db.io_wait_share * 100.0
+        )
+    } else if waits < 0.05 {
+        format!("{active} and none waited on locks or I/O: the database was CPU-bound")
+    } else {
+        format!(
+            "{active}, waiting on locks or I/O {:.0}% of the time",
+            waits * 100.0
+        )
+    }
+}
+
+/// Mean latency per request id, when every request's record is there.
+fn mean_latency_by_id(mode: &ModeReport) -> Option<BTreeMap<String, f64>> {
+    if mode.requests.is_empty() || mode.requests.len() as u64 != mode.histogram.count {
+        return None;
+    }
+    let mut sums: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    for r in &mode.requests {
+        let entry = sums.entry(r.id.clone()).or_default();
+        entry.0 += r.latency_ms;
+        entry.1 += 1;
+    }
+    Some(
+        sums.into_iter()
+            .map(|(id, (sum, n))| (id, sum / n as f64))
+            .collect(),
+    )
+}
+
+/// The mean, over ids present in both, of `here / alone`.
+fn slowdown(
+    alone: &Option<BTreeMap<String, f64>>,
+    here: &Option<BTreeMap<String, f64>>,
+) -> Option<f64> {
+    let (alone, here) = (alone.as_ref()?, here.as_ref()?);
+    let ratios: Vec<f64> = here
+        .iter()
+        .filter_map(|(id, ms)| alone.get(id).filter(|a| **a > 0.0).map(|a| ms / a))
+        .collect();
+    (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64)
 }
 
 #[cfg(test)]
@@ -290,6 +475,13 @@ pub(crate) mod tests {
             records: Vec::new(),
             not_started: 0,
             max_backlog: 0,
+            max_in_flight: if sequential {
+                1
+            } else {
+                latencies_ms.len() as u64
+            },
+            stalls: Vec::new(),
+            database: None,
             failures: Vec::new(),
             notes: Vec::new(),
             elapsed_ms: 0.0,
@@ -317,7 +509,126 @@ pub(crate) mod tests {
             "{}",
             m.explanation
         );
-        assert!(m.explanation.contains("event loop"));
+        assert!(
+            m.explanation.ends_with("3 in flight at once"),
+            "{}",
+            m.explanation
+        );
+    }
+
+    /// The blocking mode's sentence carries the measured stall.
+    #[test]
+    fn a_blocked_executor_is_named_with_its_measure() {
+        let mut m = mode(Mode::Blocking, &[10_000.0, 2_000.0, 5_000.0], true);
+        let measured = Measured {
+            wall_ms: m.wall_ms,
+            sum_ms: m.sum_latency_ms,
+            max_ms: m.histogram.max_ms,
+            count: 3,
+            in_flight: InFlight { max: 1, mean: 1.0 },
+            stall: Some(StallSummary {
+                total_ms: 16_990.0,
+                max_ms: 10_000.0,
+                p99_ms: 10_000.0,
+            }),
+        };
+        m.explanation = explain(Mode::Blocking, &measured);
+        assert_eq!(
+            m.explanation,
+            "≈ the sum of the waits (17.000 s): the executor was blocked 16.990 s of 17.000 s, \
+             never more than 1 request in flight"
+        );
+        let free = Measured {
+            in_flight: InFlight { max: 3, mean: 1.7 },
+            stall: Some(StallSummary {
+                total_ms: 1.0,
+                max_ms: 0.2,
+                p99_ms: 0.1,
+            }),
+            wall_ms: 10_000.0,
+            ..measured
+        };
+        assert_eq!(
+            explain(Mode::Async, &free),
+            "≈ the slowest request (10.002 s): 3 in flight at once, the executor never blocked more than 0.2 ms"
+        );
+    }
+
+    /// A successful request of `id` from `start_ms` to `end_ms`, on agent `a`.
+    pub fn record(id: &str, start_ms: f64, end_ms: f64) -> RequestRecord {
+        RequestRecord {
+            id: id.into(),
+            kind: crate::report::Kind::Http,
+            round: 0,
+            agent: "a".into(),
+            ok: true,
+            status: 200,
+            intended_ms: start_ms,
+            start_ms,
+            end_ms,
+            latency_ms: end_ms - start_ms,
+            bytes: 0,
+            body: String::new(),
+            error: None,
+            rows: 0,
+            span_id: None,
+        }
+    }
+
+    /// A report of `modes` from a one-request spec, on agent `a`.
+    pub fn report_of(modes: Vec<ModeReport>) -> crate::report::Report {
+        let spec = crate::spec::Spec::parse(
+            "name: x\nmodes: [sync]\nrequests: [{id: R1, path: /}]\n",
+            "x",
+        )
+        .unwrap();
+        crate::report::Report::new(spec, Default::default(), vec!["a".into()], modes, false)
+    }
+
+    #[test]
+    fn the_most_in_flight_is_swept_from_the_records() {
+        // Back to back is one at a time; overlapping is two.
+        let chain = [record("R", 0.0, 1.0), record("R", 1.0, 2.0)];
+        assert_eq!(exact_max_in_flight(&chain, 2), Some(1));
+        let overlap = [
+            record("R", 0.0, 2.0),
+            record("R", 1.0, 3.0),
+            record("R", 2.5, 4.0),
+        ];
+        assert_eq!(exact_max_in_flight(&overlap, 3), Some(2));
+        assert_eq!(
+            exact_max_in_flight(&overlap, 5),
+            None,
+            "not every record is there"
+        );
+    }
+
+    /// Queries that slowed each other down while no backend waited: the
+    /// database was CPU-bound, and the sentence says so with the figures.
+    #[test]
+    fn a_cpu_bound_database_is_named_when_queries_slow_each_other() {
+        let mut sync = mode(Mode::Sync, &[2_000.0, 1_000.0], true);
+        sync.requests = vec![record("R1", 0.0, 2_000.0), record("R2", 2_000.0, 3_000.0)];
+        let mut together = mode(Mode::Async, &[3_600.0, 1_800.0], false);
+        together.requests = vec![record("R1", 0.0, 3_600.0), record("R2", 0.0, 1_800.0)];
+        together.database = Some(DatabaseActivity {
+            samples: 30,
+            active_max: 2,
+            active_mean: 1.6,
+            lock_wait_share: 0.0,
+            io_wait_share: 0.01,
+        });
+        let mut modes = vec![sync, together];
+        compare_with_sync(&mut modes);
+        assert_eq!(modes[1].slowdown_vs_sync, Some(1.8));
+        assert!(
+            modes[1].explanation.ends_with(
+                "; 3.600 s vs sync 3.000 s: each query took 1.8× longer beside the others; \
+                 2 backends were active and none waited on locks or I/O: the database was CPU-bound"
+            ),
+            "{}",
+            modes[1].explanation
+        );
     }
 
     #[test]

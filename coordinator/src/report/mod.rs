@@ -4,13 +4,16 @@
 //!   serde form, and a saved run can be read back and rendered again);
 //! - [`analysis`]: from a mode's merged tallies to its figures and the
 //!   sentence that explains them;
-//! - [`text`]: the terminal renderer.
+//! - [`text`]: the terminal renderer; [`html`]: the self-contained page;
+//! - [`file`]: reports on disk (written, checked, read back).
 
 pub mod analysis;
+pub mod file;
+pub mod html;
 pub mod model;
 pub mod text;
 
 pub use model::{
-    AgentFigures, IntervalSummary, Kind, LatencySummary, LoadKind, ModeReport, Report,
-    RequestRecord, Targets,
+    AgentFigures, DatabaseActivity, InFlight, IntervalSummary, Kind, LatencySummary, LoadKind,
+    ModeReport, PercentilePoint, Report, RequestRecord, StallSummary, Targets,
 };

@@ -11,9 +11,15 @@ use crate::spec::Spec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// What this file is: [`FORMAT`], so a saved report is told from other
+    /// JSON.
+    pub format: String,
     /// The run's OpenTelemetry trace, when traces were exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The trace's page in Jaeger's UI, when the collector looks like one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
     pub spec: Spec,
     /// Where the requests went (the embedded delay server's address when the
     /// spec names no HTTP target).
@@ -25,7 +31,30 @@ pub struct Report {
     pub interrupted: bool,
 }
 
+/// The `format` of reports this version writes and reads.
+pub const FORMAT: &str = "loadlab-report/1";
+
 impl Report {
+    /// A report of `modes`, not traced.
+    pub fn new(
+        spec: Spec,
+        targets: Targets,
+        agents: Vec<String>,
+        modes: Vec<ModeReport>,
+        interrupted: bool,
+    ) -> Report {
+        Report {
+            format: FORMAT.to_owned(),
+            trace_id: None,
+            trace_url: None,
+            spec,
+            targets,
+            agents,
+            modes,
+            interrupted,
+        }
+    }
+
     /// Every request ran and succeeded, and every agent delivered.
     pub fn ok(&self) -> bool {
         !self.interrupted
@@ -112,6 +141,26 @@ pub struct ModeReport {
     /// The second with the highest p99, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worst_second: Option<IntervalSummary>,
+    /// How long ready work waited for the mode's executor (async and
+    /// blocking modes): measured by a canary task the executor should have
+    /// run every 5 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<StallSummary>,
+    /// Requests in flight at once.
+    #[serde(default)]
+    pub in_flight: InFlight,
+    /// The database while the mode's queries ran (modes with queries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseActivity>,
+    /// How much longer each request took here than alone, in sync: the
+    /// mean over request ids of their mean latency here over theirs in
+    /// sync (modes other than sync, when sync ran and every record is
+    /// there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowdown_vs_sync: Option<f64>,
+    /// Response time by percentile, for the latency curve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<PercentilePoint>,
     pub agents: Vec<AgentFigures>,
     /// Requests as they happened, ordered by start.
     pub requests: Vec<RequestRecord>,
@@ -125,6 +174,43 @@ pub enum LoadKind {
     Open,
 }
 
+/// Executor stall, merged across agents: their sum, and the worst.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StallSummary {
+    pub total_ms: f64,
+    pub max_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The agents' backends as PostgreSQL saw them, sampled every 100 ms while
+/// queries ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseActivity {
+    /// Samples with at least one query active.
+    pub samples: u64,
+    pub active_max: u64,
+    pub active_mean: f64,
+    /// Share of active backends waiting on locks, and on I/O.
+    pub lock_wait_share: f64,
+    pub io_wait_share: f64,
+}
+
+/// Requests in flight at once: the most (exact from the records when they
+/// are all there, else the sum of each agent's most) and the mean over the
+/// wall time (the sum of service times over it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub max: u64,
+    pub mean: f64,
+}
+
+/// The response time below which `percentile` percent of requests ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PercentilePoint {
+    pub percentile: f64,
+    pub ms: f64,
+}
+
 /// One second of a mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSummary {
@@ -135,6 +221,9 @@ pub struct IntervalSummary {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Mean requests in flight during the second.
+    #[serde(default)]
+    pub in_flight: f64,
 }
 
 /// Latency percentiles from a merged histogram, in milliseconds.
@@ -163,6 +252,9 @@ pub struct AgentFigures {
     pub wall_ms: f64,
     #[serde(flatten)]
     pub latency: LatencySummary,
+    /// Its response time by percentile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<PercentilePoint>,
 }
 
 /// What a request was.
@@ -195,4 +287,7 @@ pub struct RequestRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub rows: u64,
+    /// Its span in the run's trace (see `trace_url`), when tracing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use console::style;
 
-use super::model::{LoadKind, ModeReport, Report};
+use super::model::{LoadKind, ModeReport, Report, RequestRecord};
 
 /// `17.004 s`, `250.3 ms`: seconds with millisecond precision above a
 /// second, milliseconds below.
@@ -137,7 +137,114 @@ pub fn summary(report: &Report) -> String {
             style("Interrupted: the figures above are partial.").yellow()
         );
     }
+    if let Some(id) = &report.trace_id {
+        let _ = writeln!(out, "\ntrace {id}");
+        if let Some(url) = &report.trace_url {
+            let _ = writeln!(out, "  view it in Jaeger: {url}");
+        }
+    }
     out
+}
+
+/// Modes with more requests than this are left out of the terminal
+/// timeline.
+pub const TIMELINE_LIMIT: usize = 100;
+
+/// How the timeline is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Glyphs {
+    /// Block characters (a terminal).
+    Blocks,
+    /// Plain ASCII (a pipe, a file, `NO_COLOR`).
+    Ascii,
+}
+
+/// The requests of small modes (at most [`TIMELINE_LIMIT`], every record
+/// present) as bars on one time axis shared by all of them, `width`
+/// columns wide: the sync staircase and the async overlap, without a
+/// browser. An open loop's wait to be sent is drawn before its bar.
+pub fn timeline(report: &Report, width: usize, glyphs: Glyphs) -> Option<String> {
+    let modes: Vec<&ModeReport> = report
+        .modes
+        .iter()
+        .filter(|m| {
+            !m.requests.is_empty()
+                && m.requests.len() <= TIMELINE_LIMIT
+                && m.requests.len() as u64 == m.histogram.count
+        })
+        .collect();
+    let end_ms = modes
+        .iter()
+        .flat_map(|m| &m.requests)
+        .map(|r| r.end_ms)
+        .fold(0.0, f64::max);
+    if modes.is_empty() || end_ms <= 0.0 {
+        return None;
+    }
+    let several_agents = report.agents.len() > 1;
+    let label = |r: &RequestRecord| {
+        if several_agents {
+            format!("{}/{}", r.agent, r.id)
+        } else {
+            r.id.clone()
+        }
+    };
+    let mode_width = modes
+        .iter()
+        .map(|m| m.mode.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let id_width = modes
+        .iter()
+        .flat_map(|m| &m.requests)
+        .map(|r| label(r).chars().count())
+        .max()
+        .unwrap_or(0);
+    let columns = width.saturating_sub(mode_width + id_width + 4).max(10);
+    let column_of = |ms: f64| ((ms / end_ms) * columns as f64).clamp(0.0, columns as f64);
+    let (done, failed, waited) = match glyphs {
+        Glyphs::Blocks => ('█', '▓', '░'),
+        Glyphs::Ascii => ('#', 'x', '.'),
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nTimeline (one axis for every mode; a column is {})",
+        fmt_ms(end_ms / columns as f64)
+    );
+    for mode in modes {
+        let mut requests: Vec<&RequestRecord> = mode.requests.iter().collect();
+        requests.sort_by(|a, b| {
+            a.agent
+                .cmp(&b.agent)
+                .then(a.start_ms.total_cmp(&b.start_ms))
+        });
+        for (i, r) in requests.iter().enumerate() {
+            let name = if i == 0 { mode.mode.as_str() } else { "" };
+            let due = column_of(r.intended_ms.min(r.start_ms)).floor() as usize;
+            let start = column_of(r.start_ms).floor() as usize;
+            let end = (column_of(r.end_ms).ceil() as usize)
+                .max(start + 1)
+                .min(columns);
+            let glyph = if r.ok { done } else { failed };
+            let bar: String = (0..end)
+                .map(|c| match c {
+                    c if c < due => ' ',
+                    c if c < start => waited,
+                    _ => glyph,
+                })
+                .collect();
+            let bar = match (glyphs, r.ok) {
+                (Glyphs::Blocks, false) => style(bar).red().to_string(),
+                _ => bar,
+            };
+            let _ = writeln!(out, "{name:<mode_width$}  {:<id_width$} {bar}", label(r));
+        }
+    }
+    let axis_start = format!("{:<w$}", "0", w = mode_width + id_width + 3);
+    let last = fmt_ms(end_ms);
+    let _ = writeln!(out, "{axis_start}{last:>columns$}", columns = columns);
+    Some(out)
 }
 
 /// Rows of cells as aligned columns: the first left-aligned, the others
@@ -175,7 +282,7 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analysis::tests::mode;
+    use crate::report::analysis::tests::{mode, record, report_of};
     use loadlab_agent::Mode;
 
     #[test]
@@ -186,21 +293,10 @@ mod tests {
         failed
             .errors_by_reason
             .insert("R1: connection refused to 127.0.0.1:9".into(), 2);
-        let report = Report {
-            spec: crate::spec::Spec::parse(
-                "name: x\nmodes: [async]\nrequests: [{id: R1, path: /}]\n",
-                "x",
-            )
-            .unwrap(),
-            targets: Default::default(),
-            agents: vec!["a".into()],
-            modes: vec![
-                mode(Mode::Sync, &[10_000.0, 2_000.0, 5_000.0], true),
-                failed,
-            ],
-            interrupted: false,
-            trace_id: None,
-        };
+        let report = report_of(vec![
+            mode(Mode::Sync, &[10_000.0, 2_000.0, 5_000.0], true),
+            failed,
+        ]);
         let text = summary(&report);
         assert!(text.lines().next().unwrap().starts_with("mode "), "{text}");
         assert!(text.contains("sync   17.000 s"), "{text}");
@@ -209,6 +305,40 @@ mod tests {
             "{text}"
         );
         assert!(!report.ok());
+    }
+
+    /// Sync is a staircase, async an overlap, on one axis; ASCII when asked.
+    #[test]
+    fn the_terminal_timeline_draws_the_staircase_and_the_overlap() {
+        let mut sync = mode(Mode::Sync, &[10_000.0, 2_000.0, 5_000.0], true);
+        sync.requests = vec![
+            record("R1", 0.0, 10_000.0),
+            record("R2", 10_000.0, 12_000.0),
+            record("R3", 12_000.0, 17_000.0),
+        ];
+        let mut concurrent = mode(Mode::Async, &[10_000.0, 2_000.0, 5_000.0], false);
+        concurrent.requests = vec![
+            record("R1", 0.0, 10_000.0),
+            record("R2", 0.0, 2_000.0),
+            record("R3", 0.0, 5_000.0),
+        ];
+        let report = report_of(vec![sync, concurrent]);
+        // 17 s over 34 columns: a column is 500 ms.
+        let text = timeline(&report, 34 + 5 + 2 + 4, Glyphs::Ascii).unwrap();
+        let rows: Vec<&str> = text.lines().skip(2).collect();
+        let bar = |row: &str| row.split_once("R").map(|(_, b)| b[2..].to_owned()).unwrap();
+        assert_eq!(bar(rows[0]), "#".repeat(20));
+        assert_eq!(bar(rows[1]), format!("{}{}", " ".repeat(20), "#".repeat(4)));
+        assert_eq!(
+            bar(rows[2]),
+            format!("{}{}", " ".repeat(24), "#".repeat(10))
+        );
+        assert_eq!(bar(rows[3]), "#".repeat(20));
+        assert_eq!(bar(rows[5]), "#".repeat(10));
+        assert!(rows[0].starts_with("sync "), "{text}");
+        assert!(rows[3].starts_with("async"), "{text}");
+        assert!(text.trim_end().ends_with("17.000 s"), "{text}");
+        assert!(text.is_ascii());
     }
 
     #[test]

@@ -42,10 +42,18 @@ pub struct Spec {
     #[serde(deserialize_with = "modes")]
     pub modes: Vec<Mode>,
     /// HTTP requests of one round.
-    #[serde(default, deserialize_with = "requests")]
+    #[serde(
+        default,
+        deserialize_with = "requests",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub requests: Vec<RequestSpec>,
     /// SQL queries of one round (after the HTTP requests).
-    #[serde(default, deserialize_with = "queries")]
+    #[serde(
+        default,
+        deserialize_with = "queries",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub queries: Vec<QuerySpec>,
     /// Seed the cities dataset (idempotently) before running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
