@@ -21,6 +21,9 @@ pub const OTHER_REASONS: &str = "(other reasons)";
 /// A request that started later than this after it was due is late.
 pub const LATE_US: u64 = 1_000;
 
+/// A tally of at most this many requests travels as their timings.
+pub const FEW: usize = 16;
+
 /// One finished request, as a tally takes it. Times are microseconds on one
 /// axis (the mode's).
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,8 @@ pub struct Tally {
     pub failures: BTreeMap<String, u64>,
     /// Per second of the time axis, by end.
     pub intervals: Intervals,
+    /// The requests' timings while there are at most [`FEW`].
+    few: Option<Vec<v1::Timing>>,
 }
 
 /// Per-second tallies: for each second of the time axis, the requests that
@@ -228,6 +233,7 @@ impl Default for Tally {
             last_end_us: 0,
             failures: BTreeMap::new(),
             intervals: Intervals::default(),
+            few: Some(Vec::new()),
         }
     }
 }
@@ -261,6 +267,7 @@ impl Tally {
         self.lag.reset();
         self.failures.clear();
         self.intervals = Intervals::default();
+        self.few = Some(Vec::new());
         (self.count, self.errors, self.service_sum_us, self.late) = (0, 0, 0, 0);
         (self.first_start_us, self.last_end_us) = (0, 0);
     }
@@ -273,6 +280,23 @@ impl Tally {
             end_us,
             error,
         } = sample;
+        self.record_timing(intended_us, start_us, end_us, error.is_some());
+        if let Some(reason) = error {
+            self.count_failure(reason, 1);
+        }
+    }
+
+    /// Counts one finished request, all but its failure's reason.
+    fn record_timing(&mut self, intended_us: u64, start_us: u64, end_us: u64, failed: bool) {
+        match &mut self.few {
+            Some(few) if few.len() < FEW => few.push(v1::Timing {
+                intended_us,
+                start_us,
+                end_us,
+                failed,
+            }),
+            _ => self.few = None,
+        }
         let intended_us = intended_us.min(start_us);
         let service_us = end_us.saturating_sub(start_us);
         let response_us = end_us.saturating_sub(intended_us);
@@ -284,7 +308,7 @@ impl Tally {
         self.late += u64::from(lag_us > LATE_US);
         self.service_sum_us += service_us;
         self.intervals
-            .record(end_us, response_us, service_us, error.is_some());
+            .record(end_us, response_us, service_us, failed);
         if self.count == 0 {
             (self.first_start_us, self.last_end_us) = (start_us, end_us);
         } else {
@@ -292,10 +316,7 @@ impl Tally {
             self.last_end_us = self.last_end_us.max(end_us);
         }
         self.count += 1;
-        if let Some(reason) = error {
-            self.errors += 1;
-            self.count_failure(reason, 1);
-        }
+        self.errors += u64::from(failed);
     }
 
     fn count_failure(&mut self, reason: &str, count: u64) {
@@ -313,6 +334,13 @@ impl Tally {
         if other.count == 0 {
             return Ok(());
         }
+        self.few = match (self.few.take(), &other.few) {
+            (Some(mut ours), Some(theirs)) if ours.len() + theirs.len() <= FEW => {
+                ours.extend_from_slice(theirs);
+                Some(ours)
+            }
+            _ => None,
+        };
         histogram::merge_into(&mut self.response, &other.response)?;
         histogram::merge_into(&mut self.service, &other.service)?;
         histogram::merge_into(&mut self.lag, &other.lag)?;
@@ -338,15 +366,24 @@ impl Tally {
     }
 
     pub fn to_wire(&self) -> Result<v1::Tally, HistogramError> {
+        let few = self.few.as_ref().filter(|few| !few.is_empty());
+        let encode = |h: &LatencyHistogram| match few {
+            Some(_) => Ok(Vec::new()),
+            None => histogram::encode(h),
+        };
         Ok(v1::Tally {
             count: self.count,
             errors: self.errors,
-            response: histogram::encode(&self.response)?,
-            service: histogram::encode(&self.service)?,
-            lag: histogram::encode(&self.lag)?,
+            response: encode(&self.response)?,
+            service: encode(&self.service)?,
+            lag: encode(&self.lag)?,
             service_sum_us: self.service_sum_us,
             late: self.late,
-            intervals: self.intervals.to_wire()?,
+            intervals: match few {
+                Some(_) => Vec::new(),
+                None => self.intervals.to_wire()?,
+            },
+            samples: few.cloned().unwrap_or_default(),
             first_start_us: self.first_start_us,
             last_end_us: self.last_end_us,
             failures: self
@@ -362,6 +399,9 @@ impl Tally {
 
     /// Reads a tally as sent, checking that its parts agree.
     pub fn from_wire(wire: &v1::Tally) -> Result<Tally, TallyError> {
+        if !wire.samples.is_empty() {
+            return Tally::from_timings(wire);
+        }
         let histogram =
             |which: &'static str, bytes: &[u8]| -> Result<LatencyHistogram, TallyError> {
                 let h = histogram::decode(bytes)?;
@@ -372,8 +412,11 @@ impl Tally {
                         count: wire.count,
                     });
                 }
-                // Into our own bounds, so merging never fails on a foreign range.
                 let mut ours = new_latency_histogram();
+                if (h.low(), h.high(), h.sigfig()) == (ours.low(), ours.high(), ours.sigfig()) {
+                    return Ok(h);
+                }
+                // Into our own bounds, so merging never fails on a foreign range.
                 for value in h.iter_recorded() {
                     let v = value.value_iterated_to();
                     ours.saturating_record_n(
@@ -395,7 +438,28 @@ impl Tally {
             last_end_us: wire.last_end_us.max(wire.first_start_us),
             failures: BTreeMap::new(),
             intervals: Intervals::from_wire(&wire.intervals)?,
+            few: None,
         };
+        for failure in &wire.failures {
+            tally.count_failure(&failure.reason, failure.count);
+        }
+        Ok(tally)
+    }
+
+    /// A few requests' tally, sent as their timings: recorded again here.
+    fn from_timings(wire: &v1::Tally) -> Result<Tally, TallyError> {
+        let held = wire.samples.len() as u64;
+        if held != wire.count {
+            return Err(TallyError::Inconsistent {
+                which: "timings",
+                held,
+                count: wire.count,
+            });
+        }
+        let mut tally = Tally::new();
+        for t in &wire.samples {
+            tally.record_timing(t.intended_us, t.start_us, t.end_us, t.failed);
+        }
         for failure in &wire.failures {
             tally.count_failure(&failure.reason, failure.count);
         }
@@ -550,6 +614,35 @@ mod tests {
                 .response
                 .highest_equivalent(histogram::MAX_LATENCY_US)
         );
+    }
+
+    /// A few requests travel as timings, many as histograms; both read back
+    /// to the same tally.
+    #[test]
+    fn few_requests_travel_as_timings_many_as_histograms() {
+        let mut few = Tally::new();
+        for i in 0..FEW as u64 {
+            few.record(sample(i, i + 2_000, i + 9_000, (i == 3).then_some("x")));
+        }
+        let wire = few.to_wire().unwrap();
+        assert_eq!(wire.samples.len(), FEW);
+        assert!(wire.response.is_empty() && wire.intervals.is_empty());
+        let back = Tally::from_wire(&wire).unwrap();
+        assert_eq!(
+            (back.count, back.errors, back.late),
+            (few.count, 1, few.late)
+        );
+        assert_eq!(back.failures, few.failures);
+        assert_eq!(back.response.max(), few.response.max());
+        assert_eq!(back.intervals.iter().count(), 1);
+        let mut many = few.clone();
+        many.record(sample(0, 0, 1, None));
+        let wire = many.to_wire().unwrap();
+        assert!(wire.samples.is_empty() && !wire.response.is_empty());
+        assert_eq!(Tally::from_wire(&wire).unwrap().count, FEW as u64 + 1);
+        let mut lying = few.to_wire().unwrap();
+        lying.count += 1;
+        assert!(Tally::from_wire(&lying).is_err());
     }
 
     /// A tally whose histograms disagree with its count is refused.

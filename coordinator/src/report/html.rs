@@ -419,7 +419,7 @@ fn mode_section(mode: &ModeReport) -> Markup {
             h2 { (mode.mode) " — " (mode.mode.describe()) }
             div.charts {
                 (latency_curve(mode))
-                @if mode.intervals.len() >= 2 { (over_time(mode)) }
+                @if mode.intervals.len() >= 3 && mode.histogram.count >= 100 { (over_time(mode)) }
             }
             table.figures {
                 tr { th { "response time" } td { (summary_cells(&mode.histogram)) } }
