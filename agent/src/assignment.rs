@@ -16,11 +16,13 @@ use tracing::{debug, warn};
 
 use crate::outcome::Outcome;
 use crate::run::{Event, Gauges, execute};
+use crate::sample::RecordSampler;
 use crate::workload::Workload;
 
-/// Records that make a progress message go at once, without waiting for
-/// the next flush.
+/// Records, or finished requests, that make a progress message go at once,
+/// without waiting for the next flush.
 const BATCH: usize = 500;
+const BATCH_REQUESTS: u64 = 50_000;
 /// How often progress and pending records are sent.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
@@ -34,6 +36,8 @@ struct Pending {
     completed: RangeSet,
     tally: Tally,
     records: Vec<v1::RequestRecord>,
+    /// Which records go with it.
+    sampler: RecordSampler,
     /// Requests started, as last reported.
     reported_started: u64,
 }
@@ -41,6 +45,8 @@ struct Pending {
 impl Pending {
     fn add(&mut self, workload: &Workload, outcome: Outcome) {
         self.completed.insert_one(outcome.index);
+        let response_us = outcome.end_us.saturating_sub(outcome.intended_us);
+        let keep = self.sampler.keep(response_us, !outcome.ok());
         match &outcome.error {
             None => self.tally.record(outcome.sample()),
             Some(error) => {
@@ -51,7 +57,9 @@ impl Pending {
                 self.tally.record(sample);
             }
         }
-        self.records.push(to_wire(outcome));
+        if keep {
+            self.records.push(to_wire(outcome));
+        }
     }
 
     /// Sends what finished since the last flush: the completed ranges, their
@@ -126,6 +134,7 @@ pub async fn run(
         completed: RangeSet::new(),
         tally: Tally::new(),
         records: Vec::new(),
+        sampler: RecordSampler::new(workload.all_records),
         reported_started: 0,
     };
     let (mut completed, mut errors) = (0u64, 0u64);
@@ -145,7 +154,9 @@ pub async fn run(
                     completed += 1;
                     errors += u64::from(!outcome.ok());
                     pending.add(&workload, outcome);
-                    let full = workload.live_events || pending.records.len() >= BATCH;
+                    let full = workload.live_events
+                        || pending.records.len() >= BATCH
+                        || pending.tally.count >= BATCH_REQUESTS;
                     let started = gauges.started.load(Ordering::Relaxed);
                     if full && pending.flush(&outbound, started).await.is_err() {
                         gone = true;
@@ -230,8 +241,8 @@ fn to_wire(outcome: Outcome) -> v1::RequestRecord {
         end_us: outcome.end_us,
         ok: outcome.ok(),
         status: u32::from(outcome.status),
-        bytes: outcome.bytes,
-        body: outcome.body,
+        bytes: outcome.body.bytes,
+        body: outcome.body.text(),
         error: outcome.error.unwrap_or_default(),
         rows: outcome.rows,
         span_id: outcome.span_id.unwrap_or_default(),

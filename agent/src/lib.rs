@@ -8,6 +8,7 @@
 //! - [`workload`]: the assignment as domain types; [`schedule`]: when each
 //!   request is due.
 //! - [`run`]: one runner per [`Mode`]; [`probe`]: the executor stall probe.
+//! - [`sample`]: which request records go to the coordinator.
 //! - [`kind`]: what a request is (HTTP, SQL), one module per kind.
 //!
 //! The `agent` binary and the coordinator's in-process agents run the same
@@ -19,6 +20,7 @@ pub mod mode;
 pub mod outcome;
 pub mod probe;
 pub mod run;
+pub mod sample;
 pub mod schedule;
 pub mod session;
 pub mod workload;

@@ -1,5 +1,7 @@
 //! What happened to one request, on the agent's side.
 
+use bytes::Bytes;
+
 /// The result of one request. A kind's client fills in what came back; the
 /// runner stamps the index and the times. Times are microseconds on the
 /// mode's time axis.
@@ -15,10 +17,9 @@ pub struct Outcome {
     pub end_us: u64,
     /// HTTP status; 0 when no response arrived, or for other kinds.
     pub status: u16,
-    /// Size of the whole response body.
-    pub bytes: u64,
-    /// The start of the reply, as text, shown in the report.
-    pub body: String,
+    /// The reply: its size, and its start (made text only for the records
+    /// that are sent).
+    pub body: BodyPrefix,
     /// Rows a query returned.
     pub rows: u64,
     /// Why it failed; `None` when it succeeded.
@@ -56,18 +57,43 @@ pub const MAX_BODY_CHARS: usize = 200;
 /// Bytes of a body kept to show its start (UTF-8 takes up to 4 a character).
 const KEPT_BYTES: usize = MAX_BODY_CHARS * 4;
 
-/// A response body as it streams in: its size, and only its start.
-#[derive(Debug, Default)]
+/// A response body as it streams in: its size, and only its start — held
+/// as the first chunk itself when it is enough (no copy).
+#[derive(Debug, Clone, Default)]
 pub struct BodyPrefix {
     pub bytes: u64,
-    kept: Vec<u8>,
+    kept: Bytes,
 }
 
 impl BodyPrefix {
+    /// A body that is this text.
+    pub fn text_of(text: String) -> BodyPrefix {
+        BodyPrefix {
+            bytes: text.len() as u64,
+            kept: Bytes::from(text),
+        }
+    }
+
+    /// The next chunk of a body that arrives as `Bytes`.
+    pub fn push_bytes(&mut self, chunk: &Bytes) {
+        if self.kept.is_empty() {
+            self.bytes += chunk.len() as u64;
+            self.kept = chunk.slice(..chunk.len().min(KEPT_BYTES));
+        } else {
+            self.push(chunk);
+        }
+    }
+
+    /// The next chunk of a body.
     pub fn push(&mut self, chunk: &[u8]) {
         self.bytes += chunk.len() as u64;
         let room = KEPT_BYTES.saturating_sub(self.kept.len());
-        self.kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        if room > 0 && !chunk.is_empty() {
+            let mut kept = Vec::with_capacity(self.kept.len() + room.min(chunk.len()));
+            kept.extend_from_slice(&self.kept);
+            kept.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            self.kept = Bytes::from(kept);
+        }
     }
 
     /// The start of the body as text: at most [`MAX_BODY_CHARS`] characters,

@@ -204,14 +204,18 @@ impl OpenLoop {
     }
 
     /// This share's arrivals in order, from `from` to the end of the run.
-    pub fn arrivals_iter(&self) -> impl Iterator<Item = Arrive> + Send + '_ {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
-        let shares = self.shares as f64;
+    /// (The iterator owns what it needs: a runner can keep it for as long
+    /// as it runs.)
+    pub fn arrivals_iter(&self) -> impl Iterator<Item = Arrive> + Send + 'static {
+        let open = self.clone();
+        let from = open.from;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(open.seed);
+        let shares = open.shares as f64;
         let mut u = 0.0;
         let mut j = 0u64;
         std::iter::from_fn(move || {
-            let position = match self.arrival {
-                Arrival::Constant => (self.share + j * self.shares) as f64,
+            let position = match open.arrival {
+                Arrival::Constant => (open.share + j * open.shares) as f64,
                 Arrival::Poisson => {
                     // Exponential gap of mean `shares` rounds.
                     let uniform: f64 = rng.random();
@@ -219,17 +223,17 @@ impl OpenLoop {
                     u
                 }
             };
-            let t = self.profile.time_of(position)?;
-            let round = self.share + j * self.shares;
+            let t = open.profile.time_of(position)?;
+            let round = open.share + j * open.shares;
             j += 1;
             Some((round, t))
         })
-        .skip_while(|(_, t)| *t < self.from)
+        .skip_while(move |(_, t)| *t < from)
         .enumerate()
-        .map(|(number, (round, t))| Arrive {
+        .map(move |(number, (round, t))| Arrive {
             number: number as u64,
             round,
-            at: t - self.from,
+            at: t - from,
         })
     }
 
@@ -327,17 +331,17 @@ impl Schedule {
     }
 
     /// Every request in the order it is due.
-    pub fn dues(&self, round_len: usize) -> Box<dyn Iterator<Item = Due> + Send + '_> {
+    pub fn dues(&self, round_len: usize) -> Box<dyn Iterator<Item = Due> + Send> {
         let len = round_len.max(1) as u64;
         match self {
-            Schedule::Closed { items } => {
-                Box::new(items.iter().enumerate().map(move |(index, item)| Due {
+            Schedule::Closed { items } => Box::new(items.clone().into_iter().enumerate().map(
+                move |(index, item)| Due {
                     index: index as u64,
                     round: item / len,
                     request: (item % len) as usize,
                     at: None,
-                }))
-            }
+                },
+            )),
             Schedule::Open(open) => Box::new(open.arrivals_iter().flat_map(move |arrival| {
                 (0..len).map(move |r| Due {
                     index: arrival.number * len + r,

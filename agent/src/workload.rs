@@ -27,6 +27,8 @@ pub struct Workload {
     pub timeout: Option<Duration>,
     /// Report each request as it starts and ends, not only in batches.
     pub live_events: bool,
+    /// Send every request's record, not a sample.
+    pub all_records: bool,
     /// The coordinator's W3C trace context for this assignment.
     pub trace_context: HashMap<String, String>,
     /// The zero of the mode's time axis, as Unix time in microseconds.
@@ -72,7 +74,7 @@ impl Workload {
     }
 
     /// Every request in the order it is due.
-    pub fn dues(&self) -> impl Iterator<Item = Due> + Send + '_ {
+    pub fn dues(&self) -> impl Iterator<Item = Due> + Send + 'static {
         self.schedule.dues(self.round.len())
     }
 
@@ -142,6 +144,7 @@ impl TryFrom<v1::Assignment> for Workload {
             stop_after,
             timeout,
             live_events: assignment.live_events,
+            all_records: assignment.all_records || assignment.live_events,
             trace_context: assignment.trace_context,
             mode_started_unix_us: assignment.mode_started_unix_us,
         })

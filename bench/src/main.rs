@@ -8,6 +8,7 @@ mod open_loop;
 mod postgres;
 mod precision;
 mod process;
+mod scale;
 mod tracing_cost;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,10 @@ enum Benchmark {
     /// How closely the open loop keeps to its rate, and the highest rate
     /// it keeps to.
     Schedule(open_loop::ScheduleOptions),
+    /// Requests per second against oha and wrk on one delay server.
+    Throughput(scale::ThroughputOptions),
+    /// The coordinator's memory and JSON for 200,000 vs 2,000,000 requests.
+    Memory(scale::MemoryOptions),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,5 +61,7 @@ fn main() -> anyhow::Result<()> {
         Benchmark::Tracing(options) => tracing_cost::run(options),
         Benchmark::CoordinatedOmission(options) => open_loop::coordinated_omission(options),
         Benchmark::Schedule(options) => open_loop::schedule(options),
+        Benchmark::Throughput(options) => scale::throughput(options),
+        Benchmark::Memory(options) => scale::memory(options),
     }
 }

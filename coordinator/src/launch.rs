@@ -19,7 +19,9 @@ use crate::dataset::{self, Seeded};
 use crate::experiment;
 use crate::hub::{self, AgentHandle, Hub, Inbound};
 use crate::live::Live;
+use crate::observer::Both;
 use crate::report::Report;
+use crate::requests_file::RequestsFile;
 use crate::round::Resolved;
 use crate::spec::{SchemaName, Spec};
 
@@ -82,6 +84,8 @@ pub struct RunOptions {
     pub database_url: Option<String>,
     /// Print only the summary.
     pub quiet: bool,
+    /// Write every request's record here (JSON Lines).
+    pub requests: Option<std::path::PathBuf>,
 }
 
 /// Runs `spec`: resolves its targets, gathers its agents, runs its modes.
@@ -176,8 +180,27 @@ pub async fn run(
         ));
     }
 
-    let mut live = Live::new(agents.len() > 1, options.quiet);
-    let report = experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await;
+    let live = Live::new(agents.len() > 1, options.quiet);
+    let report = match &options.requests {
+        None => {
+            let mut live = live;
+            experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await
+        }
+        Some(path) => {
+            let file = RequestsFile::create(path)
+                .with_context(|| format!("--requests {}", path.display()))?;
+            let mut both = Both(live, file);
+            let mut report =
+                experiment::run(spec, &targets, &mut hub, agents, &mut both, interrupt).await;
+            report.requests_file = Some(path.display().to_string());
+            if let Err(problem) = both.1.finish()
+                && let Some(mode) = report.modes.last_mut()
+            {
+                mode.failures.push(problem);
+            }
+            report
+        }
+    };
     stop.cancel();
     // Agents that are stuck or cut off keep their connections open; the
     // report must not wait for them.

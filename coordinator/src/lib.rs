@@ -8,7 +8,8 @@
 //! - [`experiment`]: the run loop, mode by mode, reporting to an
 //!   [`observer::Observer`].
 //! - [`report`]: the report model, its analysis and its renderers.
-//! - [`live`]: the terminal observer, while a run goes on.
+//! - [`live`]: the terminal observer, while a run goes on;
+//!   [`requests_file`]: every record to a file (`--requests`).
 //! - [`dataset`]: the Brazilian-cities dataset and its seeding.
 //! - [`launch`]: everything a run needs before its first mode: targets
 //!   (an embedded delay server, the database), the gRPC server, and agents
@@ -21,5 +22,6 @@ pub mod launch;
 pub mod live;
 pub mod observer;
 pub mod report;
+pub mod requests_file;
 pub mod round;
 pub mod spec;

@@ -150,6 +150,11 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     html: Option<PathBuf>,
 
+    /// Write every request's record to this file as it arrives, one JSON
+    /// object a line (the report itself keeps a sample past 1,000 a mode).
+    #[arg(long, value_name = "PATH")]
+    requests: Option<PathBuf>,
+
     /// Print only the summary, not each request as it happens.
     #[arg(long, short)]
     quiet: bool,
@@ -245,7 +250,11 @@ fn run(args: RunArgs) -> ExitCode {
     };
     // A report that could not be written at the end is a run lost: say so
     // before it starts.
-    for (flag, path) in [("--json", &args.json), ("--html", &args.html)] {
+    for (flag, path) in [
+        ("--json", &args.json),
+        ("--html", &args.html),
+        ("--requests", &args.requests),
+    ] {
         if let Some(path) = path
             && let Err(error) = file::check_writable(path)
         {
@@ -335,6 +344,7 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
         http_target: args.http_target.clone(),
         database_url: args.database_url.clone(),
         quiet: args.quiet,
+        requests: args.requests.clone(),
     })
 }
 

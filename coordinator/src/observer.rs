@@ -14,6 +14,13 @@ pub trait Observer {
     fn request_started(&mut self, agent: &str, entry: &Entry);
     /// A request finished (live modes only).
     fn request_finished(&mut self, record: &RequestRecord);
+    /// A request's record arrived: every one when the run asked for all
+    /// (`--requests`), else a sample.
+    fn record(&mut self, _mode: Mode, _record: &RequestRecord) {}
+    /// Whether this observer wants every request's record.
+    fn wants_every_record(&self) -> bool {
+        false
+    }
     /// So many requests of the mode have finished, so many of them failed.
     fn progress(&mut self, completed: u64, errors: u64);
     fn mode_finished(&mut self, report: &ModeReport);
@@ -31,4 +38,41 @@ impl Observer for Quiet {
     fn progress(&mut self, _: u64, _: u64) {}
     fn mode_finished(&mut self, _: &ModeReport) {}
     fn note(&mut self, _: &str) {}
+}
+
+/// Two observers, both told everything.
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: Observer, B: Observer> Observer for Both<A, B> {
+    fn mode_started(&mut self, mode: Mode, total: u64, live: bool) {
+        self.0.mode_started(mode, total, live);
+        self.1.mode_started(mode, total, live);
+    }
+    fn request_started(&mut self, agent: &str, entry: &Entry) {
+        self.0.request_started(agent, entry);
+        self.1.request_started(agent, entry);
+    }
+    fn request_finished(&mut self, record: &RequestRecord) {
+        self.0.request_finished(record);
+        self.1.request_finished(record);
+    }
+    fn record(&mut self, mode: Mode, record: &RequestRecord) {
+        self.0.record(mode, record);
+        self.1.record(mode, record);
+    }
+    fn wants_every_record(&self) -> bool {
+        self.0.wants_every_record() || self.1.wants_every_record()
+    }
+    fn progress(&mut self, completed: u64, errors: u64) {
+        self.0.progress(completed, errors);
+        self.1.progress(completed, errors);
+    }
+    fn mode_finished(&mut self, report: &ModeReport) {
+        self.0.mode_finished(report);
+        self.1.mode_finished(report);
+    }
+    fn note(&mut self, text: &str) {
+        self.0.note(text);
+        self.1.note(text);
+    }
 }

@@ -302,3 +302,43 @@ fn saved_runs_render_again_and_bad_files_are_refused() {
     );
     assert!(!text(&nowhere.stdout).contains("Requesting"), "nothing ran");
 }
+
+/// Past the first thousand requests of a mode the report keeps a sample of
+/// records (and says so); `--requests` gets every one, as it arrives.
+#[test]
+fn a_long_mode_keeps_a_sample_and_streams_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: many\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=0 }, { id: R2, path: /delay-me?ms=0 }]\n\
+         repeat: 2500\nconcurrency: 20\n",
+    );
+    let (json, all) = (dir.path().join("run.json"), dir.path().join("all.jsonl"));
+    let out = coordinator(&[
+        "run",
+        &spec,
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--requests",
+        all.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mode = &report["modes"][0];
+    assert_eq!(mode["histogram"]["count"], 5000);
+    assert_eq!(mode["requests_sampled"], true);
+    let kept = mode["requests"].as_array().unwrap().len();
+    assert!((1000..1500).contains(&kept), "{kept} records kept");
+    assert_eq!(report["requests_file"], all.to_str().unwrap());
+    let mut seen = std::collections::HashSet::new();
+    for line in std::fs::read_to_string(&all).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["mode"], "async");
+        assert!(seen.insert((
+            r["round"].as_u64().unwrap(),
+            r["id"].as_str().unwrap().to_owned()
+        )));
+    }
+    assert_eq!(seen.len(), 5000, "every request once");
+}

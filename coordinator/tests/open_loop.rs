@@ -104,22 +104,33 @@ fn a_steady_server_gets_the_rate_asked_for() {
 }
 
 /// Poisson arrivals: about the rate's count, with gaps that vary (their
-/// standard deviation near their mean, as an exponential's is).
+/// standard deviation near their mean, as an exponential's is). Every
+/// request's record comes from `--requests` (the report keeps a sample).
 #[test]
 fn poisson_arrivals_vary_around_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("requests.jsonl");
     let report = run(
         "name: poisson\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=0 }]\n\
          rate: 1000/s\nduration: 2s\narrival: poisson\n",
-        &[],
+        &["--requests", all.to_str().unwrap()],
     );
     let mode = &report["modes"][0];
     let count = mode["histogram"]["count"].as_f64().unwrap();
     assert!((count - 2000.0).abs() < 200.0, "{count}");
-    let mut due: Vec<f64> = mode["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["intended_ms"].as_f64().unwrap())
+    let lines = std::fs::read_to_string(&all).unwrap();
+    assert_eq!(
+        lines.lines().count() as f64,
+        count,
+        "every record in the file"
+    );
+    let mut due: Vec<f64> = lines
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["intended_ms"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     due.sort_by(f64::total_cmp);
     let gaps: Vec<f64> = due.windows(2).map(|w| w[1] - w[0]).collect();

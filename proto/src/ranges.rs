@@ -182,6 +182,16 @@ impl RangeSet {
     }
 }
 
+impl IntoIterator for RangeSet {
+    type Item = u64;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Range<u64>>>;
+
+    /// Every index, in order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.ranges.into_iter().flatten()
+    }
+}
+
 impl FromIterator<u64> for RangeSet {
     fn from_iter<I: IntoIterator<Item = u64>>(indices: I) -> RangeSet {
         let mut set = RangeSet::new();

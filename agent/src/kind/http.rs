@@ -1,33 +1,51 @@
-//! The `http` kind: a GET of a URL, with an async client (reqwest on tokio)
-//! and a blocking one (ureq, which holds the calling thread until the reply
-//! arrives). Both stream the body, count its bytes and keep only the start
-//! that the report shows, so memory stays bounded by the number of requests
-//! in flight, not by the size of a response, and both give the same outcome
-//! for the same response.
+//! The `http` kind: a GET of a URL, with an async client (hyper's HTTP/1
+//! connections on tokio, one kept alive per worker and host: the fewest
+//! layers between a request and the socket) and a blocking one (ureq,
+//! which holds the calling thread until the reply arrives). Both stream the
+//! body, count its bytes and keep only the start that the report shows, so
+//! memory stays bounded by the number of requests in flight, not by the
+//! size of a response, and both give the same outcome for the same
+//! response.
 
 use std::error::Error as _;
 use std::io::Read;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use loadlab_proto::v1;
 use tracing::{Span, field};
 
 use crate::outcome::{BodyPrefix, Outcome};
 
-/// A validated HTTP request of a workload.
+/// A validated HTTP request of a workload, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
     /// Absolute `http://` URL.
     pub url: String,
+    uri: http::Uri,
+    /// `host:port`, where to connect and what to say in `Host`.
+    authority: String,
 }
 
 impl HttpTarget {
     pub fn from_wire(wire: &v1::HttpRequest) -> Result<HttpTarget, String> {
+        let not_http = || format!("{:?} is not an http:// URL", wire.url);
         if !wire.url.starts_with("http://") {
-            return Err(format!("{:?} is not an http:// URL", wire.url));
+            return Err(not_http());
         }
+        let uri: http::Uri = wire.url.parse().map_err(|_| not_http())?;
+        let authority = uri.authority().ok_or_else(not_http)?;
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
         Ok(HttpTarget {
             url: wire.url.clone(),
+            uri,
+            authority,
         })
     }
 
@@ -56,7 +74,7 @@ impl HttpTarget {
         if outcome.status > 0 {
             span.record("http.response.status_code", outcome.status);
         }
-        span.record("http.response.body.size", outcome.bytes);
+        span.record("http.response.body.size", outcome.body.bytes);
         if outcome.error.is_some() {
             let kind = if outcome.status > 0 {
                 "http_status"
@@ -119,76 +137,140 @@ fn authority(url: &str) -> &str {
 
 /// The outcome of a complete response: an error unless it is 2xx.
 fn response(status: http::StatusCode, body: BodyPrefix) -> Outcome {
-    let text = body.text();
     let error = (!status.is_success()).then(|| {
         HttpError::Status {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_owned(),
-            body: text.trim().to_owned(),
+            body: body.text().trim().to_owned(),
         }
         .to_string()
     });
     Outcome {
         status: status.as_u16(),
-        bytes: body.bytes,
-        body: text,
+        body,
         error,
         ..Outcome::default()
     }
 }
 
-/// The async client: many requests in flight on few threads.
-#[derive(Debug, Clone)]
+/// The async client of one worker: an HTTP/1 connection per host, kept
+/// alive across its requests, opened again after an error.
+#[derive(Debug)]
 pub struct AsyncClient {
-    client: reqwest::Client,
+    connections: Vec<(String, SendRequest<Empty<Bytes>>)>,
     timeout: Option<Duration>,
 }
 
 impl AsyncClient {
-    pub fn new(timeout: Option<Duration>) -> Result<AsyncClient, String> {
-        let mut builder = reqwest::Client::builder().tcp_nodelay(true);
-        if let Some(t) = timeout {
-            builder = builder.timeout(t);
+    pub fn new(timeout: Option<Duration>) -> AsyncClient {
+        AsyncClient {
+            connections: Vec::new(),
+            timeout,
         }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(AsyncClient { client, timeout })
     }
 
     /// GETs the target with `headers` (the trace context, when tracing).
-    pub async fn get(&self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
-        let url = target.url.as_str();
-        let mut response = match self.client.get(url).headers(headers).send().await {
-            Ok(response) => response,
-            Err(error) => return Outcome::failed(self.describe(url, &error)),
+    pub async fn get(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+        let timeout = self.timeout;
+        let exchange = self.exchange(target, headers);
+        let result = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::timed_out(timeout)),
+            },
+            None => exchange.await,
         };
-        let mut body = BodyPrefix::default();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.push(&chunk),
-                Ok(None) => break,
-                Err(error) => return Outcome::failed(self.describe(url, &error)),
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // The connection's state is unknown: the next request opens another.
+                self.connections.retain(|(at, _)| *at != target.authority);
+                Outcome::failed(error)
             }
         }
-        self::response(response.status(), body)
     }
 
-    fn describe(&self, url: &str, error: &reqwest::Error) -> HttpError {
-        if error.is_timeout() {
-            return HttpError::timed_out(self.timeout);
-        }
-        let mut source = error.source();
-        while let Some(cause) = source {
-            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                return HttpError::io(url, io, self.timeout);
+    async fn exchange(
+        &mut self,
+        target: &HttpTarget,
+        headers: http::HeaderMap,
+    ) -> Result<Outcome, HttpError> {
+        let timeout = self.timeout;
+        let sender = self.connection(target).await?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let mut request = http::Request::get(target.uri.clone())
+            .header(http::header::HOST, target.authority.as_str())
+            .body(Empty::new())
+            .map_err(|e| HttpError::Other {
+                at: target.authority.clone(),
+                message: e.to_string(),
+            })?;
+        request.headers_mut().extend(headers);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let status = response.status();
+        let mut incoming = response.into_body();
+        let mut body = BodyPrefix::default();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+            if let Some(chunk) = frame.data_ref() {
+                body.push_bytes(chunk);
             }
-            source = cause.source();
         }
-        HttpError::Other {
-            at: authority(url).to_owned(),
-            message: error.to_string(),
+        Ok(self::response(status, body))
+    }
+
+    /// The open connection to the target's host, or a new one.
+    async fn connection(
+        &mut self,
+        target: &HttpTarget,
+    ) -> Result<&mut SendRequest<Empty<Bytes>>, HttpError> {
+        self.connections.retain(|(_, sender)| !sender.is_closed());
+        let at = match self
+            .connections
+            .iter()
+            .position(|(at, _)| *at == target.authority)
+        {
+            Some(at) => at,
+            None => {
+                let io = |e: std::io::Error| HttpError::io(&target.url, &e, self.timeout);
+                let stream = tokio::net::TcpStream::connect(&target.authority)
+                    .await
+                    .map_err(io)?;
+                let _ = stream.set_nodelay(true);
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| describe_hyper(&target.authority, &e, self.timeout))?;
+                tokio::spawn(connection);
+                self.connections.push((target.authority.clone(), sender));
+                self.connections.len() - 1
+            }
+        };
+        Ok(&mut self.connections[at].1)
+    }
+}
+
+/// A hyper error in words: the I/O error under it when there is one.
+fn describe_hyper(at: &str, error: &hyper::Error, timeout: Option<Duration>) -> HttpError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return HttpError::io(&format!("http://{at}"), io, timeout);
         }
+        source = cause.source();
+    }
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        return HttpError::Reset(at.to_owned());
+    }
+    HttpError::Other {
+        at: at.to_owned(),
+        message: error.to_string(),
     }
 }
 

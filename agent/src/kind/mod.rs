@@ -3,7 +3,8 @@
 //! this file registers them: the one enum the runners dispatch on.
 //!
 //! A new kind is a new module here, a variant of [`Target`], and a field in
-//! each of [`AsyncClients`] and [`BlockingClients`].
+//! each of [`AsyncSession`] (and [`AsyncClients`] for what its workers
+//! share) and [`BlockingClients`].
 
 pub mod http;
 pub mod sql;
@@ -59,28 +60,41 @@ impl Target {
     }
 }
 
-/// The async clients of a workload, shared by its tasks.
+/// What the async workers of a workload share: its database pools.
 pub struct AsyncClients {
-    http: Result<http::AsyncClient, String>,
-    sql: sql::AsyncPools,
+    timeout: Option<Duration>,
+    sql: Arc<sql::AsyncPools>,
 }
 
 impl AsyncClients {
     /// Clients for up to `concurrency` requests in flight.
     pub fn new(timeout: Option<Duration>, concurrency: usize, in_flight: InFlight) -> AsyncClients {
         AsyncClients {
-            http: http::AsyncClient::new(timeout),
-            sql: sql::AsyncPools::new(concurrency, in_flight),
+            timeout,
+            sql: Arc::new(sql::AsyncPools::new(concurrency, in_flight)),
         }
     }
 
+    /// One worker's own clients (its HTTP connections), sharing the pools.
+    pub fn session(&self) -> AsyncSession {
+        AsyncSession {
+            http: http::AsyncClient::new(self.timeout),
+            sql: self.sql.clone(),
+        }
+    }
+}
+
+/// The async clients of one worker.
+pub struct AsyncSession {
+    http: http::AsyncClient,
+    sql: Arc<sql::AsyncPools>,
+}
+
+impl AsyncSession {
     /// Runs one request; `headers` carry the trace context, when tracing.
-    pub async fn call(&self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
+    pub async fn call(&mut self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
         match target {
-            Target::Http(target) => match &self.http {
-                Ok(client) => client.get(target, headers).await,
-                Err(error) => Outcome::failed(error),
-            },
+            Target::Http(target) => self.http.get(target, headers).await,
             Target::Sql(target) => self.sql.query(target).await,
         }
     }

@@ -16,7 +16,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use tokio_postgres::NoTls;
 use tracing::{Span, field};
 
-use crate::outcome::Outcome;
+use crate::outcome::{BodyPrefix, Outcome};
 
 /// One query, as the workload runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -179,7 +179,7 @@ impl SqlError {
 fn rows(rows: u64) -> Outcome {
     Outcome {
         rows,
-        body: format!("{rows} rows"),
+        body: BodyPrefix::text_of(format!("{rows} rows")),
         ..Outcome::default()
     }
 }

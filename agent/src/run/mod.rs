@@ -188,25 +188,25 @@ impl Context {
 
 /// Hands out a workload's requests in order, each when it is due, and
 /// keeps count of the most that were due and not yet started at once.
-pub(crate) struct Pacer<'a> {
-    context: &'a Context,
-    dues: Box<dyn Iterator<Item = Due> + Send + 'a>,
+pub(crate) struct Pacer {
+    context: Arc<Context>,
+    dues: Box<dyn Iterator<Item = Due> + Send>,
     /// Runs ahead of `dues` to count what is already due (open loop only).
-    scout: Option<std::iter::Peekable<Box<dyn Iterator<Item = Due> + Send + 'a>>>,
+    scout: Option<std::iter::Peekable<Box<dyn Iterator<Item = Due> + Send>>>,
     scouted: u64,
     handed: u64,
     stop: Option<Instant>,
 }
 
-impl<'a> Pacer<'a> {
-    pub fn new(context: &'a Context) -> Pacer<'a> {
+impl Pacer {
+    pub fn new(context: &Arc<Context>) -> Pacer {
         let workload = &context.workload;
         let open = workload.stop_after.is_some();
         Pacer {
-            context,
+            context: context.clone(),
             dues: Box::new(workload.dues()),
             scout: open.then(|| {
-                let dues: Box<dyn Iterator<Item = Due> + Send + 'a> = Box::new(workload.dues());
+                let dues: Box<dyn Iterator<Item = Due> + Send> = Box::new(workload.dues());
                 dues.peekable()
             }),
             scouted: 0,

@@ -1,67 +1,111 @@
-//! `async`: every request a task on the tokio runtime, at most `cap` in
-//! flight; while one waits, the others proceed.
+//! `async`: requests on the tokio runtime, at most `cap` in flight. Workers
+//! — tasks, each with its own HTTP connections — take the next request from
+//! the pacer, wait until it is due, and run it; whenever every worker is
+//! busy, another starts (the cap permitting), so an open loop without a cap
+//! keeps up with its rate. While one request waits, the others proceed.
+//! No task or permit per request: the hot loop is a worker's loop.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use super::{Context, Pacer};
 use crate::kind::AsyncClients;
 use crate::probe::Canary;
 
-/// Closer than this to its due time, a request is not waited for.
-const NEAR: std::time::Duration = std::time::Duration::from_micros(20);
+/// Closer than this to its due time, a request is not waited for: a timer
+/// would cost more than it corrects.
+const NEAR: Duration = Duration::from_micros(20);
+
+/// Most workers an open loop without a cap starts.
+const MAX_WORKERS: usize = 100_000;
+
+/// What the workers share.
+struct Pool {
+    context: Arc<Context>,
+    clients: AsyncClients,
+    /// Never held across an await.
+    pacer: Mutex<Pacer>,
+    /// Workers not running a request (taking the next, or waiting for it).
+    idle: AtomicUsize,
+    workers: AtomicUsize,
+    cap: usize,
+    tracker: TaskTracker,
+}
+
+impl Pool {
+    /// Starts one more worker, unless the cap is reached.
+    fn grow(self: &Arc<Self>) {
+        let started = self
+            .workers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            });
+        if started.is_ok() {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            self.tracker.spawn(work(self.clone()));
+        }
+    }
+}
 
 pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
     if let Some(canary) = canary {
         tokio::spawn(canary);
     }
     let workload = context.workload.clone();
-    let cap = workload.cap.min(Semaphore::MAX_PERMITS);
+    let cap = workload.cap.min(MAX_WORKERS);
     let pool_size = usize::try_from(workload.len())
         .unwrap_or(usize::MAX)
         .min(cap)
         .min(10_000);
-    let clients = Arc::new(AsyncClients::new(
-        workload.timeout,
-        pool_size,
-        context.queries.clone(),
-    ));
-    let slots = Arc::new(Semaphore::new(cap));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut pacer = Pacer::new(&context);
-    while let Some((due, when)) = pacer.next() {
-        // A request due within a few microseconds goes now: closer than
-        // that, a timer would cost more than it corrects.
+    let pool = Arc::new(Pool {
+        clients: AsyncClients::new(workload.timeout, pool_size, context.queries.clone()),
+        pacer: Mutex::new(Pacer::new(&context)),
+        context,
+        idle: AtomicUsize::new(0),
+        workers: AtomicUsize::new(0),
+        cap,
+        tracker: TaskTracker::new(),
+    });
+    pool.grow();
+    pool.tracker.close();
+    pool.tracker.wait().await;
+}
+
+/// One worker: the next request, when it is due, until none is left.
+async fn work(pool: Arc<Pool>) {
+    let context = &pool.context;
+    let mut session = pool.clients.session();
+    loop {
+        let next = pool.pacer.lock().unwrap_or_else(|e| e.into_inner()).next();
+        let Some((due, when)) = next else {
+            return;
+        };
+        // This worker is busy now; if it was the last idle one, another
+        // starts to take the next request.
+        if pool.idle.fetch_sub(1, Ordering::AcqRel) == 1 {
+            pool.grow();
+        }
         if let Some(when) = when.filter(|w| w.saturating_duration_since(Instant::now()) > NEAR) {
             tokio::select! {
                 () = loadlab_wait::wait_until(when.into()) => {}
-                () = context.cancel.cancelled() => break,
+                () = context.cancel.cancelled() => return,
             }
         }
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = context.cancel.cancelled() => break,
-        };
         let now = Instant::now();
-        if pacer.over(now) {
-            break;
+        {
+            let mut pacer = pool.pacer.lock().unwrap_or_else(|e| e.into_inner());
+            if pacer.over(now) {
+                return;
+            }
+            pacer.handed(now);
         }
-        pacer.handed(now);
-        let (context, clients) = (context.clone(), clients.clone());
-        tasks.spawn(async move {
-            let mut started = context.start(&due);
-            let headers = std::mem::take(&mut started.headers);
-            let outcome = clients.call(context.target(&started), headers).await;
-            context.finish(started, outcome);
-            drop(permit);
-        });
-        // Reap finished tasks as we go so a long run does not pile them up.
-        while tasks.try_join_next().is_some() {}
+        let mut started = context.start(&due);
+        let headers = std::mem::take(&mut started.headers);
+        let outcome = session.call(context.target(&started), headers).await;
+        context.finish(started, outcome);
+        pool.idle.fetch_add(1, Ordering::AcqRel);
     }
-    while tasks.join_next().await.is_some() {}
 }

@@ -6,6 +6,7 @@
 mod activity;
 mod dispatch;
 mod mode;
+mod sample;
 
 pub use dispatch::{Share, shares};
 pub use mode::LIVE_LIMIT;

@@ -18,6 +18,7 @@ use tracing::{Instrument, Span, warn};
 
 use super::activity;
 use super::dispatch::{Dispatch, State, shares};
+use super::sample::Sample;
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
@@ -43,7 +44,9 @@ pub(super) struct ModeRun<'a> {
     started: Instant,
     dispatches: Vec<Dispatch>,
     by_run: HashMap<String, usize>,
-    records: Vec<RequestRecord>,
+    records: Sample,
+    /// Ask agents for every record (someone wants them all).
+    all_records: bool,
     failures: Vec<String>,
     notes: Vec<String>,
     lost: HashSet<AgentKey>,
@@ -77,7 +80,8 @@ impl<'a> ModeRun<'a> {
             started: Instant::now(),
             dispatches: Vec::new(),
             by_run: HashMap::new(),
-            records: Vec::new(),
+            records: Sample::new(),
+            all_records: false,
             failures: Vec::new(),
             notes: Vec::new(),
             lost: HashSet::new(),
@@ -123,6 +127,7 @@ impl<'a> ModeRun<'a> {
             timeout_ms: self.spec.timeout.0.as_millis() as u64,
             live_events: self.live_events,
             mode_started_unix_us: self.started_unix_us,
+            all_records: self.all_records,
         };
         let sent = agent
             .send(coordinator_message::Kind::Assignment(assignment))
@@ -149,6 +154,7 @@ impl<'a> ModeRun<'a> {
         interrupt: &CancellationToken,
     ) -> bool {
         let total = self.spec.total_requests(agents.len() as u32);
+        self.all_records = observer.wants_every_record();
         observer.mode_started(self.mode, total, self.live_events);
         let schedules: Vec<Schedule> = match &self.plan {
             Plan::Closed { rounds } => {
@@ -448,12 +454,14 @@ impl<'a> ModeRun<'a> {
                             else {
                                 continue; // checked: the index is in the assignment
                             };
+                            let key = (index, record.index);
                             let entry = &self.round.entries[request];
                             let record = to_record(record, entry, round, &agent);
                             if self.live_events {
                                 observer.request_finished(&record);
                             }
-                            self.records.push(record);
+                            observer.record(self.mode, &record);
+                            self.records.offer(key, record);
                         }
                     }
                     Err(why) => {
@@ -576,7 +584,7 @@ impl<'a> ModeRun<'a> {
             load,
             tally: merged,
             agents,
-            records: self.records,
+            records: self.records.into_records(),
             not_started: not_started + self.unreported,
             max_backlog,
             max_in_flight,

@@ -152,6 +152,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         notes,
         histogram,
         agents: agents.iter().map(figures).collect(),
+        requests_sampled: records.len() as u64 != tally.count,
         requests: records,
     }
 }

@@ -29,6 +29,9 @@ pub struct Report {
     pub modes: Vec<ModeReport>,
     /// True when the run was stopped (Ctrl-C) before it finished.
     pub interrupted: bool,
+    /// Where every request's record went (`--requests`), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_file: Option<String>,
 }
 
 /// The `format` of reports this version writes and reads.
@@ -52,6 +55,7 @@ impl Report {
             agents,
             modes,
             interrupted,
+            requests_file: None,
         }
     }
 
@@ -162,8 +166,13 @@ pub struct ModeReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub percentiles: Vec<PercentilePoint>,
     pub agents: Vec<AgentFigures>,
-    /// Requests as they happened, ordered by start.
+    /// Requests as they happened, ordered by start: every one, or (see
+    /// `requests_sampled`) the first, the failures, the slowest and a
+    /// uniform sample.
     pub requests: Vec<RequestRecord>,
+    /// True when `requests` is a sample, not every request.
+    #[serde(default)]
+    pub requests_sampled: bool,
 }
 
 /// How a mode's requests were started.

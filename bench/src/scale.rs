@@ -1,0 +1,232 @@
+//! Scale and speed.
+//!
+//! `throughput`: loadlab's async mode against oha (and wrk, where
+//! installed) on one delay-server process answering at once, with the same
+//! connections, alternated, best of N each, as ratios.
+//!
+//! `memory`: the coordinator's peak memory and JSON size for a run of
+//! 200,000 requests and one of 2,000,000: what it holds must not grow with
+//! the number of requests.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use loadlab_testkit::process::{Running, peak_rss_bytes};
+use serde_json::Value;
+
+use crate::process::sibling_binary;
+
+#[derive(Debug, clap::Args)]
+pub struct ThroughputOptions {
+    /// Requests per loadlab and oha run.
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Connections (loadlab's concurrency, oha's and wrk's -c).
+    #[arg(long, default_value_t = 50)]
+    connections: u32,
+    /// Runs of each tool, alternated; the best counts.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MemoryOptions {
+    #[arg(long, default_value_t = 200_000)]
+    small: u64,
+    #[arg(long, default_value_t = 2_000_000)]
+    large: u64,
+    #[arg(long, default_value_t = 50)]
+    connections: u32,
+}
+
+/// A delay-server process answering at once, and its URL.
+fn server() -> anyhow::Result<(Running, String)> {
+    let mut command = Command::new(sibling_binary("delay-server")?);
+    command
+        .args(["--listen", "127.0.0.1:0", "--max-connections", "20000"])
+        .env("RUST_LOG", "warn");
+    let server = Running::spawn(command);
+    let url = server.url_after("listening on ", Duration::from_secs(10));
+    Ok((server, url))
+}
+
+/// A closed-loop spec of `requests` × 0 ms at `connections` in flight.
+fn spec(requests: u64, connections: u32) -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!(
+        "loadlab-scale-{}-{requests}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(
+        &path,
+        format!(
+            "name: scale\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=0 }}]\n\
+             repeat: {requests}\nconcurrency: {connections}\ntimeout: 10s\n"
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Runs the coordinator on `spec` against `target`, watching its memory;
+/// returns the report's first mode, its peak RSS and the JSON's size.
+fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<(Value, u64, u64)> {
+    let json = spec.with_extension("json");
+    let mut child = Command::new(sibling_binary("coordinator")?)
+        .arg("run")
+        .arg(spec)
+        .args(["--quiet", "--http-target", target, "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot run the coordinator")?;
+    let mut peak = 0;
+    let status = loop {
+        if let Some(rss) = peak_rss_bytes(child.id()) {
+            peak = peak.max(rss);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        bail!("coordinator run failed: {status}");
+    }
+    let size = std::fs::metadata(&json)?.len();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+    let _ = std::fs::remove_file(&json);
+    Ok((report["modes"][0].clone(), peak, size))
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty())
+}
+
+fn oha(url: &str, requests: u64, connections: u32) -> anyhow::Result<f64> {
+    let out = Command::new("oha")
+        .args(["--no-tui", "--output-format", "json"])
+        .args(["-n", &requests.to_string(), "-c", &connections.to_string()])
+        .arg(url)
+        .output()
+        .context("cannot run oha")?;
+    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
+    report["summary"]["requestsPerSec"]
+        .as_f64()
+        .context("no requestsPerSec in oha's JSON")
+}
+
+fn wrk(url: &str, connections: u32, duration: Duration) -> anyhow::Result<f64> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c", &connections.to_string()])
+        .args(["-d", &format!("{}s", duration.as_secs().max(2))])
+        .arg(url)
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no Requests/sec in wrk's output")
+}
+
+pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
+    let (_server, base) = server()?;
+    let url = format!("{base}/delay-me?ms=0");
+    let spec = spec(options.requests, options.connections)?;
+    let (has_oha, has_wrk) = (installed("oha"), installed("wrk"));
+    let (mut loadlab_best, mut oha_best, mut wrk_best) = (0.0f64, 0.0f64, 0.0f64);
+    for _ in 0..options.runs {
+        let started = Instant::now();
+        let (mode, _, _) = coordinator(&spec, &base)?;
+        let took = started.elapsed();
+        let count = mode["histogram"]["count"].as_f64().unwrap_or(0.0);
+        let rps = count / (mode["wall_ms"].as_f64().unwrap_or(f64::MAX) / 1e3);
+        loadlab_best = loadlab_best.max(rps);
+        if has_oha {
+            oha_best = oha_best.max(oha(&url, options.requests, options.connections)?);
+        }
+        if has_wrk {
+            wrk_best = wrk_best.max(wrk(&url, options.connections, took)?);
+        }
+    }
+    let _ = std::fs::remove_file(&spec);
+    println!(
+        "throughput: {} × 0 ms at {} connections, best of {} (requests/s)",
+        options.requests, options.connections, options.runs
+    );
+    println!("  loadlab async  {loadlab_best:>9.0}");
+    if has_oha {
+        let ratio = loadlab_best / oha_best;
+        println!(
+            "  oha            {oha_best:>9.0}   loadlab/oha {ratio:.2} (target >= 1.0: {})",
+            if ratio >= 1.0 { "met" } else { "MISSED" }
+        );
+    } else {
+        println!("  oha            not installed (cargo install oha --locked)");
+    }
+    if has_wrk {
+        let ratio = loadlab_best / wrk_best;
+        println!(
+            "  wrk -t1        {wrk_best:>9.0}   loadlab/wrk {ratio:.2} (target >= 0.9: {})",
+            if ratio >= 0.9 { "met" } else { "MISSED" }
+        );
+    } else {
+        println!("  wrk            not installed (apt-get install wrk)");
+    }
+    Ok(())
+}
+
+pub fn memory(options: MemoryOptions) -> anyhow::Result<()> {
+    let (server, base) = server()?;
+    let mut rows = Vec::new();
+    for requests in [options.small, options.large] {
+        let spec = spec(requests, options.connections)?;
+        let (mode, peak, json) = coordinator(&spec, &base)?;
+        let _ = std::fs::remove_file(&spec);
+        let count = mode["histogram"]["count"].as_u64().unwrap_or(0);
+        if count != requests {
+            bail!("{requests} requests asked, {count} reported");
+        }
+        rows.push((
+            requests,
+            peak,
+            json,
+            mode["wall_ms"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    let server_peak = server.peak_rss_bytes().unwrap_or(0);
+    let mb = |b: u64| b as f64 / 1e6;
+    println!("memory: the coordinator (with its in-process agent) and its JSON");
+    for (requests, peak, json, wall) in &rows {
+        println!(
+            "  {requests:>9} requests  peak RSS {:>7.1} MB  JSON {:>6.2} MB  ({:.1} s)",
+            mb(*peak),
+            mb(*json),
+            wall / 1e3
+        );
+    }
+    let (small, large) = (rows[0].1 as f64, rows[1].1 as f64);
+    let ratio = large / small;
+    println!(
+        "  {}× the requests: {ratio:.2}× the memory (target <= 1.3: {}); large run {:.1} MB (target <= 150 MB: {}), JSON {:.2} MB (target <= 20 MB: {})",
+        options.large / options.small.max(1),
+        if ratio <= 1.3 { "met" } else { "MISSED" },
+        mb(rows[1].1),
+        if mb(rows[1].1) <= 150.0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        mb(rows[1].2),
+        if mb(rows[1].2) <= 20.0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+    );
+    println!("  delay server peak RSS {:.1} MB", mb(server_peak));
+    Ok(())
+}

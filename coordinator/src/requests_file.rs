@@ -1,0 +1,83 @@
+//! `--requests PATH`: every request's record, one JSON object a line, as
+//! the records arrive — never held in memory (the report keeps a sample).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use loadlab_agent::Mode;
+use serde::Serialize;
+
+use crate::observer::Observer;
+use crate::report::{ModeReport, RequestRecord};
+use crate::round::Entry;
+
+/// The file, as an observer that wants every record.
+pub struct RequestsFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    written: u64,
+    /// The first write that failed; later records are not written.
+    error: Option<std::io::Error>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    mode: Mode,
+    #[serde(flatten)]
+    record: &'a RequestRecord,
+}
+
+impl RequestsFile {
+    pub fn create(path: &Path) -> std::io::Result<RequestsFile> {
+        Ok(RequestsFile {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 16, File::create(path)?),
+            written: 0,
+            error: None,
+        })
+    }
+
+    /// Flushes; says how many records were written, or what went wrong.
+    pub fn finish(mut self) -> Result<u64, String> {
+        if self.error.is_none()
+            && let Err(error) = self.out.flush()
+        {
+            self.error = Some(error);
+        }
+        match self.error {
+            None => Ok(self.written),
+            Some(error) => Err(format!(
+                "--requests {}: {error}; only the first {} records were written",
+                self.path.display(),
+                self.written
+            )),
+        }
+    }
+}
+
+impl Observer for RequestsFile {
+    fn mode_started(&mut self, _: Mode, _: u64, _: bool) {}
+    fn request_started(&mut self, _: &str, _: &Entry) {}
+    fn request_finished(&mut self, _: &RequestRecord) {}
+    fn progress(&mut self, _: u64, _: u64) {}
+    fn mode_finished(&mut self, _: &ModeReport) {}
+    fn note(&mut self, _: &str) {}
+
+    fn record(&mut self, mode: Mode, record: &RequestRecord) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut self.out, &Line { mode, record })
+            .map_err(std::io::Error::other)
+            .and_then(|()| self.out.write_all(b"\n"));
+        match written {
+            Ok(()) => self.written += 1,
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    fn wants_every_record(&self) -> bool {
+        true
+    }
+}
