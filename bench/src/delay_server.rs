@@ -3,15 +3,18 @@
 //! All connections are opened first (as wrk does), then every request is sent
 //! at once; the wall time runs from the first request sent to the last reply
 //! read. A server that sleeps on timers finishes them all in about one delay.
+//!
+//! The client speaks HTTP/1.1 over raw sockets (one write, reads until the
+//! reply's Content-Length is in): reading thousands of replies at once is
+//! then cheap enough that the figures are the server's, not the client's.
+//! `--url` fires at a server already running instead (any HTTP server that
+//! answers `GET /delay-me?ms=N`), to compare servers in the same bench.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use loadlab_testkit::process::Running;
@@ -30,31 +33,52 @@ pub struct Options {
     #[arg(long, default_value_t = 1.05)]
     max_ratio: f64,
     /// Target for the server's peak RSS, in MB.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 150)]
     max_rss_mb: u64,
+    /// Fire at this server (e.g. http://127.0.0.1:8000) instead of starting
+    /// a delay-server process; its memory and CPU are then not measured.
+    #[arg(long)]
+    url: Option<String>,
 }
 
 pub fn run(options: Options) -> anyhow::Result<()> {
-    let mut command = Command::new(sibling_binary("delay-server")?);
-    command.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--max-connections",
-        &(options.concurrency + 16).to_string(),
-    ]);
-    command.env("RUST_LOG", "warn");
-    let server = Running::spawn(command);
-    let url = server.url_after("listening on ", Duration::from_secs(10));
-    let addr = url.trim_start_matches("http://").to_owned();
+    let server = match &options.url {
+        Some(_) => None,
+        None => {
+            let mut command = Command::new(sibling_binary("delay-server")?);
+            command.args([
+                "--listen",
+                "127.0.0.1:0",
+                "--max-connections",
+                &(options.concurrency + 16).to_string(),
+            ]);
+            command.env("RUST_LOG", "warn");
+            Some(Running::spawn(command))
+        }
+    };
+    let url = match (&server, &options.url) {
+        (Some(server), _) => server.url_after("listening on ", Duration::from_secs(10)),
+        (None, Some(url)) => url.clone(),
+        (None, None) => unreachable!("one or the other"),
+    };
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let fired = runtime.block_on(fire(&addr, options.concurrency, options.delay))?;
     let wall = fired.wall;
-    let rss = server
-        .peak_rss_bytes()
-        .context("no peak RSS for the server")?;
-    let server_cpu = server.cpu_time().context("no CPU time for the server")?;
+    let (rss, server_cpu) = match &server {
+        Some(server) => (
+            server
+                .peak_rss_bytes()
+                .context("no peak RSS for the server")?,
+            server.cpu_time().context("no CPU time for the server")?,
+        ),
+        None => (0, Duration::ZERO),
+    };
 
     let ratio = wall.as_secs_f64() / options.delay.as_secs_f64();
     let rss_mb = rss as f64 / 1e6;
@@ -101,35 +125,41 @@ struct Fired {
 async fn fire(addr: &str, concurrency: usize, delay: Duration) -> anyhow::Result<Fired> {
     // Phase 1: open every connection (a few hundred handshakes at a time).
     use futures::StreamExt;
-    let mut senders = Vec::with_capacity(concurrency);
+    let mut streams = Vec::with_capacity(concurrency);
     let opening = futures::stream::iter(0..concurrency)
         .map(|_| connect(addr))
         .buffer_unordered(256);
     let mut opening = std::pin::pin!(opening);
-    while let Some(sender) = opening.next().await {
-        senders.push(sender?);
+    while let Some(stream) = opening.next().await {
+        streams.push(stream?);
     }
 
     // Phase 2: every request at once.
-    let path = format!("/delay-me?ms={}", delay.as_millis());
+    let request = format!(
+        "GET /delay-me?ms={} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        delay.as_millis()
+    );
+    let request = Bytes::from(request);
+    // Every request written in one tight loop (a small write to an idle
+    // socket completes at once), then the replies awaited.
     let started = Instant::now();
-    let requests = senders.into_iter().map(|mut sender| {
-        let request = hyper::Request::get(path.as_str())
-            .header("host", addr)
-            .body(Empty::<Bytes>::new());
+    let mut sent = Vec::with_capacity(concurrency);
+    for stream in streams {
+        let written = stream.try_write(&request).unwrap_or(0);
+        sent.push((stream, written, Instant::now()));
+    }
+    let requests = sent.into_iter().map(|(stream, written, at)| {
+        let rest = request.slice(written..);
         tokio::spawn(async move {
-            let sent = Instant::now();
-            let response = sender.send_request(request?).await?;
-            let status = response.status();
-            response.into_body().collect().await?;
-            anyhow::Ok((status, sent.duration_since(started), sent.elapsed()))
+            let status = exchange(stream, &rest).await?;
+            anyhow::Ok((status, at.duration_since(started), at.elapsed()))
         })
     });
     let results = futures::future::join_all(requests).await;
     let wall = started.elapsed();
     let failed = results
         .iter()
-        .filter(|r| !matches!(r, Ok(Ok((status, _, _))) if status.is_success()))
+        .filter(|r| !matches!(r, Ok(Ok((200, _, _)))))
         .count();
     if failed > 0 {
         bail!("{failed} of {concurrency} requests failed");
@@ -149,12 +179,48 @@ async fn fire(addr: &str, concurrency: usize, delay: Duration) -> anyhow::Result
     })
 }
 
-async fn connect(addr: &str) -> anyhow::Result<http1::SendRequest<Empty<Bytes>>> {
+async fn connect(addr: &str) -> anyhow::Result<TcpStream> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect {addr}"))?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
+    Ok(stream)
+}
+
+/// Sends what is left of the request and reads the whole reply (head,
+/// then Content-Length bytes of body); returns its status.
+async fn exchange(mut stream: TcpStream, request: &[u8]) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !request.is_empty() {
+        stream.write_all(request).await?;
+    }
+    let mut reply = Vec::with_capacity(256);
+    let mut buffer = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buffer).await?;
+        if n == 0 {
+            bail!("the server closed the connection mid-reply");
+        }
+        reply.extend_from_slice(&buffer[..n]);
+        let Some(head_end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = std::str::from_utf8(&reply[..head_end])?;
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no status line")?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .context("no Content-Length")?;
+        if reply.len() >= head_end + 4 + length {
+            return Ok(status);
+        }
+    }
 }

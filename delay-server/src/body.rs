@@ -1,5 +1,5 @@
-//! Reply bodies: a short text, or that text padded to a size asked for
-//! (`bytes=N`), streamed in chunks so a large body costs no memory.
+//! Padded reply bodies (`bytes=N`): the reply text padded, or cut, to the
+//! size asked for, streamed in chunks so a large body costs no memory.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -21,13 +21,6 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn text(text: String) -> Reply {
-        Reply {
-            head: Some(Bytes::from(text)),
-            padding: 0,
-        }
-    }
-
     /// `text` padded with dots, or cut, to exactly `len` bytes.
     pub fn sized(text: String, len: u64) -> Reply {
         let mut head = Bytes::from(text);
@@ -85,6 +78,5 @@ mod tests {
         assert!(body.starts_with(b"Done..."));
         assert_eq!(collect(Reply::sized("Done".into(), 2)).await, b"Do");
         assert_eq!(collect(Reply::sized("Done".into(), 0)).await, b"");
-        assert_eq!(collect(Reply::text("ok".into())).await, b"ok");
     }
 }

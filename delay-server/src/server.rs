@@ -18,6 +18,9 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 use tracing::{debug, info, warn};
 
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+
 use crate::body::Reply;
 use crate::delay::Delay;
 use crate::hiccup::{Frozen, Hiccups};
@@ -144,7 +147,7 @@ async fn respond(
     request: Request<Incoming>,
     config: Arc<Config>,
     counters: Arc<Counters>,
-) -> Result<Response<Reply>, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
     let response = match (request.method(), path) {
         (&Method::GET, "/delay-me" | "/delay-me/") => {
@@ -154,11 +157,13 @@ async fn respond(
                     let span = server_span(&request, delay.duration);
                     loadlab_wait::wait(delay.duration).instrument(span).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
-                    let body = match delay.bytes {
-                        Some(len) => Reply::sized(delay.reply(), len),
-                        None => Reply::text(delay.reply()),
-                    };
-                    respond_with(StatusCode::OK, body)
+                    match delay.bytes {
+                        Some(len) => respond_with(
+                            StatusCode::OK,
+                            Either::Right(Reply::sized(delay.reply(), len)),
+                        ),
+                        None => text(StatusCode::OK, delay.reply()),
+                    }
                 }
                 Err(error) => {
                     counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -200,11 +205,15 @@ fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> traci
     span
 }
 
-fn text(status: StatusCode, body: String) -> Response<Reply> {
-    respond_with(status, Reply::text(body))
+/// A reply: a short text (sent whole, with its head), or a padded one
+/// streamed in chunks.
+type Body = Either<Full<Bytes>, Reply>;
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    respond_with(status, Either::Left(Full::new(Bytes::from(body))))
 }
 
-fn respond_with(status: StatusCode, body: Reply) -> Response<Reply> {
+fn respond_with(status: StatusCode, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(

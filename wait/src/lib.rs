@@ -6,13 +6,43 @@
 //! tokio's timer and the last stretch on a Linux `timerfd`, which fires at the
 //! nanosecond it was set for. The timerfd is held only for that last stretch,
 //! so thousands of concurrent waits still cost timers, not file descriptors.
+//!
+//! A timerfd costs a handful of system calls, and the split wait a second
+//! timer. When thousands of waits are in progress (sleeping requests under
+//! load, where a millisecond is lost in the noise anyway), that would delay
+//! every reply: past [`PRECISE_AT_ONCE`] waits in progress, a wait is one
+//! tokio timer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 /// Below this remaining time, the precise timer takes over.
 const PRECISE_TAIL: Duration = Duration::from_millis(3);
+
+/// Most waits in progress at once for which the precise tail is used.
+pub const PRECISE_AT_ONCE: usize = 64;
+
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// A wait in progress, counted while it lives.
+struct Waiting;
+
+impl Waiting {
+    /// Counts this wait in; says whether few enough are in progress for
+    /// a precise one.
+    fn begin() -> (Waiting, bool) {
+        let before = WAITING.fetch_add(1, Ordering::AcqRel);
+        (Waiting, before < PRECISE_AT_ONCE)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Completes as close as the system allows to `duration` from now, and never
 /// before it.
@@ -23,6 +53,11 @@ pub async fn wait(duration: Duration) {
 /// Completes as close as the system allows to `deadline`, and never before
 /// it.
 pub async fn wait_until(deadline: Instant) {
+    let (_counted, precise) = Waiting::begin();
+    if !precise {
+        tokio::time::sleep_until(deadline).await;
+        return;
+    }
     if deadline.saturating_duration_since(Instant::now()) > PRECISE_TAIL {
         tokio::time::sleep_until(deadline - PRECISE_TAIL).await;
     }
