@@ -10,12 +10,14 @@ use std::time::Duration;
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1::{self, AgentMessage, agent_message};
+use loadlab_telemetry::requests::{RequestSpan, RequestSpans};
+use opentelemetry::trace::{SpanId, SpanKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::outcome::Outcome;
-use crate::run::{Event, Gauges, execute};
+use crate::run::{Clock, Event, Gauges, execute};
 use crate::sample::RecordSampler;
 use crate::workload::Workload;
 
@@ -33,6 +35,9 @@ fn message(kind: agent_message::Kind) -> AgentMessage {
 /// What finished since the last flush.
 struct Pending {
     run_id: String,
+    clock: Clock,
+    /// Where request spans go, when tracing.
+    spans: Option<RequestSpans>,
     completed: RangeSet,
     tally: Tally,
     records: Vec<v1::RequestRecord>,
@@ -46,7 +51,7 @@ impl Pending {
     fn add(&mut self, workload: &Workload, outcome: Outcome) {
         self.completed.insert_one(outcome.index);
         let response_us = outcome.end_us.saturating_sub(outcome.intended_us);
-        let keep = self.sampler.keep(response_us, !outcome.ok());
+        let in_sample = self.sampler.keep(response_us, !outcome.ok());
         match &outcome.error {
             None => self.tally.record(outcome.sample()),
             Some(error) => {
@@ -57,8 +62,26 @@ impl Pending {
                 self.tally.record(sample);
             }
         }
-        if keep {
-            self.records.push(to_wire(outcome));
+        // Sampled requests are traced, and so are the ones whose records
+        // the report keeps (its exemplars link to them).
+        let mut span_id = None;
+        if let Some(spans) = &self.spans
+            && (outcome.sampled.is_some() || in_sample && spans.exports_afterwards())
+        {
+            let request = &workload.round[outcome.request];
+            let (name, attributes) = request.target.span(&request.id, &outcome);
+            let span = RequestSpan {
+                name,
+                kind: SpanKind::Client,
+                start: self.clock.unix(outcome.start_us),
+                end: self.clock.unix(outcome.end_us),
+                attributes,
+                error: outcome.error.clone(),
+            };
+            span_id = Some(spans.export(outcome.sampled, span));
+        }
+        if in_sample || workload.all_records {
+            self.records.push(to_wire(outcome, span_id));
         }
     }
 
@@ -119,22 +142,31 @@ pub async fn run(
     };
     debug!(%run_id, mode = %workload.mode, requests = workload.len(), "running assignment");
     let span = assignment_span(&workload);
+    let spans = RequestSpans::new(
+        &span,
+        workload.len(),
+        loadlab_telemetry::requests::sampling(),
+    );
+    let clock = Clock::new(workload.mode_started_unix_us);
     let (events, mut received) = mpsc::unbounded_channel();
     let gauges = Arc::new(Gauges::default());
     let mut execution = tokio::spawn(execute(
         workload.clone(),
+        clock,
         events,
         gauges.clone(),
         cancel.clone(),
-        span,
+        spans.clone(),
     ));
 
     let mut pending = Pending {
         run_id: run_id.clone(),
+        clock,
+        spans,
         completed: RangeSet::new(),
         tally: Tally::new(),
         records: Vec::new(),
-        sampler: RecordSampler::new(workload.all_records),
+        sampler: RecordSampler::new(),
         reported_started: 0,
     };
     let (mut completed, mut errors) = (0u64, 0u64);
@@ -233,7 +265,7 @@ fn assignment_span(workload: &Workload) -> tracing::Span {
     span
 }
 
-fn to_wire(outcome: Outcome) -> v1::RequestRecord {
+fn to_wire(outcome: Outcome, span_id: Option<SpanId>) -> v1::RequestRecord {
     v1::RequestRecord {
         index: outcome.index,
         intended_us: outcome.intended_us,
@@ -245,6 +277,6 @@ fn to_wire(outcome: Outcome) -> v1::RequestRecord {
         body: outcome.body.text(),
         error: outcome.error.unwrap_or_default(),
         rows: outcome.rows,
-        span_id: outcome.span_id.unwrap_or_default(),
+        span_id: span_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }

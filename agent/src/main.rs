@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             "loadlab.agent.name",
             name.clone(),
         )],
+        sends_load: true,
     };
     let identity = Identity::new(name);
     let served = process::run("info,h2=warn,tower=warn,hyper=warn", config, async {

@@ -9,8 +9,9 @@ use bytes::Bytes;
 pub struct Outcome {
     /// The request's place in the assignment.
     pub index: u64,
-    /// Which request of the round it is.
+    /// Which request of the round it is, and of which round.
     pub request: usize,
+    pub round: u64,
     /// When the schedule wanted it to start (= `start_us` in a closed loop).
     pub intended_us: u64,
     pub start_us: u64,
@@ -24,8 +25,9 @@ pub struct Outcome {
     pub rows: u64,
     /// Why it failed; `None` when it succeeded.
     pub error: Option<String>,
-    /// Its span in the run's trace, when tracing.
-    pub span_id: Option<String>,
+    /// Its span id when it was sampled for tracing (its `traceparent` said
+    /// so, and its span is exported after it).
+    pub sampled: Option<opentelemetry::trace::SpanId>,
 }
 
 impl Outcome {

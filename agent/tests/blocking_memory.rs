@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use loadlab_agent::run::{Event, Gauges, execute};
+use loadlab_agent::run::{Clock, Event, Gauges, execute};
 use loadlab_agent::workload::Workload;
 use loadlab_proto::v1;
 use tokio_util::sync::CancellationToken;
@@ -55,10 +55,11 @@ async fn blocking_mode_memory_does_not_grow_with_the_number_of_requests() {
     let before = peak_rss();
     execute(
         Arc::new(workload),
+        Clock::new(0),
         events,
         Arc::new(Gauges::default()),
         CancellationToken::new(),
-        tracing::Span::none(),
+        None,
     )
     .await;
     assert_eq!(counter.await.unwrap(), REQUESTS);

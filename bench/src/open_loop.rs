@@ -7,7 +7,8 @@
 //!
 //! `schedule`: how closely the open loop keeps to its rate against a
 //! delay-server process answering at once: achieved rate and schedule lag
-//! at 2,000/s, then the highest rate whose lag p99 stays within 5 ms.
+//! at 2,000/s, then the highest rate whose lag p99 stays within 5 ms, and
+//! at that rate loadlab's open loop beside oha's `-q` on the same server.
 
 use std::process::Command;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub struct ScheduleOptions {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "5000,10000,20000,40000,80000"
+        default_value = "5000,10000,14000,16000,18000,20000,40000"
     )]
     probe: Vec<u32>,
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
@@ -122,15 +123,7 @@ fn oha(options: &OmissionOptions, url: &str) -> anyhow::Result<Option<Percentile
         bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
-    let p = &report["latencyPercentiles"];
-    let max = report["summary"]["slowest"].as_f64().unwrap_or(f64::NAN);
-    let seconds = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1e3;
-    Ok(Some([
-        seconds(&p["p50"]),
-        seconds(&p["p90"]),
-        seconds(&p["p99"]),
-        max * 1e3,
-    ]))
+    Ok(Some(oha_percentiles(&report)))
 }
 
 pub fn coordinated_omission(options: OmissionOptions) -> anyhow::Result<()> {
@@ -213,7 +206,7 @@ pub fn coordinated_omission(options: OmissionOptions) -> anyhow::Result<()> {
 
 pub fn schedule(options: ScheduleOptions) -> anyhow::Result<()> {
     let (_server, url) = delay_server(&[])?;
-    let measure = |rate: u32, duration: Duration| -> anyhow::Result<(f64, f64, f64)> {
+    let measure = |rate: u32, duration: Duration| -> anyhow::Result<((f64, Value), f64, f64)> {
         let mode = loadlab(
             &format!(
                 "name: schedule\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=0 }}]\n\
@@ -224,12 +217,12 @@ pub fn schedule(options: ScheduleOptions) -> anyhow::Result<()> {
         )?;
         let achieved = mode["achieved_rate"].as_f64().unwrap_or(0.0);
         Ok((
-            achieved,
+            (achieved, mode["histogram"].clone()),
             mode["schedule_lag"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
             mode["schedule_lag"]["max_ms"].as_f64().unwrap_or(f64::NAN),
         ))
     };
-    let (achieved, lag_p99, lag_max) = measure(options.rate, options.duration)?;
+    let ((achieved, _), lag_p99, lag_max) = measure(options.rate, options.duration)?;
     let off = (achieved / f64::from(options.rate) - 1.0) * 100.0;
     println!(
         "schedule: {}/s for {:?}: achieved {achieved:.0}/s ({off:+.1}%, target within 2%: {}), \
@@ -241,16 +234,79 @@ pub fn schedule(options: ScheduleOptions) -> anyhow::Result<()> {
     );
     let mut highest = None;
     for rate in options.probe {
-        let (achieved, lag_p99, _) = measure(rate, options.probe_for)?;
+        let ((achieved, _), lag_p99, _) = measure(rate, options.probe_for)?;
         println!("  {rate:>6}/s: achieved {achieved:>8.0}/s, lag p99 {lag_p99:>8.2} ms");
         if lag_p99 > 5.0 {
             break;
         }
         highest = Some(rate);
     }
-    match highest {
-        Some(rate) => println!("  highest rate tried with lag p99 <= 5 ms: {rate}/s"),
-        None => println!("  no rate tried kept lag p99 within 5 ms"),
+    let Some(rate) = highest else {
+        println!("  no rate tried kept lag p99 within 5 ms");
+        return Ok(());
+    };
+    println!("  highest rate tried with lag p99 <= 5 ms: {rate}/s");
+    // The same rate, the same server: loadlab's open loop beside oha's -q
+    // (with latency correction, so both count from the intended start).
+    let (mode, _, _) = measure(rate, options.probe_for)?;
+    let ours = percentiles(&mode.1);
+    println!(
+        "  at {rate}/s for {:?}: loadlab achieved {:>8.0}/s, response p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+        options.probe_for, mode.0, ours[0], ours[2], ours[3]
+    );
+    match oha_at(rate, options.probe_for, &url)? {
+        Some((achieved, theirs)) => println!(
+            "  at {rate}/s for {:?}: oha     achieved {achieved:>8.0}/s, response p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+            options.probe_for, theirs[0], theirs[2], theirs[3]
+        ),
+        None => println!("  oha: not installed (cargo install oha --locked)"),
     }
     Ok(())
+}
+
+/// oha at `rate`/s for `duration` with latency correction and 50
+/// connections against `url`'s `/delay-me?ms=0`: its achieved rate and
+/// percentiles, if oha is installed.
+fn oha_at(rate: u32, duration: Duration, url: &str) -> anyhow::Result<Option<(f64, Percentiles)>> {
+    if !Command::new("oha")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(None);
+    }
+    let out = Command::new("oha")
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "--latency-correction",
+        ])
+        .args(["-z", &format!("{}ms", duration.as_millis())])
+        .args(["-c", "50", "-q", &rate.to_string()])
+        .arg(format!("{url}/delay-me?ms=0"))
+        .output()
+        .context("cannot run oha")?;
+    if !out.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
+    Ok(Some((
+        report["summary"]["requestsPerSec"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        oha_percentiles(&report),
+    )))
+}
+
+/// p50, p90, p99 and max from oha's JSON (which gives seconds).
+fn oha_percentiles(report: &Value) -> Percentiles {
+    let p = &report["latencyPercentiles"];
+    let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1e3;
+    [
+        ms(&p["p50"]),
+        ms(&p["p90"]),
+        ms(&p["p99"]),
+        ms(&report["summary"]["slowest"]),
+    ]
 }

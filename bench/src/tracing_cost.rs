@@ -17,7 +17,9 @@ pub struct Options {
     #[arg(long, default_value = "experiments/http-load.yaml")]
     spec: PathBuf,
     /// Runs with export off and on each (alternated); medians are compared.
-    #[arg(long, default_value_t = 3)]
+    /// Short runs on a shared machine vary by several percent: nine make the
+    /// median steady.
+    #[arg(long, default_value_t = 9)]
     runs: usize,
 }
 

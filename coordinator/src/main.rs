@@ -209,6 +209,7 @@ fn main() -> ExitCode {
                 service: "loadlab-coordinator",
                 endpoint: None,
                 attributes: Vec::new(),
+                sends_load: true,
             };
             let seeded = process::run("warn", config, async {
                 let interrupt = process::cancel_on_stop();
@@ -269,6 +270,7 @@ fn run(args: RunArgs) -> ExitCode {
         service: "loadlab-coordinator",
         endpoint: args.otlp_endpoint.clone(),
         attributes: Vec::new(),
+        sends_load: true,
     };
     // Whatever is still stuck when the run ends — a blocking request, a
     // silent agent — does not hold the report back (see process::run).

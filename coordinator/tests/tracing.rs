@@ -215,7 +215,7 @@ fn query_spans_carry_the_database_conventions() {
         .iter()
         .filter(|s| {
             s.attributes
-                .get("db.system")
+                .get("db.system.name")
                 .is_some_and(|v| v == "postgresql")
         })
         .collect();
@@ -231,6 +231,100 @@ fn query_spans_carry_the_database_conventions() {
     assert!(rows.contains(&"1") && rows.contains(&"5"), "{rows:?}");
     // A run without HTTP requests: experiment, mode, two assignments, two queries.
     assert_eq!(spans.len(), 6, "{spans:#?}");
+}
+
+/// Runs `spec` in-process against a delay-server process, both exporting
+/// to `otlp`, with `env` set for the coordinator; returns the JSON report.
+fn local_traced_run(spec: &str, otlp: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let (mut server, server_url) = delay_server(otlp);
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command
+        .args(["run", spec, "--quiet", "--http-target", &server_url])
+        .args(["--otlp-endpoint", otlp, "--json"])
+        .arg(json.path())
+        .envs(env.iter().copied());
+    let mut coordinator = Running::spawn(command);
+    let code = coordinator.exit_code(LONG);
+    assert_eq!(code, Some(0), "{}", coordinator.stderr());
+    server.signal("TERM");
+    assert!(server.exit_code(LONG).is_some());
+    serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap()
+}
+
+/// A load run of 3,000 requests traces about 1,000 of them by default (the
+/// server only those: their traceparent said so) plus the requests whose
+/// records the report keeps, each linked from its record;
+/// `OTEL_TRACES_SAMPLER=always_on` traces every one, `always_off` none.
+#[test]
+fn a_load_run_samples_its_requests_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: sampled\nmodes: [async]\nrepeat: 3000\nconcurrency: 20\n\
+         requests:\n  - { id: R1, path: /delay-me?ms=0 }\n",
+    );
+    let count = |spans: &[Received], service: &str, name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.service == service && s.name == name)
+            .count()
+    };
+
+    let (sink, otlp, _runtime) = collector();
+    let report = local_traced_run(&spec, &otlp, &[]);
+    let spans = sink.spans();
+    let (clients, servers) = (
+        count(&spans, "loadlab-coordinator", "GET"),
+        count(&spans, "loadlab-delay-server", "GET /delay-me"),
+    );
+    assert!((850..1_150).contains(&servers), "{servers} server spans");
+    assert!(
+        clients >= servers && clients < 3_000,
+        "{clients} client spans"
+    );
+    let index = by_id(&spans);
+    let records = report["modes"][0]["requests"].as_array().unwrap();
+    assert!(records.len() >= 1_000, "{}", records.len());
+    for record in records {
+        let id = record["span_id"]
+            .as_str()
+            .expect("every record kept is traced");
+        let span = index[&hex_bytes(id)];
+        assert_eq!(span.name, "GET");
+        let traced_ms = (span.end - span.start) as f64 / 1e6;
+        let measured_ms = record["end_ms"].as_f64().unwrap() - record["start_ms"].as_f64().unwrap();
+        assert!(
+            (traced_ms - measured_ms).abs() < 0.01,
+            "{traced_ms} vs {measured_ms}"
+        );
+    }
+
+    let (sink, otlp, _runtime) = collector();
+    local_traced_run(&spec, &otlp, &[("OTEL_TRACES_SAMPLER", "always_on")]);
+    let spans = sink.spans();
+    assert_eq!(count(&spans, "loadlab-coordinator", "GET"), 3_000);
+    assert_eq!(
+        count(&spans, "loadlab-delay-server", "GET /delay-me"),
+        3_000
+    );
+
+    let (sink, otlp, _runtime) = collector();
+    local_traced_run(&spec, &otlp, &[("OTEL_TRACES_SAMPLER", "always_off")]);
+    let spans = sink.spans();
+    assert_eq!(count(&spans, "loadlab-coordinator", "GET"), 0);
+    assert_eq!(count(&spans, "loadlab-delay-server", "GET /delay-me"), 0);
+    assert!(
+        count(&spans, "loadlab-coordinator", "mode async") == 1,
+        "{spans:#?}"
+    );
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]

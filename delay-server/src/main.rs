@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         service: "loadlab-delay-server",
         endpoint: args.otlp_endpoint.clone(),
         attributes: Vec::new(),
+        sends_load: false,
     };
     match loadlab_telemetry::process::run("info,hyper=warn", config, serve(args, hiccups)) {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -186,8 +186,13 @@ async fn respond(
 }
 
 /// The server span of one delayed request, a child of the caller's span
-/// when the request carries a W3C `traceparent`; none when not tracing.
+/// when the request carries a W3C `traceparent`; none when not tracing, or
+/// when the caller's `traceparent` says this request is not sampled (then
+/// not even built: a load run samples a few of its requests).
 fn server_span(request: &Request<Incoming>, delay: std::time::Duration) -> tracing::Span {
+    if loadlab_telemetry::requests::sampled_flag(request.headers()) == Some(false) {
+        return tracing::Span::none();
+    }
     let span = loadlab_telemetry::span(|| {
         tracing::info_span!(
             target: loadlab_telemetry::TARGET,

@@ -1,6 +1,7 @@
 //! Trace export: an OpenTelemetry provider batching spans to an OTLP/gRPC
 //! collector, behind `tracing-opentelemetry`, installed beside logging.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -11,13 +12,15 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    SpanProcessor,
 };
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::requests::{self, Sampling};
 use crate::{TARGET, host_name, logging};
 
 /// Set once trace export is installed; spans are only built when it is.
@@ -41,6 +44,12 @@ pub struct TraceConfig {
     pub endpoint: Option<String>,
     /// Extra resource attributes (`host.name`, the agent's name...).
     pub attributes: Vec<KeyValue>,
+    /// True in the binaries that send load (coordinator, agent):
+    /// `OTEL_TRACES_SAMPLER` then chooses which requests are traced (see
+    /// [`requests`]) and the few spans of the run itself are always kept.
+    /// False in a service (the delay server), where the SDK applies it to
+    /// every span as usual.
+    pub sends_load: bool,
 }
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes every span.
@@ -53,7 +62,7 @@ pub struct Telemetry {
 /// Must be called inside a tokio runtime (the exporter's gRPC channel lives
 /// on it) that stays up until [`Telemetry::shutdown`] returns.
 pub fn init(default_directives: &str, config: TraceConfig) -> Telemetry {
-    let Some(endpoint) = config.endpoint.filter(|e| !e.is_empty()) else {
+    let Some(endpoint) = config.endpoint.clone().filter(|e| !e.is_empty()) else {
         logging::init_logging(default_directives);
         return Telemetry { provider: None };
     };
@@ -62,8 +71,8 @@ pub fn init(default_directives: &str, config: TraceConfig) -> Telemetry {
         .with_endpoint(endpoint.clone())
         .with_timeout(EXPORT_TIMEOUT)
         .build();
-    let exporter = match exporter {
-        Ok(exporter) => exporter,
+    let mut exporter = match exporter {
+        Ok(exporter) => WarnOnce::new(exporter, endpoint),
         Err(error) => {
             logging::init_logging(default_directives);
             eprintln!("warning: tracing is off: cannot export to {endpoint}: {error}");
@@ -71,12 +80,11 @@ pub fn init(default_directives: &str, config: TraceConfig) -> Telemetry {
         }
     };
     let host = host_name().map(|h| KeyValue::new("host.name", h));
-    let mut resource =
-        Resource::builder().with_attributes(config.attributes.into_iter().chain(host));
+    let attributes = config.attributes.iter().cloned().chain(host);
+    let mut resource = Resource::builder().with_attributes(attributes);
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(config.service);
     }
-    // The sampler comes from OTEL_TRACES_SAMPLER when set (the SDK reads it).
     // A load run ends tens of thousands of spans a second: the queue is
     // sized so that they are exported, not dropped (OTEL_BSP_* still rule).
     let mut batch = BatchConfigBuilder::default();
@@ -86,13 +94,37 @@ pub fn init(default_directives: &str, config: TraceConfig) -> Telemetry {
     if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
         batch = batch.with_max_export_batch_size(EXPORT_BATCH);
     }
-    let processor = BatchSpanProcessor::builder(WarnOnce::new(exporter, endpoint))
+    let resource = resource.build();
+    // Request spans reach the processor without the provider (see
+    // `requests`), so the exporter learns the resource here.
+    exporter.set_resource(&resource);
+    let processor = BatchSpanProcessor::builder(exporter)
         .with_batch_config(batch.build())
         .build();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_resource(resource.build())
-        .build();
+    install(default_directives, &config, resource, Arc::new(processor))
+}
+
+/// Installs logging and trace export through `processor` (which must know
+/// the resource already): what [`init`] does once it has made its batch
+/// processor. Tests give their own processor, to see every span.
+pub fn install(
+    default_directives: &str,
+    config: &TraceConfig,
+    resource: Resource,
+    processor: Arc<dyn SpanProcessor>,
+) -> Telemetry {
+    let mut provider = SdkTracerProvider::builder()
+        .with_span_processor(Shared(processor.clone()))
+        .with_resource(resource);
+    if config.sends_load {
+        match Sampling::from_env() {
+            Ok(sampling) => requests::set_sampling(sampling),
+            Err(error) => eprintln!("warning: {error}; requests are sampled by default"),
+        }
+        provider = provider.with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+    }
+    let provider = provider.build();
+    requests::set_sink(processor);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let ours = Targets::new().with_target(TARGET, LevelFilter::INFO);
     let trace_layer = tracing_opentelemetry::layer()
@@ -118,6 +150,32 @@ impl Telemetry {
             let _ = provider.shutdown();
         }
     }
+}
+
+/// The batch processor, shared by the provider (the run's own spans) and
+/// the request spans handed to it directly.
+#[derive(Debug)]
+struct Shared(Arc<dyn SpanProcessor>);
+
+impl SpanProcessor for Shared {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    // The exporter was given the resource before the processor was built.
+    fn set_resource(&mut self, _: &Resource) {}
 }
 
 /// The exporter, saying once (not on every batch) that the collector cannot

@@ -13,8 +13,9 @@ pub mod jaeger;
 pub mod logging;
 pub mod process;
 pub mod propagation;
+pub mod requests;
 
-pub use export::{Telemetry, TraceConfig, init};
+pub use export::{Telemetry, TraceConfig, init, install};
 pub use logging::init_logging;
 
 /// The `tracing` target of every span loadlab exports. Only spans with this

@@ -1,21 +1,15 @@
-//! W3C trace context across services: into and out of HTTP headers, and
-//! into and out of the key/value map an `Assignment` carries.
+//! W3C trace context across services: out of HTTP headers (requests'
+//! own headers are made in [`crate::requests`]), and into and out of the
+//! key/value map an `Assignment` carries.
 
 use std::collections::HashMap;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-/// Writes the W3C `traceparent` (and `tracestate`) of `span` into
-/// `headers`; nothing when tracing is off.
-pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
-    let context = span.context();
-    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
-}
 
 /// The W3C trace context of `span` as key/value pairs, for carrying inside
 /// a message; empty when tracing is off.
@@ -49,15 +43,6 @@ fn set_parent(span: &tracing::Span, context: Context) {
         // Fails only when tracing is off or the span already started.
         let _ = span.set_parent(context);
     }
-}
-
-/// The span id of `span` (16 hex digits), when it is being traced.
-pub fn span_id(span: &tracing::Span) -> Option<String> {
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.span_id().to_string())
 }
 
 /// The trace id of `span` (32 hex digits), when it is being traced.

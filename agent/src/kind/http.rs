@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use loadlab_proto::v1;
-use tracing::{Span, field};
+use opentelemetry::KeyValue;
 
 use crate::outcome::{BodyPrefix, Outcome};
 
@@ -49,40 +49,30 @@ impl HttpTarget {
         })
     }
 
-    /// The client span of one request, with the HTTP semantic conventions.
-    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
-        tracing::info_span!(
-            target: loadlab_telemetry::TARGET,
-            parent: parent,
-            "request",
-            otel.name = "GET",
-            otel.kind = "client",
-            http.request.method = "GET",
-            url.full = self.url.as_str(),
-            loadlab.request.id = id,
-            loadlab.round = round,
-            http.response.status_code = field::Empty,
-            http.response.body.size = field::Empty,
-            error.type = field::Empty,
-            otel.status_code = field::Empty,
-            otel.status_description = field::Empty,
-        )
-    }
-
-    /// Fills in the span's response fields.
-    pub fn record(span: &Span, outcome: &Outcome) {
+    /// The client span of one finished request, with the HTTP semantic
+    /// conventions.
+    pub fn span_fields(&self, outcome: &Outcome, fields: &mut Vec<KeyValue>) -> &'static str {
+        fields.push(KeyValue::new("http.request.method", "GET"));
+        fields.push(KeyValue::new("url.full", self.url.clone()));
         if outcome.status > 0 {
-            span.record("http.response.status_code", outcome.status);
+            fields.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(outcome.status),
+            ));
         }
-        span.record("http.response.body.size", outcome.body.bytes);
+        fields.push(KeyValue::new(
+            "http.response.body.size",
+            outcome.body.bytes as i64,
+        ));
         if outcome.error.is_some() {
             let kind = if outcome.status > 0 {
                 "http_status"
             } else {
                 "request_failed"
             };
-            span.record("error.type", kind);
+            fields.push(KeyValue::new("error.type", kind));
         }
+        "GET"
     }
 }
 

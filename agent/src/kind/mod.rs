@@ -1,5 +1,5 @@
 //! Workload kinds: what one request of a round is. Each kind is one module
-//! (its wire validation, its clients, its span fields, its typed error);
+//! (its wire validation, its clients, its span's fields, its typed error);
 //! this file registers them: the one enum the runners dispatch on.
 //!
 //! A new kind is a new module here, a variant of [`Target`], and a field in
@@ -9,11 +9,12 @@
 pub mod http;
 pub mod sql;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use loadlab_proto::v1;
-use tracing::Span;
+use opentelemetry::KeyValue;
 
 use crate::outcome::Outcome;
 use sql::InFlight;
@@ -39,24 +40,24 @@ impl Target {
         }
     }
 
-    /// The client span of one request; `parent` is the assignment's span.
-    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
-        match self {
-            Target::Http(target) => target.span(parent, id, round),
-            Target::Sql(target) => target.span(parent, id, round),
+    /// The client span of a finished request (`id` is its id in the
+    /// spec): its name and attributes.
+    pub fn span(&self, id: &str, outcome: &Outcome) -> (Cow<'static, str>, Vec<KeyValue>) {
+        let mut fields = Vec::with_capacity(8);
+        let name = match self {
+            Target::Http(target) => Cow::Borrowed(target.span_fields(outcome, &mut fields)),
+            Target::Sql(target) => Cow::Owned(target.span_fields(outcome, &mut fields)),
+        };
+        fields.push(KeyValue::new("loadlab.request.id", id.to_owned()));
+        fields.push(KeyValue::new("loadlab.round", outcome.round as i64));
+        let lag_us = outcome.start_us.saturating_sub(outcome.intended_us);
+        if lag_us > 0 {
+            fields.push(KeyValue::new(
+                "loadlab.schedule_lag_ms",
+                lag_us as f64 / 1e3,
+            ));
         }
-    }
-
-    /// Fills in the span's result fields, and its status on failure.
-    pub fn record(&self, span: &Span, outcome: &Outcome) {
-        match self {
-            Target::Http(_) => http::HttpTarget::record(span, outcome),
-            Target::Sql(_) => sql::SqlTarget::record(span, outcome),
-        }
-        if let Some(error) = &outcome.error {
-            span.record("otel.status_code", "ERROR");
-            span.record("otel.status_description", error.as_str());
-        }
+        (name, fields)
     }
 }
 

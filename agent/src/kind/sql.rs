@@ -12,9 +12,9 @@ use std::time::Duration;
 use bb8_postgres::PostgresConnectionManager;
 use futures::TryStreamExt;
 use loadlab_proto::v1;
+use opentelemetry::KeyValue;
 use postgres::fallible_iterator::FallibleIterator;
 use tokio_postgres::NoTls;
-use tracing::{Span, field};
 
 use crate::outcome::{BodyPrefix, Outcome};
 
@@ -41,32 +41,23 @@ impl SqlTarget {
         })
     }
 
-    /// The client span of one query, with the database semantic conventions.
-    pub fn span(&self, parent: &Span, id: &str, round: u64) -> Span {
-        tracing::info_span!(
-            target: loadlab_telemetry::TARGET,
-            parent: parent,
-            "query",
-            otel.name = self.sql.split_whitespace().next().unwrap_or("query").to_uppercase(),
-            otel.kind = "client",
-            db.system = "postgresql",
-            db.system.name = "postgresql",
-            db.query.text = self.sql.as_str(),
-            loadlab.request.id = id,
-            loadlab.round = round,
-            db.response.returned_rows = field::Empty,
-            error.type = field::Empty,
-            otel.status_code = field::Empty,
-            otel.status_description = field::Empty,
-        )
-    }
-
-    /// Fills in the span's result fields.
-    pub fn record(span: &Span, outcome: &Outcome) {
-        span.record("db.response.returned_rows", outcome.rows);
+    /// The client span of one finished query, with the database semantic
+    /// conventions; its name is the statement's first word.
+    pub fn span_fields(&self, outcome: &Outcome, fields: &mut Vec<KeyValue>) -> String {
+        fields.push(KeyValue::new("db.system.name", "postgresql"));
+        fields.push(KeyValue::new("db.query.text", self.sql.clone()));
+        fields.push(KeyValue::new(
+            "db.response.returned_rows",
+            outcome.rows as i64,
+        ));
         if outcome.error.is_some() {
-            span.record("error.type", "query_failed");
+            fields.push(KeyValue::new("error.type", "query_failed"));
         }
+        self.sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("query")
+            .to_uppercase()
     }
 
     /// Connection settings: the URL plus our session options.

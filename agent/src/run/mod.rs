@@ -8,8 +8,9 @@
 //! - [`threads`]: an OS thread per request in flight.
 //!
 //! Every runner reports through the same [`Context`]: `start` before a
-//! request (span built first, so it is not measured), `finish` after (end
-//! stamped first). The async and blocking runners also host the stall
+//! request (its trace header made first, so it is not measured), `finish`
+//! after (end stamped first). Spans are built later, off the runners (see
+//! the assignment). The async and blocking runners also host the stall
 //! probe's canary on their executor.
 
 mod blocking;
@@ -21,9 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use loadlab_telemetry::requests::RequestSpans;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Span;
 
 use crate::Mode;
 use crate::kind::sql::InFlight;
@@ -64,28 +65,38 @@ pub struct Execution {
 
 /// The workload's clock: microseconds on the mode's time axis.
 #[derive(Debug, Clone, Copy)]
-struct Clock {
-    /// The axis' zero as an instant of this process.
+pub struct Clock {
+    /// The axis' zero as an instant of this process...
     zero: Instant,
+    /// ...and on the wall clock.
+    zero_unix: SystemTime,
 }
 
 impl Clock {
     /// A clock whose zero is `mode_started_unix_us` (the coordinator's), or
     /// now when that lies in the future (another host's clock running
     /// ahead).
-    fn new(mode_started_unix_us: u64) -> Clock {
+    pub fn new(mode_started_unix_us: u64) -> Clock {
         let now = Instant::now();
-        let now_unix_us = SystemTime::now()
+        let now_unix = SystemTime::now();
+        let now_unix_us = now_unix
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
         let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
+        let zero = now.checked_sub(since).unwrap_or(now);
         Clock {
-            zero: now.checked_sub(since).unwrap_or(now),
+            zero,
+            zero_unix: now_unix - now.duration_since(zero),
         }
     }
 
     fn now_us(&self) -> u64 {
         self.zero.elapsed().as_micros() as u64
+    }
+
+    /// A time on the axis as a wall-clock time.
+    pub fn unix(&self, us: u64) -> SystemTime {
+        self.zero_unix + Duration::from_micros(us)
     }
 }
 
@@ -97,8 +108,8 @@ pub(crate) struct Context {
     /// The assignment's start: an open loop's requests are due from it.
     anchor: Instant,
     anchor_us: u64,
-    /// Parent of the request spans; `Span::none()` when not tracing.
-    span: Span,
+    /// Which requests are traced; `None` when not tracing.
+    spans: Option<RequestSpans>,
     pub cancel: CancellationToken,
     /// Queries in flight, cancelled on the server when the workload is.
     pub queries: InFlight,
@@ -111,24 +122,22 @@ pub(crate) struct Started {
     intended_us: u64,
     start_us: u64,
     request: usize,
-    span: Span,
+    round: u64,
+    /// Its span id, when it is sampled.
+    sampled: Option<opentelemetry::trace::SpanId>,
     /// The trace context to send with it.
     pub headers: http::HeaderMap,
 }
 
 impl Context {
-    /// Starts the request `due`: builds its span and headers, then stamps
-    /// the start, so span building is not measured.
+    /// Starts the request `due`: decides whether it is traced and makes
+    /// its headers, then stamps the start, so that is not measured.
     pub fn start(&self, due: &Due) -> Started {
-        let request = self.workload.request(due);
-        let span = if self.span.is_none() {
-            Span::none()
-        } else {
-            request.target.span(&self.span, &request.id, due.round)
-        };
         let mut headers = http::HeaderMap::new();
-        if !span.is_none() {
-            loadlab_telemetry::propagation::inject(&span, &mut headers);
+        let mut sampled = None;
+        if let Some(spans) = &self.spans {
+            sampled = spans.decide(due.index);
+            headers.insert("traceparent", spans.traceparent(sampled));
         }
         let start_us = self.clock.now_us();
         let intended_us = due.at.map_or(start_us, |at| {
@@ -150,12 +159,13 @@ impl Context {
             intended_us,
             start_us,
             request: due.request,
-            span,
+            round: due.round,
+            sampled,
             headers,
         }
     }
 
-    /// Finishes a request: stamps the end first, then fills in its span.
+    /// Finishes a request: stamps the end first.
     pub fn finish(&self, started: Started, mut outcome: Outcome) {
         let end_us = self.clock.now_us();
         self.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -164,16 +174,14 @@ impl Context {
             intended_us,
             start_us,
             request,
-            span,
+            round,
+            sampled,
             headers: _,
         } = started;
-        if !span.is_none() {
-            self.workload.round[request].target.record(&span, &outcome);
-            outcome.span_id = loadlab_telemetry::propagation::span_id(&span);
-        }
-        drop(span);
         outcome.index = index;
         outcome.request = request;
+        outcome.round = round;
+        outcome.sampled = sampled;
         outcome.intended_us = intended_us;
         outcome.start_us = start_us;
         outcome.end_us = end_us;
@@ -263,17 +271,18 @@ pub(crate) fn sleep_until(deadline: Instant, cancel: &CancellationToken) -> bool
     }
 }
 
-/// Runs `workload` in its mode, reporting every request on `events`.
-/// Returns when every request has finished or, after `cancel`, when the
-/// ones already started have; requests not started by then are not run.
+/// Runs `workload` in its mode, on `clock`'s axis, reporting every request
+/// on `events`; `spans` says which requests are traced. Returns when every
+/// request has finished or, after `cancel`, when the ones already started
+/// have; requests not started by then are not run.
 pub async fn execute(
     workload: Arc<Workload>,
+    clock: Clock,
     events: mpsc::UnboundedSender<Event>,
     gauges: Arc<Gauges>,
     cancel: CancellationToken,
-    span: Span,
+    spans: Option<RequestSpans>,
 ) -> Execution {
-    let clock = Clock::new(workload.mode_started_unix_us);
     let (anchor, anchor_us) = anchor(&workload, &clock);
     let context = Arc::new(Context {
         anchor,
@@ -281,7 +290,7 @@ pub async fn execute(
         clock,
         workload: workload.clone(),
         events,
-        span,
+        spans,
         cancel: cancel.clone(),
         queries: InFlight::default(),
         gauges,
