@@ -4,6 +4,7 @@
 
 pub mod otlp;
 pub mod process;
+pub mod redis;
 pub mod servers;
 
 /// An address on loopback where nothing listens: connecting to it is

@@ -1,0 +1,616 @@
+//! The HTTP side: accept loop, routing, the websocket handshake, and handing
+//! each customer to its mode's session.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::upgrade::Upgraded;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::Mode;
+use crate::hub::{Hub, Unavailable};
+use crate::session;
+
+/// What an operator can tune; see the binary's `--help`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// The mode of `GET /track/{order}` (any mode: `/{mode}/track/{order}`).
+    pub mode: Mode,
+    /// On shutdown, how long sessions get to close their sockets.
+    pub grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            mode: Mode::Async,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the tracker cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{url:?} is not a Redis URL: {reason}")]
+    BadRedisUrl { url: String, reason: String },
+    #[error("cannot reach Redis at {address}: {reason}")]
+    RedisUnreachable { address: String, reason: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Binds `addr` for [`run`]; returns the listener and the address bound.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// What every connection and session shares.
+pub(crate) struct Shared {
+    config: Config,
+    client: redis::Client,
+    hub: Hub,
+    /// Sessions close with 1001 once this is cancelled.
+    pub stop: CancellationToken,
+    /// Customers being served now.
+    customers: AtomicU64,
+    /// Updates delivered since start.
+    pub delivered: AtomicU64,
+    /// The blocking mode's executor: one thread, started with its first
+    /// customer (`None`: it could not start).
+    blocking: OnceLock<Option<tokio::runtime::Handle>>,
+    /// The sync mode's one thread, started with its first customer.
+    sync: OnceLock<Option<std::sync::Mutex<std_mpsc::Sender<SyncCustomer>>>>,
+}
+
+/// A sync-mode customer waiting for its turn.
+struct SyncCustomer {
+    order: String,
+    subscribed: oneshot::Sender<Result<(), Unavailable>>,
+    socket: oneshot::Receiver<(TcpStream, Vec<u8>)>,
+}
+
+/// A tracker connected to its Redis, ready to serve.
+pub struct Tracker {
+    shared: Arc<Shared>,
+    hub_stop: CancellationToken,
+    address: String,
+}
+
+impl Tracker {
+    /// Checks that Redis answers (else the error names its host:port) and
+    /// starts the shared subscriber.
+    pub async fn connect(config: Config) -> Result<Tracker, Error> {
+        let client =
+            redis::Client::open(config.redis_url.as_str()).map_err(|e| Error::BadRedisUrl {
+                url: config.redis_url.clone(),
+                reason: e.to_string(),
+            })?;
+        let address = crate::redis_address(&config.redis_url);
+        ping(&client)
+            .await
+            .map_err(|reason| Error::RedisUnreachable {
+                address: address.clone(),
+                reason,
+            })?;
+        let hub_stop = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            hub: Hub::start(client.clone(), address.clone(), hub_stop.clone()),
+            client,
+            stop: CancellationToken::new(),
+            customers: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            blocking: OnceLock::new(),
+            sync: OnceLock::new(),
+            config,
+        });
+        if !shared.hub.ready(Duration::from_secs(3)).await {
+            return Err(Error::RedisUnreachable {
+                address,
+                reason: "its subscriber connection did not come up within 3 s".into(),
+            });
+        }
+        Ok(Tracker {
+            shared,
+            hub_stop,
+            address,
+        })
+    }
+
+    /// Serves `listener` until `shutdown` completes; then closes every
+    /// customer's socket with 1001 within the grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Tracker {
+            shared,
+            hub_stop,
+            address,
+        } = self;
+        serve(listener, shared, hub_stop, address, shutdown).await
+    }
+}
+
+/// [`Tracker::connect`], then [`Tracker::serve`]: fails at once when Redis
+/// cannot be reached.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    Tracker::connect(config)
+        .await?
+        .serve(listener, shutdown)
+        .await
+}
+
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    hub_stop: CancellationToken,
+    address: String,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let local = listener.local_addr()?;
+    info!(%local, redis = %address, mode = %shared.config.mode, "tracker ready");
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait, do not spin.
+                    warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(request, shared.clone()));
+            let served = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(error) = served {
+                debug!(%peer, %error, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    info!(
+        customers = shared.customers.load(Ordering::Relaxed),
+        "shutting down: closing customers' sockets"
+    );
+    shared.stop.cancel();
+    let closed = async {
+        while shared.customers.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(shared.config.grace, closed)
+        .await
+        .is_err()
+    {
+        warn!(
+            left = shared.customers.load(Ordering::Relaxed),
+            "grace period over with customers still connected"
+        );
+    }
+    hub_stop.cancel();
+    info!(
+        delivered = shared.delivered.load(Ordering::Relaxed),
+        "tracker stopped"
+    );
+    Ok(())
+}
+
+async fn ping(client: &redis::Client) -> Result<(), String> {
+    let attempt = async {
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 3 s".into()),
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(body.into() + "\n")));
+    *reply.status_mut() = status;
+    reply
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Reply, std::convert::Infallible> {
+    let path = request.uri().path().to_owned();
+    Ok(match path.as_str() {
+        "/healthz" if shared.hub.healthy() => text(StatusCode::OK, "ok"),
+        "/healthz" => text(StatusCode::SERVICE_UNAVAILABLE, "Redis is unreachable"),
+        "/stats" => stats(&shared),
+        _ => match route(&path, shared.config.mode) {
+            Route::Track(mode, order) => track(request, mode, order, shared).await,
+            Route::BadOrder => text(
+                StatusCode::BAD_REQUEST,
+                "order ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+            ),
+            Route::BadMode(mode) => text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no mode {mode:?}: /track/ORDER, or /{{async,threads,blocking,sync}}/track/ORDER"
+                ),
+            ),
+            Route::None => text(StatusCode::NOT_FOUND, "not found: try /track/ORDER_ID"),
+        },
+    })
+}
+
+enum Route {
+    Track(Mode, String),
+    BadOrder,
+    BadMode(String),
+    None,
+}
+
+fn route(path: &str, default: Mode) -> Route {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (mode, order) = match parts.as_slice() {
+        ["track", order] => (default, *order),
+        [mode, "track", order] => match mode.parse() {
+            Ok(mode) => (mode, *order),
+            Err(_) => return Route::BadMode((*mode).to_owned()),
+        },
+        _ => return Route::None,
+    };
+    if valid_order(order) {
+        Route::Track(mode, order.to_owned())
+    } else {
+        Route::BadOrder
+    }
+}
+
+/// 1–64 characters of `[A-Za-z0-9_-]`.
+pub fn valid_order(order: &str) -> bool {
+    (1..=64).contains(&order.len())
+        && order
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn stats(shared: &Shared) -> Reply {
+    let (threads, rss_mb) = crate::stats::process().unwrap_or((0, 0.0));
+    let body = serde_json::json!({
+        "mode": shared.config.mode.as_str(),
+        "customers": shared.customers.load(Ordering::Relaxed),
+        "delivered": shared.delivered.load(Ordering::Relaxed),
+        "threads": threads,
+        "rss_mb": (rss_mb * 10.0).round() / 10.0,
+        "redis": if shared.hub.healthy() { "up" } else { "down" },
+    });
+    let mut reply = text(StatusCode::OK, body.to_string());
+    reply
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    reply
+}
+
+/// A customer subscribed in its mode, waiting for its socket.
+enum Customer {
+    Async(crate::hub::Subscription),
+    /// Threads and sync: the session's thread takes the socket as a
+    /// blocking stream.
+    Thread(oneshot::Sender<(TcpStream, Vec<u8>)>),
+    Blocking(oneshot::Sender<Upgraded>),
+}
+
+async fn track(
+    mut request: Request<Incoming>,
+    mode: Mode,
+    order: String,
+    shared: Arc<Shared>,
+) -> Reply {
+    if request.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+    }
+    let headers = request.headers();
+    let upgrade = headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY).filter(|_| upgrade) else {
+        return text(
+            StatusCode::UPGRADE_REQUIRED,
+            "this is a websocket endpoint: connect with a websocket client",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    if shared.stop.is_cancelled() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the tracker is shutting down",
+        );
+    }
+    if !shared.hub.healthy() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Redis is unreachable");
+    }
+    let span = loadlab_telemetry::span(|| {
+        tracing::info_span!(
+            target: loadlab_telemetry::TARGET,
+            "customer",
+            otel.name = "track customer",
+            otel.kind = "server",
+            tracker.mode = mode.as_str(),
+            tracker.order = order.as_str(),
+            tracker.delivered = tracing::field::Empty,
+        )
+    });
+    loadlab_telemetry::propagation::set_parent_from_headers(&span, request.headers());
+    let customer = match subscribe(mode, &order, &shared).await {
+        Ok(customer) => customer,
+        Err(Unavailable(why)) => return text(StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    let upgrading = hyper::upgrade::on(&mut request);
+    let session = shared.clone();
+    tokio::spawn(async move {
+        let upgraded = match upgrading.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                debug!(%error, "the customer left during the handshake");
+                return;
+            }
+        };
+        let delivered = match customer {
+            Customer::Async(subscription) => {
+                let _serving = Serving::new(&session);
+                session::serve_async(upgraded, subscription, session.clone()).await
+            }
+            Customer::Blocking(socket) => {
+                let _ = socket.send(upgraded);
+                return;
+            }
+            Customer::Thread(socket) => {
+                if let Some(stream) = blocking_stream(upgraded) {
+                    let _ = socket.send(stream);
+                }
+                return;
+            }
+        };
+        span.record("tracker.delivered", delivered);
+    });
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = reply.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    reply
+}
+
+/// The socket under an upgraded connection, as a blocking stream, with the
+/// bytes already read from it.
+fn blocking_stream(upgraded: Upgraded) -> Option<(TcpStream, Vec<u8>)> {
+    let parts = upgraded.downcast::<TokioIo<tokio::net::TcpStream>>().ok()?;
+    let stream = parts.io.into_inner().into_std().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    Some((stream, parts.read_buf.to_vec()))
+}
+
+/// Counts a customer as served while alive.
+struct Serving(Arc<Shared>);
+
+impl Serving {
+    fn new(shared: &Arc<Shared>) -> Serving {
+        shared.customers.fetch_add(1, Ordering::Relaxed);
+        Serving(shared.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.customers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Subscribes a customer to `order` the way its mode does; returns once the
+/// subscription is in place, so no update published after the handshake is
+/// missed.
+async fn subscribe(mode: Mode, order: &str, shared: &Arc<Shared>) -> Result<Customer, Unavailable> {
+    let order = order.to_owned();
+    match mode {
+        Mode::Async => shared.hub.join(&order).await.map(Customer::Async),
+        Mode::Threads => {
+            let (subscribed, ready) = oneshot::channel();
+            let (socket, stream) = oneshot::channel::<(TcpStream, Vec<u8>)>();
+            let session = shared.clone();
+            let started = std::thread::Builder::new()
+                .name("customer".into())
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let mut redis =
+                        match session::connect_blocking(&session.client, session::THREAD_READ) {
+                            Ok(redis) => redis,
+                            Err(error) => {
+                                let _ = subscribed.send(Err(Unavailable(error.to_string())));
+                                return;
+                            }
+                        };
+                    let mut pubsub = redis.as_pubsub();
+                    if let Err(error) = pubsub.subscribe(&order) {
+                        let _ = subscribed.send(Err(Unavailable(error.to_string())));
+                        return;
+                    }
+                    let _ = subscribed.send(Ok(()));
+                    if let Ok((stream, read)) = stream.blocking_recv() {
+                        let _serving = Serving::new(&session);
+                        session::serve_thread(stream, read, &mut pubsub, &session);
+                    }
+                });
+            if let Err(error) = started {
+                return Err(Unavailable(format!("cannot start a thread: {error}")));
+            }
+            waited(ready).await.map(|()| Customer::Thread(socket))
+        }
+        Mode::Sync => {
+            let (subscribed, ready) = oneshot::channel();
+            let (socket, stream) = oneshot::channel();
+            let queue = shared
+                .sync
+                .get_or_init(|| start_sync(shared.clone()).map(std::sync::Mutex::new));
+            let Some(queue) = queue else {
+                return Err(Unavailable("cannot start the sync mode's thread".into()));
+            };
+            let sent = queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(SyncCustomer {
+                    order,
+                    subscribed,
+                    socket: stream,
+                });
+            if sent.is_err() {
+                return Err(Unavailable("the tracker is shutting down".into()));
+            }
+            waited(ready).await.map(|()| Customer::Thread(socket))
+        }
+        Mode::Blocking => {
+            let (subscribed, ready) = oneshot::channel();
+            let (socket, upgraded) = oneshot::channel::<Upgraded>();
+            let executor = shared
+                .blocking
+                .get_or_init(|| start_blocking(shared.clone()));
+            let Some(executor) = executor else {
+                return Err(Unavailable(
+                    "cannot start the blocking mode's executor".into(),
+                ));
+            };
+            let session = shared.clone();
+            executor.spawn(async move {
+                // Blocking, like everything this mode does with Redis.
+                let mut redis =
+                    match session::connect_blocking(&session.client, session::BLOCKING_READ) {
+                        Ok(redis) => redis,
+                        Err(error) => {
+                            let _ = subscribed.send(Err(Unavailable(error.to_string())));
+                            return;
+                        }
+                    };
+                let mut pubsub = redis.as_pubsub();
+                if let Err(error) = pubsub.subscribe(&order) {
+                    let _ = subscribed.send(Err(Unavailable(error.to_string())));
+                    return;
+                }
+                let _ = subscribed.send(Ok(()));
+                if let Ok(upgraded) = upgraded.await {
+                    let _serving = Serving::new(&session);
+                    session::serve_blocking(upgraded, &mut pubsub, session.clone()).await;
+                }
+            });
+            waited(ready).await.map(|()| Customer::Blocking(socket))
+        }
+    }
+}
+
+async fn waited(ready: oneshot::Receiver<Result<(), Unavailable>>) -> Result<(), Unavailable> {
+    ready
+        .await
+        .map_err(|_| Unavailable("the tracker is shutting down".into()))?
+}
+
+/// The blocking mode's executor: a single-threaded runtime on its own
+/// thread, running until the tracker stops and its sessions have closed.
+fn start_blocking(shared: Arc<Shared>) -> Option<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let handle = runtime.handle().clone();
+    let stop = shared.stop.clone();
+    let grace = shared.config.grace;
+    std::thread::Builder::new()
+        .name("tracker-blocking".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                stop.cancelled().await;
+                // Sessions see the stop after their current read.
+                tokio::time::sleep(session::BLOCKING_READ.min(grace)).await;
+            });
+        })
+        .ok()?;
+    Some(handle)
+}
+
+/// The sync mode's one thread: customers one after the other, each from
+/// its subscription to its socket's end.
+fn start_sync(shared: Arc<Shared>) -> Option<std_mpsc::Sender<SyncCustomer>> {
+    let (queue, customers) = std_mpsc::channel::<SyncCustomer>();
+    std::thread::Builder::new()
+        .name("tracker-sync".into())
+        .spawn(move || {
+            while !shared.stop.is_cancelled() {
+                let Ok(customer) = customers.recv_timeout(Duration::from_millis(250)) else {
+                    continue;
+                };
+                let mut redis =
+                    match session::connect_blocking(&shared.client, session::THREAD_READ) {
+                        Ok(redis) => redis,
+                        Err(error) => {
+                            let _ = customer
+                                .subscribed
+                                .send(Err(Unavailable(error.to_string())));
+                            continue;
+                        }
+                    };
+                let mut pubsub = redis.as_pubsub();
+                if let Err(error) = pubsub.subscribe(&customer.order) {
+                    let _ = customer
+                        .subscribed
+                        .send(Err(Unavailable(error.to_string())));
+                    continue;
+                }
+                if customer.subscribed.send(Ok(())).is_err() {
+                    continue;
+                }
+                if let Ok((stream, read)) = customer.socket.blocking_recv() {
+                    let _serving = Serving::new(&shared);
+                    session::serve_thread(stream, read, &mut pubsub, &shared);
+                }
+            }
+        })
+        .ok()?;
+    Some(queue)
+}
