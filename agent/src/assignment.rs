@@ -243,6 +243,12 @@ pub async fn run(
             p99_us: s.p99_us,
             samples: s.samples,
         }),
+        connect_histogram: execution
+            .connected
+            .as_ref()
+            .and_then(|c| loadlab_proto::histogram::encode(&c.histogram).ok())
+            .unwrap_or_default(),
+        connect_failures: execution.connected.as_ref().map_or(0, |c| c.failures),
     };
     let _ = send(&outbound, agent_message::Kind::Done(done)).await;
     debug!(%run_id, completed, errors, "assignment done");

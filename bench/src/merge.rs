@@ -126,6 +126,7 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         max_in_flight: 0,
         stalls: Vec::new(),
         database: None,
+        tracking: None,
         failures: Vec::new(),
         notes: Vec::new(),
         elapsed_ms: 0.0,

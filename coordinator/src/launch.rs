@@ -253,6 +253,40 @@ async fn resolve_targets(
             }
         });
     }
+    if let Some(track) = &spec.track {
+        let redis = spec
+            .target
+            .redis
+            .clone()
+            .or_else(|| std::env::var("REDIS_URL").ok())
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+        targets.tracker = Some(match &spec.target.tracker {
+            Some(tracker) => tracker.clone(),
+            None if !embedded_ok => bail!(
+                "the spec has no tracker, and agents on other hosts could not reach an embedded one: \
+                 set `target: {{ tracker: ws://HOST:PORT, redis: redis://HOST:PORT }}` (a `tracker` they can reach)"
+            ),
+            None => {
+                // Both ends of every customer's socket are in this process.
+                warn_if_too_few_files(2 * u64::from(track.customers.get()));
+                let config = tracker::Config {
+                    redis_url: redis.clone(),
+                    mode: tracker::Mode::Async,
+                    grace: Duration::from_secs(1),
+                };
+                let embedded = tracker::Tracker::connect(config).await.with_context(|| {
+                    "the tracking workload needs Redis: start it (redis-server --daemonize yes), \
+                     or set `target: { redis: URL }` or REDIS_URL"
+                })?;
+                let (listener, addr) = tracker::bind(([127, 0, 0, 1], 0).into())
+                    .await
+                    .context("cannot start the embedded tracker")?;
+                tokio::spawn(embedded.serve(listener, stop.clone().cancelled_owned()));
+                format!("ws://{addr}")
+            }
+        });
+        targets.redis = Some(redis);
+    }
     if !spec.queries.is_empty() {
         let Some(url) = spec
             .target
@@ -272,6 +306,32 @@ async fn resolve_targets(
         targets.postgres = Some(url);
     }
     Ok(targets)
+}
+
+/// Says, before the run, when this process may not open `needed` more
+/// files (sockets): the run would then fail part way with "too many open
+/// files".
+fn warn_if_too_few_files(needed: u64) {
+    let Some(limit) = open_files_limit() else {
+        return;
+    };
+    // Room for what the process already holds: gRPC, logs, Redis.
+    let wanted = needed + 256;
+    if wanted > limit {
+        eprintln!(
+            "warning: this run needs about {wanted} open files in this process (each customer's \
+             socket, on both ends when the tracker is embedded) but may open {limit}: raise the \
+             limit (ulimit -n), use fewer customers, or run the tracker and agents as processes \
+             of their own"
+        );
+    }
+}
+
+/// The soft limit on open files, from /proc (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Seeds (or finds) the dataset, with a progress bar on a terminal.

@@ -75,6 +75,7 @@ impl Observer for Live {
         let verb = match entry.kind {
             Kind::Http => "Requesting",
             Kind::Sql => "Querying",
+            Kind::Track => "Publishing to",
         };
         self.line(format!(
             "{}{}: {verb} '{}'",
@@ -94,6 +95,10 @@ impl Observer for Live {
             )),
             (None, Kind::Http) => self.line(format!(
                 "{prefix}{id}: Request done! Server replied '{}'",
+                record.body
+            )),
+            (None, Kind::Track) => self.line(format!(
+                "{prefix}{id}: Delivered to the customer: '{}'",
                 record.body
             )),
             (Some(error), _) => self.line(format!(

@@ -17,6 +17,9 @@ pub struct Resolved {
     pub postgres: Option<String>,
     /// `host:port/database`, for the report.
     pub database: Option<String>,
+    /// The tracker's ws:// base URL and its Redis (tracking workload).
+    pub tracker: Option<String>,
+    pub redis: Option<String>,
 }
 
 impl Resolved {
@@ -25,6 +28,7 @@ impl Resolved {
         Targets {
             http: self.http.clone(),
             database: self.database.clone(),
+            tracker: self.tracker.clone(),
         }
     }
 }
@@ -54,6 +58,12 @@ impl Round {
             .as_ref()
             .map(|d| format!("{},public", d.schema))
             .unwrap_or_default();
+        // Order ids unique to this run, so runs and tests sharing a Redis
+        // never hear each other's updates.
+        let order_prefix = format!(
+            "loadlab-{}-",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let (requests, entries) = spec
             .round()
             .into_iter()
@@ -74,6 +84,22 @@ impl Round {
                         wire(&q.id.0, kind),
                         entry(&q.id.0, Kind::Sql, q.sql.clone()),
                     )
+                }
+                Work::Track(t) => {
+                    let tracker = targets.tracker.clone().unwrap_or_default();
+                    let kind = v1::request::Kind::Track(v1::TrackUpdate {
+                        tracker_url: tracker.clone(),
+                        redis_url: targets.redis.clone().unwrap_or_default(),
+                        customers: u64::from(t.customers.get()),
+                        order_prefix: order_prefix.clone(),
+                    });
+                    let what = format!(
+                        "{} customers on {tracker}, {}/s updates each for {}",
+                        t.customers,
+                        t.updates.0,
+                        humantime::format_duration(t.duration.0)
+                    );
+                    (wire("update", kind), entry("update", Kind::Track, what))
                 }
             })
             .unzip();

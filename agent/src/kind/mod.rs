@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod sql;
+pub mod track;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ use sql::InFlight;
 pub enum Target {
     Http(http::HttpTarget),
     Sql(Arc<sql::SqlTarget>),
+    /// A courier update to a customer (the tracking workload).
+    Track(Arc<track::TrackTarget>),
 }
 
 impl Target {
@@ -36,6 +39,9 @@ impl Target {
             Some(v1::request::Kind::Sql(wire)) => {
                 sql::SqlTarget::from_wire(wire).map(|t| Target::Sql(Arc::new(t)))
             }
+            Some(v1::request::Kind::Track(wire)) => {
+                track::TrackTarget::from_wire(wire).map(|t| Target::Track(Arc::new(t)))
+            }
             None => Err("has no target".to_owned()),
         }
     }
@@ -47,6 +53,7 @@ impl Target {
         let name = match self {
             Target::Http(target) => Cow::Borrowed(target.span_fields(outcome, &mut fields)),
             Target::Sql(target) => Cow::Owned(target.span_fields(outcome, &mut fields)),
+            Target::Track(target) => Cow::Borrowed(target.span_fields(outcome, &mut fields)),
         };
         fields.push(KeyValue::new("loadlab.request.id", id.to_owned()));
         fields.push(KeyValue::new("loadlab.round", outcome.round as i64));
@@ -61,18 +68,27 @@ impl Target {
     }
 }
 
-/// What the async workers of a workload share: its database pools.
+/// What the async workers of a workload share: its database pools, its
+/// tracking customers.
 pub struct AsyncClients {
     timeout: Option<Duration>,
     sql: Arc<sql::AsyncPools>,
+    track: Option<Arc<track::Customers>>,
 }
 
 impl AsyncClients {
-    /// Clients for up to `concurrency` requests in flight.
-    pub fn new(timeout: Option<Duration>, concurrency: usize, in_flight: InFlight) -> AsyncClients {
+    /// Clients for up to `concurrency` requests in flight; `track`, the
+    /// customers connected before the schedule started.
+    pub fn new(
+        timeout: Option<Duration>,
+        concurrency: usize,
+        in_flight: InFlight,
+        track: Option<Arc<track::Customers>>,
+    ) -> AsyncClients {
         AsyncClients {
             timeout,
             sql: Arc::new(sql::AsyncPools::new(concurrency, in_flight)),
+            track,
         }
     }
 
@@ -81,6 +97,7 @@ impl AsyncClients {
         AsyncSession {
             http: http::AsyncClient::new(self.timeout),
             sql: self.sql.clone(),
+            track: self.track.clone(),
         }
     }
 }
@@ -89,14 +106,25 @@ impl AsyncClients {
 pub struct AsyncSession {
     http: http::AsyncClient,
     sql: Arc<sql::AsyncPools>,
+    track: Option<Arc<track::Customers>>,
 }
 
 impl AsyncSession {
-    /// Runs one request; `headers` carry the trace context, when tracing.
-    pub async fn call(&mut self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
+    /// Runs one request of round `round`; `headers` carry the trace
+    /// context, when tracing.
+    pub async fn call(
+        &mut self,
+        target: &Target,
+        round: u64,
+        headers: ::http::HeaderMap,
+    ) -> Outcome {
         match target {
             Target::Http(target) => self.http.get(target, headers).await,
             Target::Sql(target) => self.sql.query(target).await,
+            Target::Track(target) => match &self.track {
+                Some(customers) => customers.update(target, round).await,
+                None => Outcome::failed("no customers connected"),
+            },
         }
     }
 }
@@ -121,6 +149,9 @@ impl BlockingClients {
         match target {
             Target::Http(target) => self.http.get(target, headers),
             Target::Sql(target) => self.sql.query(target),
+            // Tracking always waits with async tasks (its mode is the
+            // tracker's); the runners never give it to blocking clients.
+            Target::Track(_) => Outcome::failed("tracking runs on async clients only"),
         }
     }
 }

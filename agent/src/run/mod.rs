@@ -61,6 +61,8 @@ pub struct Execution {
     pub not_started_reason: Option<String>,
     /// Executor stall, for the modes that have an executor.
     pub stall: Option<Stall>,
+    /// The tracking workload: how its customers' websockets opened.
+    pub connected: Option<crate::kind::track::Connected>,
 }
 
 /// The workload's clock: microseconds on the mode's time axis.
@@ -113,6 +115,8 @@ pub(crate) struct Context {
     pub cancel: CancellationToken,
     /// Queries in flight, cancelled on the server when the workload is.
     pub queries: InFlight,
+    /// The tracking workload's customers, connected before its schedule.
+    pub track: Option<Arc<crate::kind::track::Customers>>,
     gauges: Arc<Gauges>,
 }
 
@@ -122,7 +126,7 @@ pub(crate) struct Started {
     intended_us: u64,
     start_us: u64,
     request: usize,
-    round: u64,
+    pub round: u64,
     /// Its span id, when it is sampled.
     sampled: Option<opentelemetry::trace::SpanId>,
     /// The trace context to send with it.
@@ -283,7 +287,26 @@ pub async fn execute(
     cancel: CancellationToken,
     spans: Option<RequestSpans>,
 ) -> Execution {
-    let (anchor, anchor_us) = anchor(&workload, &clock);
+    let mut execution = Execution::default();
+    // The tracking workload's customers connect before its schedule starts.
+    let mut track = None;
+    if let Some(target) = workload.round.iter().find_map(|r| match &r.target {
+        crate::kind::Target::Track(target) => Some(target.clone()),
+        _ => None,
+    }) {
+        match connect_customers(&workload, &target).await {
+            Ok((customers, connected)) => {
+                track = Some(Arc::new(customers));
+                execution.connected = Some(connected);
+            }
+            Err(why) => {
+                execution.not_started_reason = Some(why);
+                return execution;
+            }
+        }
+    }
+    // Customers connecting took part of the schedule's time: it starts now.
+    let (anchor, anchor_us) = anchor(&workload, &clock, track.is_none());
     let context = Arc::new(Context {
         anchor,
         anchor_us,
@@ -293,6 +316,7 @@ pub async fn execute(
         spans,
         cancel: cancel.clone(),
         queries: InFlight::default(),
+        track: track.clone(),
         gauges,
     });
     // Cancelling the workload also cancels its queries on the server.
@@ -303,8 +327,13 @@ pub async fn execute(
             queries.cancel_all().await;
         })
     };
-    let mut execution = Execution::default();
-    match workload.mode {
+    // Tracking's mode is the tracker's: this side always waits with tasks.
+    let mode = if track.is_some() {
+        Mode::Async
+    } else {
+        workload.mode
+    };
+    match mode {
         Mode::Sync => {
             let context = context.clone();
             execution.not_started_reason = on_thread("loadlab-sync", move || sync::run(&context))
@@ -335,12 +364,34 @@ pub async fn execute(
     execution
 }
 
+/// Connects the customers of the orders this assignment updates.
+async fn connect_customers(
+    workload: &Workload,
+    target: &crate::kind::track::TrackTarget,
+) -> Result<(crate::kind::track::Customers, crate::kind::track::Connected), String> {
+    /// Dues looked through for orders (a takeover's schedule starts
+    /// mid-run, so its orders are those of its own dues).
+    const LOOK_AT: usize = 10_000_000;
+    let shares = match &workload.schedule {
+        Schedule::Open(open) => open.shares,
+        Schedule::Closed { .. } => 1,
+    };
+    let orders = workload
+        .dues()
+        .take(LOOK_AT)
+        .filter_map(|due| target.order_of(due.round, shares))
+        .collect();
+    let timeout = workload.timeout.unwrap_or(Duration::from_secs(10));
+    crate::kind::track::Customers::connect(target, workload.mode, orders, shares, timeout).await
+}
+
 /// Where an open loop's schedule starts: at its place on the mode's axis
 /// (the mode's zero plus its `from`), so every agent's rounds are due on
 /// one schedule. When that place is implausible — in the future, or more
-/// than [`MAX_SKEW`] past (clocks of two hosts that disagree) — at this
-/// assignment's own start instead. A closed loop has no schedule.
-fn anchor(workload: &Workload, clock: &Clock) -> (Instant, u64) {
+/// than [`MAX_SKEW`] past (clocks of two hosts that disagree, or set-up
+/// that took that long: `on_time` false) — at this assignment's own start
+/// instead. A closed loop has no schedule.
+fn anchor(workload: &Workload, clock: &Clock, on_time: bool) -> (Instant, u64) {
     let now = Instant::now();
     let own = (now, clock.now_us());
     let Schedule::Open(open) = &workload.schedule else {
@@ -349,6 +400,7 @@ fn anchor(workload: &Workload, clock: &Clock) -> (Instant, u64) {
     let planned = clock.zero + open.from;
     match now.checked_duration_since(planned) {
         Some(late) if late <= MAX_SKEW => (planned, open.from.as_micros() as u64),
+        _ if !on_time => own,
         _ => {
             tracing::warn!(
                 "the mode's start and this host's clock disagree; its schedule starts now instead"

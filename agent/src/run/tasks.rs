@@ -61,7 +61,12 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
         .min(cap)
         .min(10_000);
     let pool = Arc::new(Pool {
-        clients: AsyncClients::new(workload.timeout, pool_size, context.queries.clone()),
+        clients: AsyncClients::new(
+            workload.timeout,
+            pool_size,
+            context.queries.clone(),
+            context.track.clone(),
+        ),
         pacer: Mutex::new(Pacer::new(&context)),
         context,
         idle: AtomicUsize::new(0),
@@ -104,7 +109,9 @@ async fn work(pool: Arc<Pool>) {
         }
         let mut started = context.start(&due);
         let headers = std::mem::take(&mut started.headers);
-        let outcome = session.call(context.target(&started), headers).await;
+        let outcome = session
+            .call(context.target(&started), started.round, headers)
+            .await;
         context.finish(started, outcome);
         pool.idle.fetch_add(1, Ordering::AcqRel);
     }

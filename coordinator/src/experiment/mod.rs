@@ -7,6 +7,7 @@ mod activity;
 mod dispatch;
 mod mode;
 mod sample;
+mod tracker_stats;
 
 pub use dispatch::{Share, shares};
 pub use mode::LIVE_LIMIT;
@@ -75,6 +76,7 @@ async fn run_modes(
             mode,
             &round,
             targets.postgres.as_deref(),
+            targets.tracker.as_deref(),
             hub,
             &mut agents,
             observer,

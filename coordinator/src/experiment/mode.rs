@@ -59,6 +59,8 @@ pub(super) struct ModeRun<'a> {
     unreported: u64,
     /// The database's activity, once the mode is over.
     database: Option<DatabaseActivity>,
+    /// The tracker's, once the mode is over (tracking workload).
+    tracker: Option<crate::report::TrackerActivity>,
 }
 
 impl<'a> ModeRun<'a> {
@@ -90,6 +92,7 @@ impl<'a> ModeRun<'a> {
             seed: rand::random(),
             unreported: 0,
             database: None,
+            tracker: None,
         }
     }
 
@@ -579,7 +582,28 @@ impl<'a> ModeRun<'a> {
                     / profile.duration().as_secs_f64(),
             },
         };
+        let tracking = self
+            .round
+            .entries
+            .iter()
+            .any(|e| e.kind == Kind::Track)
+            .then(|| {
+                let mut connect = loadlab_proto::histogram::new_latency_histogram();
+                let mut failures = 0;
+                for done in done() {
+                    failures += done.connect_failures;
+                    if let Ok(h) = loadlab_proto::histogram::decode(&done.connect_histogram) {
+                        let _ = connect.add(&h);
+                    }
+                }
+                crate::report::analysis::Tracking {
+                    connect,
+                    connect_failures: failures,
+                    tracker: self.tracker,
+                }
+            });
         mode_report(ModeResults {
+            tracking,
             mode: self.mode,
             load,
             tally: merged,
@@ -604,6 +628,7 @@ pub(super) async fn run_mode(
     mode: Mode,
     round: &Round,
     database_url: Option<&str>,
+    tracker_url: Option<&str>,
     hub: &mut Hub,
     agents: &mut Vec<AgentHandle>,
     observer: &mut dyn Observer,
@@ -623,6 +648,13 @@ pub(super) async fn run_mode(
     let activity = database_url
         .filter(|_| round.entries.iter().any(|e| e.kind == Kind::Sql))
         .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
+    // With a tracker, watch its threads and memory.
+    let tracker = tracker_url.map(|url| {
+        tokio::spawn(super::tracker_stats::watch(
+            url.to_owned(),
+            watching.clone(),
+        ))
+    });
     let stop = run
         .drive(hub, agents, observer, interrupt)
         .instrument(span)
@@ -630,6 +662,9 @@ pub(super) async fn run_mode(
     watching.cancel();
     if let Some(activity) = activity {
         run.database = activity.await.ok().flatten();
+    }
+    if let Some(tracker) = tracker {
+        run.tracker = tracker.await.ok().flatten();
     }
     (run.finish(), stop)
 }

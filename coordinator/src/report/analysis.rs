@@ -44,11 +44,22 @@ pub struct ModeResults {
     pub stalls: Vec<Stall>,
     /// The database's activity while the mode's queries ran.
     pub database: Option<DatabaseActivity>,
+    /// The tracking workload's own figures.
+    pub tracking: Option<Tracking>,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
     /// The coordinator's own measure of the mode, used when no request
     /// finished.
     pub elapsed_ms: f64,
+}
+
+/// What a tracking mode measured beyond its updates.
+#[derive(Debug)]
+pub struct Tracking {
+    /// The customers' websocket set-up times, merged across agents.
+    pub connect: LatencyHistogram,
+    pub connect_failures: u64,
+    pub tracker: Option<crate::report::TrackerActivity>,
 }
 
 /// One agent's part of a mode.
@@ -71,6 +82,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         max_in_flight,
         stalls,
         database,
+        tracking,
         failures,
         notes,
         elapsed_ms,
@@ -113,7 +125,26 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         in_flight,
         stall,
     };
+    let mut explanation = explain(mode, &measured);
+    if let Some(tracking) = &tracking {
+        explanation = explain_tracking(mode, &tally, &histogram, tracking);
+    }
     ModeReport {
+        published: tracking.as_ref().map(|_| tally.count),
+        delivered: tracking.as_ref().map(|_| tally.count - tally.errors),
+        connect: tracking
+            .as_ref()
+            .filter(|t| !t.connect.is_empty())
+            .map(|t| summary(&t.connect)),
+        connect_failures: tracking.as_ref().map(|t| t.connect_failures),
+        threads: tracking
+            .as_ref()
+            .and_then(|t| t.tracker)
+            .map(|a| a.threads_max),
+        rss_mb: tracking
+            .as_ref()
+            .and_then(|t| t.tracker)
+            .map(|a| a.rss_mb_max),
         mode,
         wall_ms,
         sum_latency_ms,
@@ -139,7 +170,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         schedule_note,
         intervals,
         worst_second,
-        explanation: explain(mode, &measured),
+        explanation,
         stall,
         in_flight,
         database,
@@ -357,6 +388,48 @@ fn explain(mode: Mode, m: &Measured) -> String {
     format!("{shape}: {why}")
 }
 
+/// A tracking mode in one sentence, from what it measured: how many
+/// updates reached their customer, how fast, and what the tracker spent.
+fn explain_tracking(
+    mode: Mode,
+    tally: &Tally,
+    delivery: &LatencySummary,
+    tracking: &Tracking,
+) -> String {
+    let published = tally.count;
+    let delivered = published - tally.errors;
+    let share = if published > 0 {
+        100.0 * delivered as f64 / published as f64
+    } else {
+        0.0
+    };
+    let mut out = format!("{delivered} of {published} updates delivered ({share:.0}%)");
+    if delivered > 0 {
+        out.push_str(&format!(", p99 {}", text::fmt_ms(delivery.p99_ms)));
+    }
+    if tracking.connect_failures > 0 {
+        out.push_str(&format!(
+            "; {} customers could not connect",
+            tracking.connect_failures
+        ));
+    }
+    if let Some(tracker) = tracking.tracker {
+        out.push_str(&format!(
+            "; the tracker ran {} threads, {:.0} MB",
+            tracker.threads_max, tracker.rss_mb_max
+        ));
+    }
+    let how = match mode {
+        Mode::Async => "a task per customer on one Redis subscriber",
+        Mode::Threads => "a thread and a Redis connection per customer",
+        Mode::Blocking => {
+            "one executor thread, held by each customer's blocking Redis read in turn"
+        }
+        Mode::Sync => "one customer at a time; the others wait to connect",
+    };
+    format!("{out} ({how})")
+}
+
 /// Compares each mode with sync, where the requests ran alone: its
 /// speedup, how much longer each request took beside the others, and — for
 /// queries — whether the database was the bottleneck.
@@ -483,6 +556,7 @@ pub(crate) mod tests {
             },
             stalls: Vec::new(),
             database: None,
+            tracking: None,
             failures: Vec::new(),
             notes: Vec::new(),
             elapsed_ms: 0.0,

@@ -15,5 +15,5 @@ pub mod text;
 
 pub use model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, Kind, LatencySummary, LoadKind,
-    ModeReport, PercentilePoint, Report, RequestRecord, StallSummary, Targets,
+    ModeReport, PercentilePoint, Report, RequestRecord, StallSummary, Targets, TrackerActivity,
 };

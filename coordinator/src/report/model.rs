@@ -78,6 +78,9 @@ pub struct Targets {
     /// `host:port/database` (never the password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The tracker's ws:// URL (tracking workload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +176,34 @@ pub struct ModeReport {
     /// True when `requests` is a sample, not every request.
     #[serde(default)]
     pub requests_sampled: bool,
+    /// Tracking workload: courier updates published (each a request of
+    /// the mode; `histogram` is their publish-to-delivery latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<u64>,
+    /// Of those, delivered to their customer within the timeout; the rest
+    /// were lost (see `errors_by_reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<u64>,
+    /// How long the customers' websockets took to open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<LatencySummary>,
+    /// Customers whose websocket did not open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_failures: Option<u64>,
+    /// The tracker's threads at most during the mode (its `/stats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u64>,
+    /// The tracker's resident memory at most during the mode, in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_mb: Option<f64>,
+}
+
+/// The tracker as its `/stats` showed it during a mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackerActivity {
+    pub samples: u64,
+    pub threads_max: u64,
+    pub rss_mb_max: f64,
 }
 
 /// How a mode's requests were started.
@@ -272,6 +303,8 @@ pub struct AgentFigures {
 pub enum Kind {
     Http,
     Sql,
+    /// A courier update delivered to a customer's websocket.
+    Track,
 }
 
 /// One request as it happened.

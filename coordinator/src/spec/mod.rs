@@ -55,6 +55,11 @@ pub struct Spec {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub queries: Vec<QuerySpec>,
+    /// The tracking workload: customers watching their orders over the
+    /// tracker's websockets while a courier feed publishes to Redis. Runs
+    /// alone (no `requests` or `queries`), with its own rate and duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackSpec>,
     /// Seed the cities dataset (idempotently) before running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSpec>,
@@ -170,6 +175,18 @@ pub struct RequestSpec {
     pub path: RequestPath,
 }
 
+/// The tracking workload's size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackSpec {
+    /// Customers, one order and one websocket each, split between agents.
+    pub customers: NonZeroU32,
+    /// Location updates published per order, e.g. `1/s`.
+    pub updates: Rate,
+    /// How long updates keep coming.
+    pub duration: SpecDuration,
+}
+
 fn one_agent() -> NonZeroU32 {
     NonZeroU32::MIN
 }
@@ -210,6 +227,7 @@ pub enum Plan {
 pub enum Work<'a> {
     Http(&'a RequestSpec),
     Sql(&'a QuerySpec),
+    Track(&'a TrackSpec),
 }
 
 impl Work<'_> {
@@ -217,6 +235,7 @@ impl Work<'_> {
         match self {
             Work::Http(r) => &r.id.0,
             Work::Sql(q) => &q.id.0,
+            Work::Track(_) => "update",
         }
     }
 }
@@ -247,7 +266,7 @@ impl Spec {
             return Err(SpecError::at(
                 origin,
                 (1, 1),
-                "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both",
+                "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both, or `track`",
             ));
         }
         if let Err((field, message)) = spec.check_load().and_then(|()| spec.check_delay_server()) {
@@ -283,6 +302,42 @@ impl Spec {
     /// The closed-loop and open-loop fields go together as they should;
     /// the error names the field to point at.
     fn check_load(&self) -> Result<(), (&'static str, String)> {
+        if let Some(track) = &self.track {
+            if !self.requests.is_empty() || !self.queries.is_empty() {
+                return Err((
+                    "track",
+                    "`track` runs alone: put `requests` and `queries` in another spec".into(),
+                ));
+            }
+            if self.rate.is_some()
+                || self.duration.is_some()
+                || self.stages.is_some()
+                || self.repeat.is_some()
+            {
+                return Err((
+                    "track",
+                    "`track` has its own pace (`updates` per order for `duration`): drop `rate`, \
+                     `duration`, `stages` and `repeat`"
+                        .into(),
+                ));
+            }
+            if track.updates.0 <= 0.0 || track.duration.0.is_zero() {
+                return Err((
+                    "track",
+                    "`track` needs `updates` and `duration` above 0, e.g. updates: 1/s, duration: 20s".into(),
+                ));
+            }
+            if self.agents.count.get() > track.customers.get() {
+                return Err((
+                    "track",
+                    format!(
+                        "{} customers cannot be split between {} agents: give at least one customer per agent",
+                        track.customers, self.agents.count
+                    ),
+                ));
+            }
+            return Ok(());
+        }
         let open = "open loop: give `rate` with `duration`, or `stages`";
         match (&self.rate, &self.duration, &self.stages) {
             (Some(_), _, _) if self.repeat.is_some() => Err((
@@ -322,6 +377,10 @@ impl Spec {
     pub fn plan(&self) -> Plan {
         let arrival = self.arrival.unwrap_or_default();
         let profile = match (&self.rate, &self.duration, &self.stages) {
+            // Tracking: every order's updates, one round each.
+            _ if self.track.is_some() => self.track.as_ref().and_then(|t| {
+                Profile::constant(f64::from(t.customers.get()) * t.updates.0, t.duration.0)
+            }),
             (Some(rate), Some(duration), _) => Profile::constant(rate.0, duration.0),
             (_, _, Some(stages)) => {
                 let mut from = 0.0;
@@ -359,7 +418,10 @@ impl Spec {
     /// the queries.
     pub fn round(&self) -> Vec<Work<'_>> {
         let http = self.requests.iter().map(Work::Http);
-        http.chain(self.queries.iter().map(Work::Sql)).collect()
+        let track = self.track.iter().map(Work::Track);
+        http.chain(self.queries.iter().map(Work::Sql))
+            .chain(track)
+            .collect()
     }
 
     /// Requests in one mode across all rounds and agents (expected, for a

@@ -155,6 +155,14 @@ pub struct Targets {
     /// A libpq-style URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<String>,
+    /// The tracker's base URL, e.g. ws://127.0.0.1:8001 (the tracking
+    /// workload; absent: an embedded tracker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<String>,
+    /// Redis, e.g. redis://127.0.0.1:6379 (the tracking workload; absent:
+    /// `REDIS_URL`, else 127.0.0.1:6379).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Targets {
@@ -172,7 +180,7 @@ impl<'de> Deserialize<'de> for Targets {
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Targets, E> {
                 Ok(Targets {
                     http: Some(HttpTarget::parse(text).map_err(E::custom)?),
-                    postgres: None,
+                    ..Targets::default()
                 })
             }
 
@@ -182,8 +190,29 @@ impl<'de> Deserialize<'de> for Targets {
                     match key.as_str() {
                         "http" => targets.http = Some(map.next_value()?),
                         "postgres" => targets.postgres = Some(map.next_value::<PostgresUrl>()?.0),
+                        "tracker" => {
+                            let url: String = map.next_value()?;
+                            if !url.starts_with("ws://") {
+                                return Err(de::Error::custom(format!(
+                                    "`tracker` is the tracker's ws:// URL, e.g. ws://127.0.0.1:8001, not {url:?}"
+                                )));
+                            }
+                            targets.tracker = Some(url.trim_end_matches('/').to_owned());
+                        }
+                        "redis" => {
+                            let url: String = map.next_value()?;
+                            if !url.starts_with("redis://") {
+                                return Err(de::Error::custom(format!(
+                                    "`redis` is a redis:// URL, e.g. redis://127.0.0.1:6379, not {url:?}"
+                                )));
+                            }
+                            targets.redis = Some(url);
+                        }
                         other => {
-                            return Err(de::Error::unknown_field(other, &["http", "postgres"]));
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["http", "postgres", "tracker", "redis"],
+                            ));
                         }
                     }
                 }
