@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// Updates queued for one order before its slowest customer is dropped.
+/// Updates queued for one customer before it is dropped as too slow.
+/// (Queues grow in small blocks as they fill: an idle customer costs a
+/// few hundred bytes, not the whole backlog.)
 const BACKLOG: usize = 1_024;
 
 /// Why a customer cannot subscribe now.
@@ -31,17 +33,20 @@ pub struct Hub {
 enum Command {
     Join {
         order: String,
-        reply: oneshot::Sender<Result<broadcast::Receiver<Message>, Unavailable>>,
+        reply: oneshot::Sender<Result<Subscription, Unavailable>>,
     },
     Leave {
         order: String,
+        customer: u64,
     },
 }
 
-/// A customer's subscription: its updates, and leaving when dropped.
+/// A customer's subscription: its updates, and leaving when dropped. Its
+/// updates end when Redis is lost, or when it fell [`BACKLOG`] behind.
 pub struct Subscription {
-    pub updates: broadcast::Receiver<Message>,
+    pub updates: mpsc::Receiver<Message>,
     order: String,
+    customer: u64,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -49,6 +54,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.commands.send(Command::Leave {
             order: std::mem::take(&mut self.order),
+            customer: self.customer,
         });
     }
 }
@@ -58,7 +64,14 @@ impl Hub {
     pub fn start(client: redis::Client, address: String, stop: CancellationToken) -> Hub {
         let (commands, queue) = mpsc::unbounded_channel();
         let (health, healthy) = watch::channel(false);
-        tokio::spawn(serve(client, address, queue, health, stop));
+        tokio::spawn(serve(
+            client,
+            address,
+            commands.clone(),
+            queue,
+            health,
+            stop,
+        ));
         Hub { commands, healthy }
     }
 
@@ -85,14 +98,9 @@ impl Hub {
                 reply,
             })
             .map_err(|_| Unavailable("the tracker is stopping".into()))?;
-        let updates = answer
+        answer
             .await
-            .map_err(|_| Unavailable("the tracker is stopping".into()))??;
-        Ok(Subscription {
-            updates,
-            order: order.to_owned(),
-            commands: self.commands.clone(),
-        })
+            .map_err(|_| Unavailable("the tracker is stopping".into()))?
     }
 }
 
@@ -100,6 +108,7 @@ impl Hub {
 async fn serve(
     client: redis::Client,
     address: String,
+    commands: mpsc::UnboundedSender<Command>,
     mut queue: mpsc::UnboundedReceiver<Command>,
     health: watch::Sender<bool>,
     stop: CancellationToken,
@@ -137,7 +146,7 @@ async fn serve(
         backoff = Duration::from_millis(100);
         health.send_replace(true);
         info!(%address, "subscribed to Redis");
-        let lost = connected_loop(pubsub, &mut queue, &stop).await;
+        let lost = connected_loop(pubsub, &commands, &mut queue, &health, &stop).await;
         health.send_replace(false);
         match lost {
             Some(why) => {
@@ -152,46 +161,65 @@ async fn serve(
 /// when stopped.
 async fn connected_loop(
     pubsub: redis::aio::PubSub,
+    commands: &mpsc::UnboundedSender<Command>,
     queue: &mut mpsc::UnboundedReceiver<Command>,
+    health: &watch::Sender<bool>,
     stop: &CancellationToken,
 ) -> Option<String> {
+    // Unhealthy before the customers' queues close, so that their sessions
+    // tell a lost Redis from a customer too slow.
+    let lost = |why: String| {
+        health.send_replace(false);
+        Some(why)
+    };
     let (sink, mut messages) = pubsub.split();
     // Subscribe and unsubscribe in the order asked, on their own task, so
     // that fanning out never waits for a round trip.
     let (orders, pending) = mpsc::unbounded_channel::<SinkCommand>();
     let (failed, mut sink_failed) = oneshot::channel();
     tokio::spawn(drive_sink(sink, pending, failed));
-    let mut channels: HashMap<String, broadcast::Sender<Message>> = HashMap::new();
+    // Each order's customers: their ids and queues.
+    let mut channels: HashMap<String, Vec<(u64, mpsc::Sender<Message>)>> = HashMap::new();
+    let mut next_customer = 0u64;
     loop {
         tokio::select! {
             () = stop.cancelled() => return None,
-            why = &mut sink_failed => return Some(why.unwrap_or_else(|_| "subscriber stopped".into())),
+            why = &mut sink_failed => return lost(why.unwrap_or_else(|_| "subscriber stopped".into())),
             message = messages.next() => {
                 let Some(message) = message else {
-                    return Some("the connection closed".into());
+                    return lost("the connection closed".into());
                 };
-                if let Some(customers) = channels.get(message.get_channel_name()) {
+                if let Some(customers) = channels.get_mut(message.get_channel_name()) {
                     let payload = message.get_payload_bytes();
                     let frame = match std::str::from_utf8(payload) {
                         Ok(text) => Message::text(text),
                         Err(_) => Message::binary(payload.to_vec()),
                     };
-                    // No customer left: the channel is being left anyway.
-                    let _ = customers.send(frame);
+                    // A customer BACKLOG behind is dropped (its queue
+                    // closes); nobody waits for it.
+                    customers.retain(|(_, queue)| queue.try_send(frame.clone()).is_ok());
                 }
             }
             command = queue.recv() => match command? {
                 Command::Join { order, reply } => {
-                    let updates = channels
-                        .entry(order.clone())
-                        .or_insert_with(|| broadcast::channel(BACKLOG).0)
-                        .subscribe();
-                    let _ = orders.send(SinkCommand::Subscribe { order, reply, updates });
+                    let (sender, updates) = mpsc::channel(BACKLOG);
+                    next_customer += 1;
+                    channels.entry(order.clone()).or_default().push((next_customer, sender));
+                    let subscription = Subscription {
+                        updates,
+                        order: order.clone(),
+                        customer: next_customer,
+                        commands: commands.clone(),
+                    };
+                    let _ = orders.send(SinkCommand::Subscribe { order, reply, subscription });
                 }
-                Command::Leave { order } => {
-                    if channels.get(&order).is_some_and(|c| c.receiver_count() == 0) {
-                        channels.remove(&order);
-                        let _ = orders.send(SinkCommand::Unsubscribe(order));
+                Command::Leave { order, customer } => {
+                    if let Some(customers) = channels.get_mut(&order) {
+                        customers.retain(|(id, _)| *id != customer);
+                        if customers.is_empty() {
+                            channels.remove(&order);
+                            let _ = orders.send(SinkCommand::Unsubscribe(order));
+                        }
                     }
                 }
             },
@@ -202,8 +230,8 @@ async fn connected_loop(
 enum SinkCommand {
     Subscribe {
         order: String,
-        reply: oneshot::Sender<Result<broadcast::Receiver<Message>, Unavailable>>,
-        updates: broadcast::Receiver<Message>,
+        reply: oneshot::Sender<Result<Subscription, Unavailable>>,
+        subscription: Subscription,
     },
     Unsubscribe(String),
 }
@@ -218,10 +246,10 @@ async fn drive_sink(
             SinkCommand::Subscribe {
                 order,
                 reply,
-                updates,
+                subscription,
             } => match sink.subscribe(&order).await {
                 Ok(()) => {
-                    let _ = reply.send(Ok(updates));
+                    let _ = reply.send(Ok(subscription));
                     Ok(())
                 }
                 Err(error) => {

@@ -83,6 +83,13 @@ pub(crate) struct Shared {
     sync: OnceLock<Option<std::sync::Mutex<std_mpsc::Sender<SyncCustomer>>>>,
 }
 
+impl Shared {
+    /// Whether the shared subscriber connection is up.
+    pub fn redis_up(&self) -> bool {
+        self.hub.healthy()
+    }
+}
+
 /// A sync-mode customer waiting for its turn.
 struct SyncCustomer {
     order: String,

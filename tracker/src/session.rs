@@ -13,7 +13,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::hub::Subscription;
@@ -70,6 +70,14 @@ pub fn connect_blocking(
     Ok(connection)
 }
 
+/// Small buffers: a customer receives short updates, and 10,000 of them
+/// must not cost tungstenite's default 128 KiB each way.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
 fn frame(message: &redis::Msg) -> Message {
     let payload = message.get_payload_bytes();
     match std::str::from_utf8(payload) {
@@ -86,21 +94,24 @@ pub async fn serve_async(
     shared: Arc<Shared>,
 ) -> u64 {
     let mut socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
+            .await;
     let mut delivered = 0;
     let end = loop {
         tokio::select! {
             () = shared.stop.cancelled() => break End::Shutdown,
             update = subscription.updates.recv() => match update {
-                Ok(update) => {
+                Some(update) => {
                     if socket.send(update).await.is_err() {
                         break End::Customer;
                     }
                     delivered += 1;
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break End::TooSlow,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break End::RedisLost,
+                // The hub dropped this customer's queue: it fell behind,
+                // or Redis was lost.
+                None if shared.redis_up() => break End::TooSlow,
+                None => break End::RedisLost,
             },
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break End::Customer,
@@ -123,7 +134,7 @@ pub fn serve_thread(
     shared: &Shared,
 ) -> u64 {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let mut socket = WebSocket::from_partially_read(stream, read, Role::Server, None);
+    let mut socket = WebSocket::from_partially_read(stream, read, Role::Server, Some(config()));
     let mut delivered = 0;
     let end = loop {
         if shared.stop.is_cancelled() {
@@ -176,7 +187,8 @@ pub async fn serve_blocking(
     shared: Arc<Shared>,
 ) -> u64 {
     let mut socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
+            .await;
     let mut delivered = 0;
     let end = loop {
         if shared.stop.is_cancelled() {

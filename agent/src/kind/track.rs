@@ -293,7 +293,13 @@ type Opened = Result<(Arc<Customer>, Duration), String>;
 /// Opens one customer's websocket and starts its reader.
 async fn open(url: String) -> Opened {
     let started = Instant::now();
-    let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&url))
+    // Small buffers: updates are short, and thousands of customers must
+    // not cost tungstenite's default 128 KiB each way.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let connecting = tokio_tungstenite::connect_async_with_config(&url, Some(config), false);
+    let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| "the websocket did not open within 10 s".to_owned())?
         .map_err(|e| match e {
