@@ -10,6 +10,7 @@ mod precision;
 mod process;
 mod scale;
 mod tracing_cost;
+mod tracking;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,9 @@ enum Benchmark {
     Throughput(scale::ThroughputOptions),
     /// The coordinator's memory and JSON for 200,000 vs 2,000,000 requests.
     Memory(scale::MemoryOptions),
+    /// The tracker as its own process under the tracking workload, mode by
+    /// mode, beside a minimal Python aiohttp tracker.
+    Tracking(tracking::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +67,6 @@ fn main() -> anyhow::Result<()> {
         Benchmark::Schedule(options) => open_loop::schedule(options),
         Benchmark::Throughput(options) => scale::throughput(options),
         Benchmark::Memory(options) => scale::memory(options),
+        Benchmark::Tracking(options) => tracking::run(options),
     }
 }

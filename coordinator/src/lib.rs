@@ -25,3 +25,4 @@ pub mod report;
 pub mod requests_file;
 pub mod round;
 pub mod spec;
+pub mod threshold;

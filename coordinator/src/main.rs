@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use loadlab_coordinator::threshold::Threshold;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -158,10 +160,21 @@ struct RunArgs {
     /// Print only the summary, not each request as it happens.
     #[arg(long, short)]
     quiet: bool,
+
+    /// A threshold the run must pass, judged per mode on every agent's
+    /// merged figures, beside the spec's `thresholds` (repeatable): e.g.
+    /// "p99 < 250ms", "errors < 1%", "rps > 500". Any failed: exit 99.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
+    thresholds: Vec<Threshold>,
 }
 
-/// Exit codes: 0 all requests succeeded, 1 some failed or the run could not
-/// start, 2 bad usage or spec, 130 interrupted.
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    text.parse()
+}
+
+/// Exit codes: 0 all requests succeeded (with thresholds: every threshold
+/// passed), 1 some failed or the run could not start or complete, 2 bad
+/// usage or spec, 99 a threshold failed, 130 interrupted.
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
@@ -295,17 +308,20 @@ fn run(args: RunArgs) -> ExitCode {
             .as_deref()
             .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id))
     });
+    let thresholds: Vec<Threshold> = spec
+        .thresholds
+        .iter()
+        .chain(&args.thresholds)
+        .cloned()
+        .collect();
+    if !report.interrupted {
+        report.judge(&thresholds);
+    }
     show(&report);
     if let Err(code) = write(&report, args.json.as_deref(), args.html.as_deref()) {
         return code;
     }
-    if report.interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
-    }
+    ExitCode::from(report.exit_code())
 }
 
 /// The run's options from its flags; errors are usage errors.

@@ -13,6 +13,19 @@ pub struct Delay {
     unit: Unit,
     /// `bytes=N`: the reply padded (or cut) to exactly N bytes.
     pub bytes: Option<u64>,
+    /// Faults to inject into this request's reply.
+    pub faults: Faults,
+}
+
+/// Faults a request asks for: `fail=P` (an error status with probability
+/// P, `status=N` choosing it), `reset=P` (the connection closed without an
+/// answer), `jitter=MS` (a uniform 0..MS ms more to wait).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Faults {
+    pub fail: f64,
+    pub status: u16,
+    pub reset: f64,
+    pub jitter: Duration,
 }
 
 /// Largest body `bytes=N` may ask for: 1 GiB.
@@ -59,6 +72,21 @@ pub enum DelayError {
     },
     #[error("parameter `bytes`: {value:?} is not a whole number of bytes up to {MAX_BODY_BYTES}")]
     BadSize { value: String },
+    #[error("parameter `{parameter}`: {value:?} is not a probability from 0 to 1")]
+    BadProbability {
+        parameter: &'static str,
+        value: String,
+    },
+    #[error("parameter `status`: {value:?} is not an error status from 400 to 599")]
+    BadStatus { value: String },
+    #[error(
+        "parameter `status` chooses the status of `fail`: give `fail` too (e.g. fail=0.1&status=503)"
+    )]
+    StatusWithoutFail,
+    #[error(
+        "parameter `jitter`: {value:?} is not a number of milliseconds from 0 to this server's --max-delay"
+    )]
+    BadJitter { value: String },
     #[error("parameter `{parameter}`: {value} exceeds this server's --max-delay of {max}")]
     TooLong {
         parameter: &'static str,
@@ -74,7 +102,67 @@ impl Delay {
         let mut seconds = None;
         let mut millis = None;
         let mut bytes = None;
+        let mut faults = Faults {
+            status: 500,
+            ..Faults::default()
+        };
+        let mut status_given = false;
+        let mut fail_given = false;
+        let mut seen_fault: Vec<String> = Vec::new();
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if matches!(key.as_ref(), "fail" | "reset" | "status" | "jitter") {
+                let parameter: &'static str = match key.as_ref() {
+                    "fail" => "fail",
+                    "reset" => "reset",
+                    "status" => "status",
+                    _ => "jitter",
+                };
+                if seen_fault.iter().any(|k| k == parameter) {
+                    return Err(DelayError::Repeated { parameter });
+                }
+                seen_fault.push(parameter.to_owned());
+                let raw = value.trim();
+                match parameter {
+                    "fail" | "reset" => {
+                        let p = raw
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|p| (0.0..=1.0).contains(p))
+                            .ok_or_else(|| DelayError::BadProbability {
+                                parameter,
+                                value: raw.to_owned(),
+                            })?;
+                        if parameter == "fail" {
+                            faults.fail = p;
+                            fail_given = true;
+                        } else {
+                            faults.reset = p;
+                        }
+                    }
+                    "status" => {
+                        faults.status = raw
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|s| (400..=599).contains(s))
+                            .ok_or_else(|| DelayError::BadStatus {
+                                value: raw.to_owned(),
+                            })?;
+                        status_given = true;
+                    }
+                    _ => {
+                        faults.jitter = raw
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                            .and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok())
+                            .filter(|jitter| *jitter <= max)
+                            .ok_or_else(|| DelayError::BadJitter {
+                                value: raw.to_owned(),
+                            })?;
+                    }
+                }
+                continue;
+            }
             let (slot, unit) = match key.as_ref() {
                 "seconds" => (&mut seconds, Unit::Seconds),
                 "ms" => (&mut millis, Unit::Millis),
@@ -101,6 +189,9 @@ impl Delay {
                 });
             }
             *slot = Some((value.into_owned(), unit));
+        }
+        if status_given && !fail_given {
+            return Err(DelayError::StatusWithoutFail);
         }
         let (raw, unit) = match (seconds, millis) {
             (Some(_), Some(_)) => return Err(DelayError::Both),
@@ -143,6 +234,7 @@ impl Delay {
             echo,
             unit,
             bytes,
+            faults,
         })
     }
 
@@ -193,6 +285,55 @@ mod tests {
     fn bytes_sets_the_body_size() {
         assert_eq!(parse("ms=1&bytes=5000").unwrap().bytes, Some(5000));
         assert_eq!(parse("ms=1").unwrap().bytes, None);
+    }
+
+    #[test]
+    fn faults_are_parsed_and_bad_ones_name_their_parameter() {
+        let f = parse("ms=1&fail=0.25&status=503&reset=0.5&jitter=20")
+            .unwrap()
+            .faults;
+        assert_eq!(
+            f,
+            Faults {
+                fail: 0.25,
+                status: 503,
+                reset: 0.5,
+                jitter: Duration::from_millis(20)
+            }
+        );
+        assert_eq!(parse("ms=1&fail=1").unwrap().faults.status, 500);
+        assert_eq!(
+            parse("ms=1").unwrap().faults,
+            Faults {
+                status: 500,
+                ..Faults::default()
+            }
+        );
+        for (q, want) in [
+            ("ms=1&fail=1.5", "`fail`: \"1.5\" is not a probability"),
+            ("ms=1&fail=-0.1", "`fail`: \"-0.1\" is not a probability"),
+            ("ms=1&fail=NaN", "`fail`: \"NaN\" is not a probability"),
+            ("ms=1&reset=x", "`reset`: \"x\" is not a probability"),
+            (
+                "ms=1&fail=0.1&status=200",
+                "`status`: \"200\" is not an error status",
+            ),
+            (
+                "ms=1&fail=0.1&status=600",
+                "`status`: \"600\" is not an error status",
+            ),
+            ("ms=1&status=503", "`status` chooses the status of `fail`"),
+            (
+                "ms=1&jitter=-5",
+                "`jitter`: \"-5\" is not a number of milliseconds",
+            ),
+            ("ms=1&jitter=inf", "`jitter`: \"inf\""),
+            ("ms=1&jitter=400000", "`jitter`: \"400000\""),
+            ("ms=1&fail=0.1&fail=0.2", "`fail` is given more than once"),
+        ] {
+            let error = parse(q).unwrap_err().to_string();
+            assert!(error.contains(want), "{q}: {error}");
+        }
     }
 
     #[test]

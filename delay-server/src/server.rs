@@ -1,6 +1,5 @@
 //! The HTTP server: accept loop, routing, connection limit, graceful shutdown.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use rand::RngExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -142,21 +142,45 @@ pub async fn run(
     Ok(())
 }
 
-/// Routes one request. Never fails: every outcome is an HTTP response.
+/// A `reset=P` fault: the request's connection is closed without an
+/// answer (hyper drops a connection whose service fails).
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset (injected)")]
+pub struct InjectedReset;
+
+/// Routes one request. Every outcome is an HTTP response, except an
+/// injected reset.
 async fn respond(
     request: Request<Incoming>,
     config: Arc<Config>,
     counters: Arc<Counters>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Body>, InjectedReset> {
     let path = request.uri().path();
     let response = match (request.method(), path) {
         (&Method::GET, "/delay-me" | "/delay-me/") => {
             match Delay::from_query(request.uri().query(), config.max_delay) {
                 Ok(delay) => {
-                    debug!(delay = ?delay.duration, "delaying");
-                    let span = server_span(&request, delay.duration);
-                    loadlab_wait::wait(delay.duration).instrument(span).await;
+                    let faults = delay.faults;
+                    let mut wait = delay.duration;
+                    if !faults.jitter.is_zero() {
+                        wait += faults.jitter.mul_f64(rand::rng().random::<f64>());
+                    }
+                    debug!(delay = ?wait, "delaying");
+                    let span = server_span(&request, wait);
+                    loadlab_wait::wait(wait).instrument(span).await;
                     counters.delayed.fetch_add(1, Ordering::Relaxed);
+                    if faults.reset > 0.0 && rand::rng().random::<f64>() < faults.reset {
+                        // No answer: hyper closes the connection.
+                        return Err(InjectedReset);
+                    }
+                    if faults.fail > 0.0 && rand::rng().random::<f64>() < faults.fail {
+                        let status = StatusCode::from_u16(faults.status)
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                        return Ok(text(
+                            status,
+                            format!("injected failure: HTTP {}", faults.status),
+                        ));
+                    }
                     match delay.bytes {
                         Some(len) => respond_with(
                             StatusCode::OK,

@@ -261,3 +261,75 @@ async fn a_hiccup_holds_every_reply_until_it_ends() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// Injected faults over real HTTP: `fail=1` answers the status asked for,
+/// `fail=0.5` about half the time, `reset=1` closes the connection without
+/// an answer, `jitter` adds up to its milliseconds; bad values are 400s
+/// naming the parameter, and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_injected_as_asked_and_bad_ones_refused() {
+    let server = TestServer::start(delay_server::Config::default()).await;
+    let client = reqwest::Client::new();
+    let (status, body) = get(&client, &server.url("/delay-me?ms=1&fail=1&status=503")).await;
+    assert_eq!((status, body.as_str()), (503, "injected failure: HTTP 503"));
+    assert_eq!(
+        get(&client, &server.url("/delay-me?ms=1&fail=1")).await.0,
+        500
+    );
+    assert_eq!(
+        get(&client, &server.url("/delay-me?ms=1&fail=0")).await.0,
+        200
+    );
+
+    let mut failed = 0;
+    for _ in 0..400 {
+        if get(&client, &server.url("/delay-me?ms=0&fail=0.5")).await.0 == 500 {
+            failed += 1;
+        }
+    }
+    // Binomial(400, 0.5): 200 ± 10; 140..260 is six standard deviations.
+    assert!((140..260).contains(&failed), "{failed} of 400 failed");
+
+    let reset = client
+        .get(server.url("/delay-me?ms=1&reset=1"))
+        .send()
+        .await;
+    let error = reset.expect_err("a reset gets no answer");
+    assert!(!error.is_status() && !error.is_timeout(), "{error:?}");
+
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let one = Instant::now();
+        assert_eq!(
+            get(&client, &server.url("/delay-me?ms=10&jitter=40"))
+                .await
+                .0,
+            200
+        );
+        slowest = slowest.max(one.elapsed());
+        assert!(one.elapsed() >= Duration::from_millis(10));
+    }
+    assert!(
+        slowest > Duration::from_millis(20),
+        "no jitter seen: {slowest:?}"
+    );
+    // Generous: 20 requests of at most 50 ms each, on a busy machine.
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    for (query, says) in [
+        ("?ms=1&fail=2", "`fail`"),
+        ("?ms=1&fail=NaN", "`fail`"),
+        ("?ms=1&reset=-1", "`reset`"),
+        ("?ms=1&fail=0.1&status=302", "`status`"),
+        ("?ms=1&status=503", "`status` chooses"),
+        ("?ms=1&jitter=-3", "`jitter`"),
+        ("?ms=1&jitter=soon", "`jitter`"),
+    ] {
+        let (status, body) = get(&client, &server.url(&format!("/delay-me{query}"))).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+    }
+    assert_eq!(get(&client, &server.url("/delay-me?ms=1")).await.0, 200);
+    server.shutdown().await.unwrap();
+}

@@ -32,6 +32,10 @@ pub struct Report {
     /// Where every request's record went (`--requests`), when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_file: Option<String>,
+    /// Each threshold (the spec's, then `--threshold`'s) judged on each
+    /// mode's merged figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::threshold::Verdict>,
 }
 
 /// The `format` of reports this version writes and reads.
@@ -56,6 +60,7 @@ impl Report {
             modes,
             interrupted,
             requests_file: None,
+            thresholds: Vec::new(),
         }
     }
 
@@ -66,6 +71,31 @@ impl Report {
                 .modes
                 .iter()
                 .all(|m| m.errors == 0 && m.failures.is_empty())
+    }
+
+    /// Judges `thresholds` on every mode (replacing earlier verdicts).
+    pub fn judge(&mut self, thresholds: &[crate::threshold::Threshold]) {
+        self.thresholds = thresholds
+            .iter()
+            .flat_map(|t| self.modes.iter().map(|m| t.judge(m)))
+            .collect();
+    }
+
+    /// The exit code of a finished run: with thresholds, 99 when one
+    /// failed, else 1 only for a run that could not complete (an agent
+    /// lost, requests that never ran); without, 1 when anything failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            return 130;
+        }
+        if !self.thresholds.is_empty() {
+            if self.thresholds.iter().any(|v| !v.ok) {
+                return 99;
+            }
+            let incomplete = self.modes.iter().any(|m| !m.failures.is_empty());
+            return u8::from(incomplete);
+        }
+        u8::from(!self.ok())
     }
 }
 

@@ -137,6 +137,7 @@ pub fn summary(report: &Report) -> String {
             style("Interrupted: the figures above are partial.").yellow()
         );
     }
+    thresholds(&mut out, report);
     if let Some(id) = &report.trace_id {
         let _ = writeln!(out, "\ntrace {id}");
         if let Some(url) = &report.trace_url {
@@ -144,6 +145,41 @@ pub fn summary(report: &Report) -> String {
         }
     }
     out
+}
+
+/// Each threshold per mode, with what was measured and ✓/✗.
+fn thresholds(out: &mut String, report: &Report) {
+    if report.thresholds.is_empty() {
+        return;
+    }
+    let failed = report.thresholds.iter().filter(|v| !v.ok).count();
+    let _ = writeln!(
+        out,
+        "\nThresholds (every agent merged): {}",
+        if failed == 0 {
+            style("all passed".to_owned()).green()
+        } else {
+            style(format!("{failed} failed")).red().bold()
+        }
+    );
+    for v in &report.thresholds {
+        let unit = crate::threshold::Threshold::unit_of(&v.expr);
+        let value = match unit {
+            " ms" => fmt_ms(v.value),
+            "%" => format!("{:.2}%", v.value),
+            _ => format!("{:.1}/s", v.value),
+        };
+        let mark = if v.ok {
+            style("✓").green()
+        } else {
+            style("✗").red().bold()
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<9} {:<18} measured {value}",
+            v.mode, v.expr
+        );
+    }
 }
 
 /// Modes with more requests than this are left out of the terminal

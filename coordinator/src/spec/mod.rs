@@ -101,6 +101,10 @@ pub struct Spec {
     /// What to do when an agent is lost mid-run.
     #[serde(default)]
     pub on_agent_loss: AgentLoss,
+    /// The gate: each judged per mode on every agent's merged figures;
+    /// any failed exits 99. E.g. `["p99 < 250ms", "errors < 1%"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::threshold::Threshold>,
 }
 
 /// How many agents run the experiment, and how they share it.

@@ -1,0 +1,263 @@
+//! Thresholds: the gate a run must pass, judged per mode on the merged
+//! figures of every agent after the run. `p99 < 250ms`, `errors < 1%`,
+//! `rps > 500`. Any threshold failed exits 99 (as k6 does); with
+//! thresholds set, they alone decide the exit code of a finished run.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::ModeReport;
+
+/// The forms a threshold takes, for messages.
+pub const FORMS: &str = "`p50|p90|p99|p999|max|mean <|<=|>|>= DURATION` (e.g. `p99 < 250ms`), \
+     `errors <|<=|>|>= PERCENT` (e.g. `errors < 1%`) or `rps <|<=|>|>= NUMBER` (e.g. `rps > 500`)";
+
+/// One threshold, as written and as understood.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub expr: String,
+    metric: Metric,
+    op: Op,
+    /// Milliseconds for latencies, a share (0..1) for errors, per second
+    /// for rps.
+    limit: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+    Mean,
+    Errors,
+    Rps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => value < limit,
+            Op::Le => value <= limit,
+            Op::Gt => value > limit,
+            Op::Ge => value >= limit,
+        }
+    }
+}
+
+impl FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Threshold, String> {
+        let bad = |why: &str| format!("threshold {text:?}: {why}; write {FORMS}");
+        let expr = text.trim();
+        let split = expr
+            .find(['<', '>'])
+            .ok_or_else(|| bad("no comparison (<, <=, >, >=)"))?;
+        let (name, rest) = expr.split_at(split);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else if let Some(v) = rest.strip_prefix('>') {
+            (Op::Gt, v)
+        } else {
+            return Err(bad("no comparison (<, <=, >, >=)"));
+        };
+        let metric = match name.trim() {
+            "p50" => Metric::P50,
+            "p90" => Metric::P90,
+            "p99" => Metric::P99,
+            "p999" => Metric::P999,
+            "max" => Metric::Max,
+            "mean" => Metric::Mean,
+            "errors" => Metric::Errors,
+            "rps" => Metric::Rps,
+            other => return Err(bad(&format!("unknown measure {other:?}"))),
+        };
+        let value = value.trim();
+        let limit = match metric {
+            Metric::Errors => {
+                let percent = value
+                    .strip_suffix('%')
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+                    .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+                    .ok_or_else(|| {
+                        bad(&format!("{value:?} is not a percentage from 0% to 100%"))
+                    })?;
+                percent / 100.0
+            }
+            Metric::Rps => value
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or_else(|| bad(&format!("{value:?} is not a number of requests per second")))?,
+            _ => duration_ms(value).ok_or_else(|| {
+                bad(&format!(
+                    "{value:?} is not a duration like 250ms, 1.5s or 800us"
+                ))
+            })?,
+        };
+        Ok(Threshold {
+            expr: expr.to_owned(),
+            metric,
+            op,
+            limit,
+        })
+    }
+}
+
+/// `250ms`, `1.5s`, `800us` in milliseconds.
+fn duration_ms(text: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        return None;
+    };
+    let number: f64 = number.trim().parse().ok()?;
+    (number.is_finite() && number >= 0.0).then_some(number * scale)
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.expr)
+    }
+}
+
+impl Serialize for Threshold {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.expr)
+    }
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Parsed inside the visitor, so that an error carries the
+        // position of the threshold itself.
+        struct ThresholdVisitor;
+        impl serde::de::Visitor<'_> for ThresholdVisitor {
+            type Value = Threshold;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a threshold: {FORMS}")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Threshold, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(ThresholdVisitor)
+    }
+}
+
+/// A threshold judged on one mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub expr: String,
+    pub mode: String,
+    /// What was measured, in the threshold's unit (ms, % or per second).
+    pub value: f64,
+    pub ok: bool,
+}
+
+impl Threshold {
+    /// Judges the threshold on a mode's merged figures.
+    pub fn judge(&self, mode: &ModeReport) -> Verdict {
+        let h = &mode.histogram;
+        let measured = match self.metric {
+            Metric::P50 => h.p50_ms,
+            Metric::P90 => h.p90_ms,
+            Metric::P99 => h.p99_ms,
+            Metric::P999 => h.p999_ms,
+            Metric::Max => h.max_ms,
+            Metric::Mean => h.mean_ms,
+            Metric::Errors => {
+                let all = h.count + mode.not_started;
+                if all == 0 {
+                    0.0
+                } else {
+                    (mode.errors + mode.not_started) as f64 / all as f64
+                }
+            }
+            Metric::Rps => mode.achieved_rate,
+        };
+        let ok = self.op.holds(measured, self.limit);
+        Verdict {
+            expr: self.expr.clone(),
+            mode: mode.mode.to_string(),
+            value: if self.metric == Metric::Errors {
+                measured * 100.0
+            } else {
+                measured
+            },
+            ok,
+        }
+    }
+
+    /// The unit its measured value is shown in.
+    pub fn unit_of(expr: &str) -> &'static str {
+        match expr.trim_start() {
+            e if e.starts_with("errors") => "%",
+            e if e.starts_with("rps") => "/s",
+            _ => " ms",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_parses_and_bad_ones_name_the_forms() {
+        let t: Threshold = "p99 < 250ms".parse().unwrap();
+        assert_eq!((t.metric, t.op, t.limit), (Metric::P99, Op::Lt, 250.0));
+        let t: Threshold = "p50<=1.5s".parse().unwrap();
+        assert_eq!((t.metric, t.op, t.limit), (Metric::P50, Op::Le, 1500.0));
+        let t: Threshold = "errors < 1%".parse().unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::Errors, 0.01));
+        let t: Threshold = "rps >= 500".parse().unwrap();
+        assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Ge, 500.0));
+        for (form, metric) in [
+            ("p90 > 800us", Metric::P90),
+            ("p999 < 2s", Metric::P999),
+            ("max < 1s", Metric::Max),
+            ("mean < 10ms", Metric::Mean),
+        ] {
+            assert_eq!(form.parse::<Threshold>().unwrap().metric, metric, "{form}");
+        }
+        for (bad, why) in [
+            ("p98 < 1s", "unknown measure \"p98\""),
+            ("p99 = 1s", "no comparison"),
+            ("p99 < 250", "is not a duration"),
+            ("p99 < -5ms", "is not a duration"),
+            ("errors < 1", "is not a percentage"),
+            ("errors < 120%", "is not a percentage"),
+            ("rps > fast", "is not a number"),
+            ("rps > NaN", "is not a number"),
+        ] {
+            let error = bad.parse::<Threshold>().unwrap_err();
+            assert!(
+                error.contains(why) && error.contains("p99 < 250ms"),
+                "{bad}: {error}"
+            );
+        }
+    }
+}
