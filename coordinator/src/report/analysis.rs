@@ -111,7 +111,21 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         .filter(|i| i.count >= fair)
         .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
         .cloned();
-    let schedule_note = schedule_note(mode, load, &tally, &schedule_lag, &service_time, &histogram);
+    // Tracking's agents always send with async tasks (the mode is the
+    // tracker's): their lag is the async generator's.
+    let sender = if tracking.is_some() {
+        Mode::Async
+    } else {
+        mode
+    };
+    let schedule_note = schedule_note(
+        sender,
+        load,
+        &tally,
+        &schedule_lag,
+        &service_time,
+        &histogram,
+    );
     let stall = merge_stalls(&stalls);
     let in_flight = InFlight {
         max: exact_max_in_flight(&records, tally.count).unwrap_or(max_in_flight),
