@@ -299,6 +299,30 @@ fn a_load_run_samples_its_requests_unless_told_otherwise() {
             "{traced_ms} vs {measured_ms}"
         );
     }
+    // Exemplars: real spans of the run's trace, the slowest request the
+    // histogram's max, the others near their percentile.
+    let mode = &report["modes"][0];
+    let trace_id = report["trace_id"].as_str().unwrap();
+    let histogram = &mode["histogram"];
+    for (name, percentile) in [("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms")] {
+        let exemplar = &mode["exemplars"][name];
+        assert_eq!(exemplar["trace_id"], trace_id, "{name}");
+        let span = index[&hex_bytes(exemplar["span_id"].as_str().unwrap())];
+        assert_eq!(span.name, "GET", "{name}");
+        let latency = exemplar["latency_ms"].as_f64().unwrap();
+        let wanted = histogram[percentile].as_f64().unwrap();
+        // HdrHistogram keeps 3 significant digits; p50 and p99 come from a
+        // sample of the records, so near, not equal.
+        let near = if name == "max" {
+            0.01 * wanted + 0.01
+        } else {
+            0.5 * wanted + 1.0
+        };
+        assert!(
+            (latency - wanted).abs() <= near,
+            "{name}: {latency} vs {wanted}"
+        );
+    }
 
     let (sink, otlp, _runtime) = collector();
     local_traced_run(&spec, &otlp, &[("OTEL_TRACES_SAMPLER", "always_on")]);

@@ -49,6 +49,7 @@ pub async fn run(
         .instrument(span)
         .await;
     report.trace_id = trace_id;
+    report.pick_exemplars();
     report
 }
 

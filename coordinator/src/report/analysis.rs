@@ -159,6 +159,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
             .as_ref()
             .and_then(|t| t.tracker)
             .map(|a| a.rss_mb_max),
+        exemplars: None,
         mode,
         wall_ms,
         sum_latency_ms,

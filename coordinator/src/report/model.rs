@@ -73,6 +73,48 @@ impl Report {
                 .all(|m| m.errors == 0 && m.failures.is_empty())
     }
 
+    /// Picks each mode's exemplars among its traced records: the nearest
+    /// to p50 and to p99, and the slowest (the records always keep the
+    /// slowest, and each kept record is traced). Nothing when not traced.
+    pub fn pick_exemplars(&mut self) {
+        let Some(trace_id) = self.trace_id.clone() else {
+            return;
+        };
+        for mode in &mut self.modes {
+            let traced: Vec<(&RequestRecord, f64)> = mode
+                .requests
+                .iter()
+                .filter(|r| r.span_id.is_some())
+                .map(|r| (r, r.end_ms - r.intended_ms.min(r.start_ms)))
+                .collect();
+            let exemplar = |(record, latency_ms): (&RequestRecord, f64)| Exemplar {
+                id: record.id.clone(),
+                round: record.round,
+                agent: record.agent.clone(),
+                trace_id: trace_id.clone(),
+                span_id: record.span_id.clone().unwrap_or_default(),
+                latency_ms,
+            };
+            let nearest = |target: f64| {
+                traced
+                    .iter()
+                    .copied()
+                    .min_by(|a, b| (a.1 - target).abs().total_cmp(&(b.1 - target).abs()))
+                    .map(exemplar)
+            };
+            let exemplars = Exemplars {
+                p50: nearest(mode.histogram.p50_ms),
+                p99: nearest(mode.histogram.p99_ms),
+                max: traced
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(exemplar),
+            };
+            mode.exemplars = (exemplars != Exemplars::default()).then_some(exemplars);
+        }
+    }
+
     /// Judges `thresholds` on every mode (replacing earlier verdicts).
     pub fn judge(&mut self, thresholds: &[crate::threshold::Threshold]) {
         self.thresholds = thresholds
@@ -226,6 +268,33 @@ pub struct ModeReport {
     /// The tracker's resident memory at most during the mode, in MB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_mb: Option<f64>,
+    /// Traced requests near the median, near p99, and the slowest: each a
+    /// span of the run's trace to open (when the run was traced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemplars: Option<Exemplars>,
+}
+
+/// Requests that stand for a percentile, with their spans.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exemplars {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<Exemplar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<Exemplar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Exemplar>,
+}
+
+/// One traced request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exemplar {
+    pub id: String,
+    pub round: u64,
+    pub agent: String,
+    pub trace_id: String,
+    pub span_id: String,
+    /// Its response time (from when it was due).
+    pub latency_ms: f64,
 }
 
 /// The tracker as its `/stats` showed it during a mode.

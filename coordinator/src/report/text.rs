@@ -140,6 +140,19 @@ pub fn summary(report: &Report) -> String {
     thresholds(&mut out, report);
     if let Some(id) = &report.trace_id {
         let _ = writeln!(out, "\ntrace {id}");
+        for m in &report.modes {
+            if let Some(max) = m.exemplars.as_ref().and_then(|e| e.max.as_ref()) {
+                let _ = writeln!(
+                    out,
+                    "  {} slowest: {} round {} ({}) span {}",
+                    m.mode,
+                    max.id,
+                    max.round,
+                    fmt_ms(max.latency_ms),
+                    max.span_id
+                );
+            }
+        }
         if let Some(url) = &report.trace_url {
             let _ = writeln!(out, "  view it in Jaeger: {url}");
         }
