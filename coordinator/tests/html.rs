@@ -235,3 +235,49 @@ fn a_large_run_makes_a_small_page_that_opens_fast() {
     assert!(loaded < Duration::from_secs(2), "loaded in {loaded:?}");
     assert_eq!(bars.as_array().unwrap().len(), 300, "a sample of bars");
 }
+
+/// Thresholds on the page: a row per threshold and mode, ✓ or ✗, with the
+/// value the JSON has — what a CI job's reader opens to see why it failed.
+#[test]
+fn thresholds_are_shown_with_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: gated\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=30 }]\n\
+         thresholds: [\"p99 < 5s\", \"max < 1ms\"]\n",
+    );
+    let (json, page) = (dir.path().join("run.json"), dir.path().join("report.html"));
+    let out = coordinator(&[
+        "run",
+        &spec,
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(99), "{}", text(&out.stdout));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let (seen, _, rows) = show(
+        &page,
+        r#"JSON.stringify(Array.from(document.querySelectorAll('#thresholds tbody tr')).map(function (tr) {
+  return { state: tr.className, cells: Array.from(tr.cells).map(function (c) { return c.textContent; }) };
+}))"#,
+    );
+    assert!(seen.errors.is_empty(), "errors: {:?}", seen.errors);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["state"], "passed");
+    assert_eq!(rows[0]["cells"][0], "✓");
+    assert_eq!(rows[0]["cells"][2], "p99 < 5s");
+    assert_eq!(rows[1]["state"], "failed");
+    assert_eq!(rows[1]["cells"][0], "✗");
+    assert_eq!(rows[1]["cells"][2], "max < 1ms");
+    let max = report["thresholds"][1]["value"].as_f64().unwrap();
+    assert!(max >= 30.0, "{max}");
+    let shown = rows[1]["cells"][3].as_str().unwrap();
+    assert!(
+        shown.ends_with("ms") && shown.starts_with(&format!("{}", max as u64)),
+        "{shown} vs {max}"
+    );
+}

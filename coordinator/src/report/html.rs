@@ -102,7 +102,32 @@ fn summary(report: &Report) -> Markup {
                     }
                 }
             }
+            @if !report.thresholds.is_empty() {
+                h3 { "Thresholds (every agent merged)" }
+                table #thresholds {
+                    thead { tr { th { "" } th { "mode" } th { "threshold" } th { "measured" } } }
+                    tbody {
+                        @for v in &report.thresholds {
+                            tr class=(if v.ok { "passed" } else { "failed" }) {
+                                td { (if v.ok { "✓" } else { "✗" }) }
+                                td { (v.mode) }
+                                td { (v.expr) }
+                                td { (threshold_value(v)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
+    }
+}
+
+/// A verdict's measured value in its unit.
+fn threshold_value(v: &crate::threshold::Verdict) -> String {
+    match crate::threshold::Threshold::unit_of(&v.expr) {
+        " ms" => fmt_ms(v.value),
+        "%" => format!("{:.2}%", v.value),
+        _ => format!("{:.1}/s", v.value),
     }
 }
 
