@@ -102,27 +102,26 @@ fn percentiles(summary: &Value) -> Percentiles {
 
 /// oha at `rate`/s with latency correction, if it is installed.
 fn oha(options: &OmissionOptions, url: &str) -> anyhow::Result<Option<Percentiles>> {
-    let found = Command::new("oha").arg("--version").output();
-    if !found.is_ok_and(|o| o.status.success()) {
+    if !crate::process::installed("oha") {
         return Ok(None);
     }
-    let out = Command::new("oha")
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
+    let (duration, concurrency, rate) = (
+        format!("{}s", options.duration.as_secs()),
+        options.concurrency.to_string(),
+        options.rate.to_string(),
+    );
+    let report = crate::process::oha(
+        &[
             "--latency-correction",
-        ])
-        .args(["-z", &format!("{}s", options.duration.as_secs())])
-        .args(["-c", &options.concurrency.to_string()])
-        .args(["-q", &options.rate.to_string()])
-        .arg(format!("{url}/delay-me?ms=1"))
-        .output()
-        .context("cannot run oha")?;
-    if !out.status.success() {
-        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
+            "-z",
+            &duration,
+            "-c",
+            &concurrency,
+            "-q",
+            &rate,
+        ],
+        &format!("{url}/delay-me?ms=1"),
+    )?;
     Ok(Some(oha_percentiles(&report)))
 }
 
@@ -268,35 +267,26 @@ pub fn schedule(options: ScheduleOptions) -> anyhow::Result<()> {
 /// connections against `url`'s `/delay-me?ms=0`: its achieved rate and
 /// percentiles, if oha is installed.
 fn oha_at(rate: u32, duration: Duration, url: &str) -> anyhow::Result<Option<(f64, Percentiles)>> {
-    if !Command::new("oha")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if !crate::process::installed("oha") {
         return Ok(None);
     }
-    let out = Command::new("oha")
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
+    let (duration, rate) = (format!("{}ms", duration.as_millis()), rate.to_string());
+    let report = crate::process::oha(
+        &[
             "--latency-correction",
-        ])
-        .args(["-z", &format!("{}ms", duration.as_millis())])
-        .args(["-c", "50", "-q", &rate.to_string()])
-        .arg(format!("{url}/delay-me?ms=0"))
-        .output()
-        .context("cannot run oha")?;
-    if !out.status.success() {
-        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
-    Ok(Some((
-        report["summary"]["requestsPerSec"]
-            .as_f64()
-            .unwrap_or(f64::NAN),
-        oha_percentiles(&report),
-    )))
+            "-z",
+            &duration,
+            "-c",
+            "50",
+            "-q",
+            &rate,
+        ],
+        &format!("{url}/delay-me?ms=0"),
+    )?;
+    let achieved = report["summary"]["requestsPerSec"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    Ok(Some((achieved, oha_percentiles(&report))))
 }
 
 /// p50, p90, p99 and max from oha's JSON (which gives seconds).

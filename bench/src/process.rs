@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::process::Command;
+
 use anyhow::{Context, bail};
+use serde_json::Value;
 
 /// A binary of this workspace, built into the same directory as `bench`.
 pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -15,4 +18,26 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// Whether `tool` runs (`--version` answers).
+pub fn installed(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty())
+}
+
+/// `oha --no-tui --output-format json ARGS URL`: its JSON report.
+pub fn oha(args: &[&str], url: &str) -> anyhow::Result<Value> {
+    let out = Command::new("oha")
+        .args(["--no-tui", "--output-format", "json"])
+        .args(args)
+        .arg(url)
+        .output()
+        .context("cannot run oha")?;
+    if !out.status.success() {
+        bail!("oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("oha's JSON")
 }

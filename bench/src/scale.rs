@@ -98,22 +98,9 @@ fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<(Value, u
     Ok((report["modes"][0].clone(), peak, size))
 }
 
-fn installed(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty())
-}
-
 fn oha(url: &str, requests: u64, connections: u32) -> anyhow::Result<f64> {
-    let out = Command::new("oha")
-        .args(["--no-tui", "--output-format", "json"])
-        .args(["-n", &requests.to_string(), "-c", &connections.to_string()])
-        .arg(url)
-        .output()
-        .context("cannot run oha")?;
-    let report: Value = serde_json::from_slice(&out.stdout).context("oha's JSON")?;
-    report["summary"]["requestsPerSec"]
+    let (requests, connections) = (requests.to_string(), connections.to_string());
+    crate::process::oha(&["-n", &requests, "-c", &connections], url)?["summary"]["requestsPerSec"]
         .as_f64()
         .context("no requestsPerSec in oha's JSON")
 }
@@ -136,7 +123,10 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
     let (_server, base) = server()?;
     let url = format!("{base}/delay-me?ms=0");
     let spec = spec(options.requests, options.connections)?;
-    let (has_oha, has_wrk) = (installed("oha"), installed("wrk"));
+    let (has_oha, has_wrk) = (
+        crate::process::installed("oha"),
+        crate::process::installed("wrk"),
+    );
     let (mut loadlab_best, mut oha_best, mut wrk_best) = (0.0f64, 0.0f64, 0.0f64);
     for _ in 0..options.runs {
         let started = Instant::now();

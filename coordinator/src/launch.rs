@@ -327,11 +327,9 @@ fn warn_if_too_few_files(needed: u64) {
     }
 }
 
-/// The soft limit on open files, from /proc (Linux).
+/// The soft limit on open files (`None`: unlimited).
 fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
 /// Seeds (or finds) the dataset, with a progress bar on a terminal.

@@ -7,13 +7,15 @@ use loadlab_agent::Mode;
 use crate::report::{ModeReport, RequestRecord};
 use crate::round::Entry;
 
+/// Every method does nothing unless an observer says otherwise: each
+/// watches what it needs.
 pub trait Observer {
     /// A mode begins: `total` requests, shown one by one when `live`.
-    fn mode_started(&mut self, mode: Mode, total: u64, live: bool);
+    fn mode_started(&mut self, _mode: Mode, _total: u64, _live: bool) {}
     /// A request of `entry` started on `agent` (live modes only).
-    fn request_started(&mut self, agent: &str, entry: &Entry);
+    fn request_started(&mut self, _agent: &str, _entry: &Entry) {}
     /// A request finished (live modes only).
-    fn request_finished(&mut self, record: &RequestRecord);
+    fn request_finished(&mut self, _record: &RequestRecord) {}
     /// A request's record arrived: every one when the run asked for all
     /// (`--requests`), else a sample.
     fn record(&mut self, _mode: Mode, _record: &RequestRecord) {}
@@ -22,23 +24,16 @@ pub trait Observer {
         false
     }
     /// So many requests of the mode have finished, so many of them failed.
-    fn progress(&mut self, completed: u64, errors: u64);
-    fn mode_finished(&mut self, report: &ModeReport);
+    fn progress(&mut self, _completed: u64, _errors: u64) {}
+    fn mode_finished(&mut self, _report: &ModeReport) {}
     /// Something worth saying: an agent lost, work handed over.
-    fn note(&mut self, text: &str);
+    fn note(&mut self, _text: &str) {}
 }
 
 /// Watches nothing.
 pub struct Quiet;
 
-impl Observer for Quiet {
-    fn mode_started(&mut self, _: Mode, _: u64, _: bool) {}
-    fn request_started(&mut self, _: &str, _: &Entry) {}
-    fn request_finished(&mut self, _: &RequestRecord) {}
-    fn progress(&mut self, _: u64, _: u64) {}
-    fn mode_finished(&mut self, _: &ModeReport) {}
-    fn note(&mut self, _: &str) {}
-}
+impl Observer for Quiet {}
 
 /// Two observers, both told everything.
 pub struct Both<A, B>(pub A, pub B);

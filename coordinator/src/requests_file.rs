@@ -9,8 +9,7 @@ use loadlab_agent::Mode;
 use serde::Serialize;
 
 use crate::observer::Observer;
-use crate::report::{ModeReport, RequestRecord};
-use crate::round::Entry;
+use crate::report::RequestRecord;
 
 /// The file, as an observer that wants every record.
 pub struct RequestsFile {
@@ -57,13 +56,6 @@ impl RequestsFile {
 }
 
 impl Observer for RequestsFile {
-    fn mode_started(&mut self, _: Mode, _: u64, _: bool) {}
-    fn request_started(&mut self, _: &str, _: &Entry) {}
-    fn request_finished(&mut self, _: &RequestRecord) {}
-    fn progress(&mut self, _: u64, _: u64) {}
-    fn mode_finished(&mut self, _: &ModeReport) {}
-    fn note(&mut self, _: &str) {}
-
     fn record(&mut self, mode: Mode, record: &RequestRecord) {
         if self.error.is_some() {
             return;

@@ -210,13 +210,16 @@ impl Threshold {
             ok,
         }
     }
+}
 
-    /// The unit its measured value is shown in.
-    pub fn unit_of(expr: &str) -> &'static str {
-        match expr.trim_start() {
-            e if e.starts_with("errors") => "%",
-            e if e.starts_with("rps") => "/s",
-            _ => " ms",
+impl Verdict {
+    /// What was measured, as the report shows it: a duration, a share of
+    /// requests, or a rate — as the threshold was written.
+    pub fn measured(&self) -> String {
+        match self.expr.trim_start() {
+            e if e.starts_with("errors") => format!("{:.2}%", self.value),
+            e if e.starts_with("rps") => format!("{:.1}/s", self.value),
+            _ => crate::report::text::fmt_ms(self.value),
         }
     }
 }

@@ -7,7 +7,7 @@ use loadlab_proto::histogram::{new_latency_histogram, record_latency};
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, text, write_spec};
+use common::{coordinator, run_spec, text, write_spec};
 
 fn experiments(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,13 +102,12 @@ fn quick_experiment_runs_end_to_end_and_writes_json() {
 #[test]
 fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
+    let (out, report) = run_spec(
         &dir,
         "name: merge\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?ms=5 }\n  - { id: B, path: /delay-me?ms=20 }\n\
          repeat: 40\nconcurrency: 10\nagents: { count: 3, split: partition }\n",
+        &[],
     );
-    let json = dir.path().join("r.json");
-    let out = coordinator(&["run", &spec, "--quiet", "--json", json.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -116,7 +115,7 @@ fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: Value = report.expect("a report");
     let mode = &report["modes"][0];
     let agents = mode["agents"].as_array().unwrap();
     assert_eq!(agents.len(), 3);
@@ -308,23 +307,15 @@ fn saved_runs_render_again_and_bad_files_are_refused() {
 #[test]
 fn a_long_mode_keeps_a_sample_and_streams_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
+    let all = dir.path().join("all.jsonl");
+    let (out, report) = run_spec(
         &dir,
         "name: many\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=0 }, { id: R2, path: /delay-me?ms=0 }]\n\
          repeat: 2500\nconcurrency: 20\n",
+        &["--requests", all.to_str().unwrap()],
     );
-    let (json, all) = (dir.path().join("run.json"), dir.path().join("all.jsonl"));
-    let out = coordinator(&[
-        "run",
-        &spec,
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-        "--requests",
-        all.to_str().unwrap(),
-    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: Value = report.expect("a report");
     let mode = &report["modes"][0];
     assert_eq!(mode["histogram"]["count"], 5000);
     assert_eq!(mode["requests_sampled"], true);

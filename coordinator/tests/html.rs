@@ -16,7 +16,7 @@ use headless_chrome::{Browser, LaunchOptions};
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, text, write_spec};
+use common::{run_spec, text};
 
 /// Chromium's binary: `CHROMIUM`, else Debian's.
 fn chromium() -> std::path::PathBuf {
@@ -127,17 +127,8 @@ const BARS: &str = r#"JSON.stringify(Array.from(document.querySelectorAll('rect[
 /// Runs `yaml` with `--json` and `--html`; returns the page's path and the
 /// report.
 fn run(dir: &tempfile::TempDir, yaml: &str) -> (std::path::PathBuf, Value) {
-    let spec = write_spec(dir, yaml);
-    let (json, html) = (dir.path().join("run.json"), dir.path().join("report.html"));
-    let out = coordinator(&[
-        "run",
-        &spec,
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let html = dir.path().join("report.html");
+    let (out, report) = run_spec(dir, yaml, &["--html", html.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -145,8 +136,7 @@ fn run(dir: &tempfile::TempDir, yaml: &str) -> (std::path::PathBuf, Value) {
         text(&out.stdout),
         text(&out.stderr)
     );
-    let report = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    (html, report)
+    (html, report.expect("a report"))
 }
 
 /// The quick demonstration's page: every request of every mode is a bar,
@@ -241,23 +231,15 @@ fn a_large_run_makes_a_small_page_that_opens_fast() {
 #[test]
 fn thresholds_are_shown_with_what_was_measured() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
+    let page = dir.path().join("report.html");
+    let (out, report) = run_spec(
         &dir,
         "name: gated\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=30 }]\n\
          thresholds: [\"p99 < 5s\", \"max < 1ms\"]\n",
+        &["--html", page.to_str().unwrap()],
     );
-    let (json, page) = (dir.path().join("run.json"), dir.path().join("report.html"));
-    let out = coordinator(&[
-        "run",
-        &spec,
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-        "--html",
-        page.to_str().unwrap(),
-    ]);
     assert_eq!(out.status.code(), Some(99), "{}", text(&out.stdout));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let report = report.expect("a report");
     let (seen, _, rows) = show(
         &page,
         r#"JSON.stringify(Array.from(document.querySelectorAll('#thresholds tbody tr')).map(function (tr) {

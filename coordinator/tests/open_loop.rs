@@ -5,19 +5,12 @@
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, text, write_spec};
+use common::{run_spec, text};
 
 /// Runs `yaml` with `extra` flags; returns the report's JSON.
 fn run(yaml: &str, extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, yaml);
-    let json = dir.path().join("run.json");
-    let args = [
-        &["run", &spec, "--quiet", "--json", json.to_str().unwrap()][..],
-        extra,
-    ]
-    .concat();
-    let out = coordinator(&args);
+    let (out, report) = run_spec(&dir, yaml, extra);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -25,7 +18,7 @@ fn run(yaml: &str, extra: &[&str]) -> Value {
         text(&out.stdout),
         text(&out.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+    report.expect("a report")
 }
 
 fn ms(mode: &Value, summary: &str, field: &str) -> f64 {

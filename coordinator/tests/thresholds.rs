@@ -6,23 +6,14 @@
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, text, write_spec};
+use common::{coordinator, run_spec, text, write_spec};
 
 /// Runs `yaml` with `extra` flags: the exit code, stdout and the JSON.
 fn run(yaml: &str, extra: &[&str]) -> (Option<i32>, String, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, yaml);
-    let json = dir.path().join("run.json");
-    let args = [
-        &["run", &spec, "--quiet", "--json", json.to_str().unwrap()][..],
-        extra,
-    ]
-    .concat();
-    let out = coordinator(&args);
+    let (out, report) = run_spec(&dir, yaml, extra);
     let stdout = text(&out.stdout);
-    let report = std::fs::read_to_string(&json)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or_else(|_| panic!("no report: {stdout}\n{}", text(&out.stderr)));
+    let report = report.unwrap_or_else(|| panic!("no report: {stdout}\n{}", text(&out.stderr)));
     (out.status.code(), stdout, report)
 }
 

@@ -14,6 +14,7 @@
 //! Library first: [`run`] serves an already-bound listener until its
 //! shutdown future completes.
 
+mod customer;
 mod hub;
 mod mode;
 mod server;

@@ -2,7 +2,7 @@
 //! each customer to its mode's session.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
 use std::time::Duration;
@@ -13,16 +13,15 @@ use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::Mode;
+use crate::customer::{Customer, Serving, SyncCustomer, blocking_stream, subscribe};
 use crate::hub::{Hub, Unavailable};
 use crate::session;
 
@@ -67,20 +66,20 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 
 /// What every connection and session shares.
 pub(crate) struct Shared {
-    config: Config,
-    client: redis::Client,
-    hub: Hub,
+    pub(crate) config: Config,
+    pub(crate) client: redis::Client,
+    pub(crate) hub: Hub,
     /// Sessions close with 1001 once this is cancelled.
     pub stop: CancellationToken,
     /// Customers being served now.
-    customers: AtomicU64,
+    pub(crate) customers: AtomicU64,
     /// Updates delivered since start.
     pub delivered: AtomicU64,
     /// The blocking mode's executor: one thread, started with its first
     /// customer (`None`: it could not start).
-    blocking: OnceLock<Option<tokio::runtime::Handle>>,
+    pub(crate) blocking: OnceLock<Option<tokio::runtime::Handle>>,
     /// The sync mode's one thread, started with its first customer.
-    sync: OnceLock<Option<std::sync::Mutex<std_mpsc::Sender<SyncCustomer>>>>,
+    pub(crate) sync: OnceLock<Option<std::sync::Mutex<std_mpsc::Sender<SyncCustomer>>>>,
 }
 
 impl Shared {
@@ -88,13 +87,6 @@ impl Shared {
     pub fn redis_up(&self) -> bool {
         self.hub.healthy()
     }
-}
-
-/// A sync-mode customer waiting for its turn.
-struct SyncCustomer {
-    order: String,
-    subscribed: oneshot::Sender<Result<(), Unavailable>>,
-    socket: oneshot::Receiver<(TcpStream, Vec<u8>)>,
 }
 
 /// A tracker connected to its Redis, ready to serve.
@@ -334,15 +326,6 @@ fn stats(shared: &Shared) -> Reply {
     reply
 }
 
-/// A customer subscribed in its mode, waiting for its socket.
-enum Customer {
-    Async(crate::hub::Subscription),
-    /// Threads and sync: the session's thread takes the socket as a
-    /// blocking stream.
-    Thread(oneshot::Sender<(TcpStream, Vec<u8>)>),
-    Blocking(oneshot::Sender<Upgraded>),
-}
-
 async fn track(
     mut request: Request<Incoming>,
     mode: Mode,
@@ -426,198 +409,4 @@ async fn track(
         headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     }
     reply
-}
-
-/// The socket under an upgraded connection, as a blocking stream, with the
-/// bytes already read from it.
-fn blocking_stream(upgraded: Upgraded) -> Option<(TcpStream, Vec<u8>)> {
-    let parts = upgraded.downcast::<TokioIo<tokio::net::TcpStream>>().ok()?;
-    let stream = parts.io.into_inner().into_std().ok()?;
-    stream.set_nonblocking(false).ok()?;
-    Some((stream, parts.read_buf.to_vec()))
-}
-
-/// Counts a customer as served while alive.
-struct Serving(Arc<Shared>);
-
-impl Serving {
-    fn new(shared: &Arc<Shared>) -> Serving {
-        shared.customers.fetch_add(1, Ordering::Relaxed);
-        Serving(shared.clone())
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        self.0.customers.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Subscribes a customer to `order` the way its mode does; returns once the
-/// subscription is in place, so no update published after the handshake is
-/// missed.
-async fn subscribe(mode: Mode, order: &str, shared: &Arc<Shared>) -> Result<Customer, Unavailable> {
-    let order = order.to_owned();
-    match mode {
-        Mode::Async => shared.hub.join(&order).await.map(Customer::Async),
-        Mode::Threads => {
-            let (subscribed, ready) = oneshot::channel();
-            let (socket, stream) = oneshot::channel::<(TcpStream, Vec<u8>)>();
-            let session = shared.clone();
-            let started = std::thread::Builder::new()
-                .name("customer".into())
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let mut redis =
-                        match session::connect_blocking(&session.client, session::THREAD_READ) {
-                            Ok(redis) => redis,
-                            Err(error) => {
-                                let _ = subscribed.send(Err(Unavailable(error.to_string())));
-                                return;
-                            }
-                        };
-                    let mut pubsub = redis.as_pubsub();
-                    if let Err(error) = pubsub.subscribe(&order) {
-                        let _ = subscribed.send(Err(Unavailable(error.to_string())));
-                        return;
-                    }
-                    let _ = subscribed.send(Ok(()));
-                    if let Ok((stream, read)) = stream.blocking_recv() {
-                        let _serving = Serving::new(&session);
-                        session::serve_thread(stream, read, &mut pubsub, &session);
-                    }
-                });
-            if let Err(error) = started {
-                return Err(Unavailable(format!("cannot start a thread: {error}")));
-            }
-            waited(ready).await.map(|()| Customer::Thread(socket))
-        }
-        Mode::Sync => {
-            let (subscribed, ready) = oneshot::channel();
-            let (socket, stream) = oneshot::channel();
-            let queue = shared
-                .sync
-                .get_or_init(|| start_sync(shared.clone()).map(std::sync::Mutex::new));
-            let Some(queue) = queue else {
-                return Err(Unavailable("cannot start the sync mode's thread".into()));
-            };
-            let sent = queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(SyncCustomer {
-                    order,
-                    subscribed,
-                    socket: stream,
-                });
-            if sent.is_err() {
-                return Err(Unavailable("the tracker is shutting down".into()));
-            }
-            waited(ready).await.map(|()| Customer::Thread(socket))
-        }
-        Mode::Blocking => {
-            let (subscribed, ready) = oneshot::channel();
-            let (socket, upgraded) = oneshot::channel::<Upgraded>();
-            let executor = shared
-                .blocking
-                .get_or_init(|| start_blocking(shared.clone()));
-            let Some(executor) = executor else {
-                return Err(Unavailable(
-                    "cannot start the blocking mode's executor".into(),
-                ));
-            };
-            let session = shared.clone();
-            executor.spawn(async move {
-                // Blocking, like everything this mode does with Redis.
-                let mut redis =
-                    match session::connect_blocking(&session.client, session::BLOCKING_READ) {
-                        Ok(redis) => redis,
-                        Err(error) => {
-                            let _ = subscribed.send(Err(Unavailable(error.to_string())));
-                            return;
-                        }
-                    };
-                let mut pubsub = redis.as_pubsub();
-                if let Err(error) = pubsub.subscribe(&order) {
-                    let _ = subscribed.send(Err(Unavailable(error.to_string())));
-                    return;
-                }
-                let _ = subscribed.send(Ok(()));
-                if let Ok(upgraded) = upgraded.await {
-                    let _serving = Serving::new(&session);
-                    session::serve_blocking(upgraded, &mut pubsub, session.clone()).await;
-                }
-            });
-            waited(ready).await.map(|()| Customer::Blocking(socket))
-        }
-    }
-}
-
-async fn waited(ready: oneshot::Receiver<Result<(), Unavailable>>) -> Result<(), Unavailable> {
-    ready
-        .await
-        .map_err(|_| Unavailable("the tracker is shutting down".into()))?
-}
-
-/// The blocking mode's executor: a single-threaded runtime on its own
-/// thread, running until the tracker stops and its sessions have closed.
-fn start_blocking(shared: Arc<Shared>) -> Option<tokio::runtime::Handle> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    let handle = runtime.handle().clone();
-    let stop = shared.stop.clone();
-    let grace = shared.config.grace;
-    std::thread::Builder::new()
-        .name("tracker-blocking".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                stop.cancelled().await;
-                // Sessions see the stop after their current read.
-                tokio::time::sleep(session::BLOCKING_READ.min(grace)).await;
-            });
-        })
-        .ok()?;
-    Some(handle)
-}
-
-/// The sync mode's one thread: customers one after the other, each from
-/// its subscription to its socket's end.
-fn start_sync(shared: Arc<Shared>) -> Option<std_mpsc::Sender<SyncCustomer>> {
-    let (queue, customers) = std_mpsc::channel::<SyncCustomer>();
-    std::thread::Builder::new()
-        .name("tracker-sync".into())
-        .spawn(move || {
-            while !shared.stop.is_cancelled() {
-                let Ok(customer) = customers.recv_timeout(Duration::from_millis(250)) else {
-                    continue;
-                };
-                let mut redis =
-                    match session::connect_blocking(&shared.client, session::THREAD_READ) {
-                        Ok(redis) => redis,
-                        Err(error) => {
-                            let _ = customer
-                                .subscribed
-                                .send(Err(Unavailable(error.to_string())));
-                            continue;
-                        }
-                    };
-                let mut pubsub = redis.as_pubsub();
-                if let Err(error) = pubsub.subscribe(&customer.order) {
-                    let _ = customer
-                        .subscribed
-                        .send(Err(Unavailable(error.to_string())));
-                    continue;
-                }
-                if customer.subscribed.send(Ok(())).is_err() {
-                    continue;
-                }
-                if let Ok((stream, read)) = customer.socket.blocking_recv() {
-                    let _serving = Serving::new(&shared);
-                    session::serve_thread(stream, read, &mut pubsub, &shared);
-                }
-            }
-        })
-        .ok()?;
-    Some(queue)
 }

@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::hub::Subscription;
+use tokio::sync::oneshot;
+
+use crate::hub::{Subscription, Unavailable};
 use crate::server::Shared;
 
 /// A blocking Redis read waits at most this long (the usual
@@ -78,6 +80,31 @@ fn config() -> WebSocketConfig {
         .write_buffer_size(0)
 }
 
+/// A customer's own blocking subscription to `order` (threads and sync):
+/// connects, subscribes, tells `subscribed` whether that worked, and then
+/// runs `serve` with it — here, because dropping a `PubSub` unsubscribes.
+pub fn with_subscription<T>(
+    client: &redis::Client,
+    order: &str,
+    subscribed: oneshot::Sender<Result<(), Unavailable>>,
+    serve: impl FnOnce(&mut redis::PubSub<'_>) -> T,
+) -> Option<T> {
+    let mut redis = match connect_blocking(client, THREAD_READ) {
+        Ok(redis) => redis,
+        Err(error) => {
+            let _ = subscribed.send(Err(Unavailable(error.to_string())));
+            return None;
+        }
+    };
+    let mut pubsub = redis.as_pubsub();
+    if let Err(error) = pubsub.subscribe(order) {
+        let _ = subscribed.send(Err(Unavailable(error.to_string())));
+        return None;
+    }
+    subscribed.send(Ok(())).ok()?;
+    Some(serve(&mut pubsub))
+}
+
 fn frame(message: &redis::Msg) -> Message {
     let payload = message.get_payload_bytes();
     match std::str::from_utf8(payload) {
@@ -93,9 +120,7 @@ pub async fn serve_async(
     mut subscription: Subscription,
     shared: Arc<Shared>,
 ) -> u64 {
-    let mut socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
-            .await;
+    let mut socket = accept(upgraded).await;
     let mut delivered = 0;
     let end = loop {
         tokio::select! {
@@ -119,10 +144,21 @@ pub async fn serve_async(
             },
         }
     };
+    close(&mut socket, end).await;
+    delivered
+}
+
+/// The customer's side of an upgraded connection, as a websocket.
+async fn accept(upgraded: Upgraded) -> WebSocketStream<TokioIo<Upgraded>> {
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config())).await
+}
+
+/// Says why the tracker ends a session (nothing when the customer left),
+/// waiting at most a second for a customer that does not read.
+async fn close(socket: &mut WebSocketStream<TokioIo<Upgraded>>, end: End) {
     if let Some(frame) = end.frame() {
         let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
     }
-    delivered
 }
 
 /// `threads` and `sync`: this thread waits on the customer's own Redis
@@ -186,9 +222,7 @@ pub async fn serve_blocking(
     pubsub: &mut redis::PubSub<'_>,
     shared: Arc<Shared>,
 ) -> u64 {
-    let mut socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
-            .await;
+    let mut socket = accept(upgraded).await;
     let mut delivered = 0;
     let end = loop {
         if shared.stop.is_cancelled() {
@@ -211,8 +245,6 @@ pub async fn serve_blocking(
         }
         tokio::task::yield_now().await;
     };
-    if let Some(frame) = end.frame() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
-    }
+    close(&mut socket, end).await;
     delivered
 }

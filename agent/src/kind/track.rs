@@ -15,7 +15,6 @@
 //! do: a server that serves customers in a fixed order gains nothing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -134,7 +133,16 @@ struct Customer {
     waiting: Mutex<HashMap<u64, oneshot::Sender<Instant>>>,
     /// Why its socket closed, once it did.
     closed: Mutex<Option<String>>,
-    open: AtomicBool,
+}
+
+impl Customer {
+    /// Why its socket closed, if it did.
+    fn closed(&self) -> Option<String> {
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// The customers of an assignment and the courier feed's connection.
@@ -216,16 +224,8 @@ impl Customers {
             Some(Err(why)) => return Outcome::failed(format!("customer not connected: {why}")),
             None => return Outcome::failed(format!("order {order} has no customer here")),
         };
-        if !customer.open.load(Ordering::Acquire) {
-            let why = customer
-                .closed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            return Outcome::failed(format!(
-                "the customer's socket closed: {}",
-                why.unwrap_or_default()
-            ));
+        if let Some(why) = customer.closed() {
+            return Outcome::failed(format!("the customer's socket closed: {why}"));
         }
         let (delivered, arrival) = oneshot::channel();
         customer
@@ -265,17 +265,10 @@ impl Customers {
                 body: BodyPrefix::text_of(payload),
                 ..Outcome::default()
             },
-            Ok(Err(_)) => {
-                let why = customer
-                    .closed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                Outcome::failed(format!(
-                    "the customer's socket closed: {}",
-                    why.unwrap_or_default()
-                ))
-            }
+            Ok(Err(_)) => Outcome::failed(format!(
+                "the customer's socket closed: {}",
+                customer.closed().unwrap_or_default()
+            )),
             Err(_) => {
                 forget();
                 Outcome::failed(format!(
@@ -312,7 +305,6 @@ async fn open(url: String) -> Opened {
     let customer = Arc::new(Customer {
         waiting: Mutex::new(HashMap::new()),
         closed: Mutex::new(None),
-        open: AtomicBool::new(true),
     });
     let reader = customer.clone();
     tokio::spawn(async move {
@@ -343,7 +335,6 @@ async fn open(url: String) -> Opened {
             }
         };
         *reader.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-        reader.open.store(false, Ordering::Release);
         // Waiters see their sender dropped.
         reader
             .waiting

@@ -112,22 +112,13 @@ fn summary(report: &Report) -> Markup {
                                 td { (if v.ok { "✓" } else { "✗" }) }
                                 td { (v.mode) }
                                 td { (v.expr) }
-                                td { (threshold_value(v)) }
+                                td { (v.measured()) }
                             }
                         }
                     }
                 }
             }
         }
-    }
-}
-
-/// A verdict's measured value in its unit.
-fn threshold_value(v: &crate::threshold::Verdict) -> String {
-    match crate::threshold::Threshold::unit_of(&v.expr) {
-        " ms" => fmt_ms(v.value),
-        "%" => format!("{:.2}%", v.value),
-        _ => format!("{:.1}/s", v.value),
     }
 }
 

@@ -176,12 +176,7 @@ fn thresholds(out: &mut String, report: &Report) {
         }
     );
     for v in &report.thresholds {
-        let unit = crate::threshold::Threshold::unit_of(&v.expr);
-        let value = match unit {
-            " ms" => fmt_ms(v.value),
-            "%" => format!("{:.2}%", v.value),
-            _ => format!("{:.1}/s", v.value),
-        };
+        let value = v.measured();
         let mark = if v.ok {
             style("✓").green()
         } else {

@@ -32,6 +32,28 @@ pub fn write_spec(dir: &tempfile::TempDir, yaml: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// `coordinator run SPEC --quiet --json run.json EXTRA...` for `yaml`
+/// written in `dir`: what it printed, and the report it wrote (`None` when
+/// it wrote none).
+pub fn run_spec(
+    dir: &tempfile::TempDir,
+    yaml: &str,
+    extra: &[&str],
+) -> (Output, Option<serde_json::Value>) {
+    let spec = write_spec(dir, yaml);
+    let json = dir.path().join("run.json");
+    let args = [
+        &["run", &spec, "--quiet", "--json", json.to_str().unwrap()][..],
+        extra,
+    ]
+    .concat();
+    let out = coordinator(&args);
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .map(|text| serde_json::from_str(&text).expect("the report is JSON"));
+    (out, report)
+}
+
 /// `coordinator ARGS` (a `run --listen ...`) once it waits for agents, and
 /// the URL it printed for them to dial.
 pub fn coordinator_listening(args: &[&str]) -> (Running, String) {
