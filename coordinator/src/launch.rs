@@ -273,6 +273,7 @@ async fn resolve_targets(
                     redis_url: redis.clone(),
                     mode: tracker::Mode::Async,
                     grace: Duration::from_secs(1),
+                    ..tracker::Config::default()
                 };
                 let embedded = tracker::Tracker::connect(config).await.with_context(|| {
                     "the tracking workload needs Redis: start it (redis-server --daemonize yes), \

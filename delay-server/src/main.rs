@@ -23,7 +23,9 @@ struct Args {
     #[arg(long, env = "DELAY_SERVER_MAX_DELAY", default_value = "300s", value_parser = humantime::parse_duration)]
     max_delay: Duration,
 
-    /// Connections served at once; more clients wait in the accept backlog.
+    /// Connections open at once. When full, the oldest connection that is not
+    /// serving a request (idle, or still sending its header) is closed to make
+    /// room; when all are serving, more clients wait in the accept backlog.
     #[arg(long, env = "DELAY_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
 

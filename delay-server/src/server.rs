@@ -12,9 +12,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use loadlab_admission::{Admission, InService, Ticket};
 use rand::RngExt;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 use tracing::{debug, info, warn};
 
@@ -30,7 +30,10 @@ use crate::hiccup::{Frozen, Hiccups};
 pub struct Config {
     /// Longest delay a client may ask for.
     pub max_delay: Duration,
-    /// Connections served at once; further clients wait in the accept queue.
+    /// Connections open at once. When they are all open, the oldest one
+    /// that is not serving a request (idle, or still sending its first
+    /// header: a slowloris) is closed to make room; when every one is
+    /// serving, further clients wait in the accept queue.
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub grace: Duration,
@@ -55,7 +58,12 @@ struct Counters {
     connections: AtomicU64,
     delayed: AtomicU64,
     refused: AtomicU64,
+    /// Idle or unfinished connections closed to make room for new ones.
+    evicted: AtomicU64,
 }
+
+/// A reply body that keeps its connection from being evicted until sent.
+type Served = InService<Body>;
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets
 /// in-flight requests finish within `config.grace`.
@@ -70,7 +78,7 @@ pub async fn run(
     let local = listener.local_addr()?;
     let config = Arc::new(config);
     let counters = Arc::new(Counters::default());
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let admission = Admission::new(config.max_connections);
     let graceful = GracefulShutdown::new();
     // Hiccups count from here.
     let origin = tokio::time::Instant::now();
@@ -78,13 +86,11 @@ pub async fn run(
     info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, hiccups = ?config.hiccups, "delay server ready");
 
     loop {
-        // Wait for a free connection slot first: at the limit, new clients
-        // queue in the kernel's backlog instead of costing us memory.
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // the semaphore is never closed; stop if it is
-            },
+        // Wait for a slot first (a free one, or an idle connection's): when
+        // every connection is serving, new clients queue in the kernel's
+        // backlog instead of costing us memory.
+        let ticket = tokio::select! {
+            ticket = admission.admit() => Arc::new(ticket),
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
@@ -106,7 +112,12 @@ pub async fn run(
         let service = {
             let config = config.clone();
             let counters = counters.clone();
-            service_fn(move |request| respond(request, config.clone(), counters.clone()))
+            let ticket = ticket.clone();
+            service_fn(move |request| {
+                let busy = ticket.busy();
+                let reply = respond(request, config.clone(), counters.clone());
+                async move { Ok::<_, InjectedReset>(reply.await?.map(|body| Served::new(body, busy))) }
+            })
         };
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -119,11 +130,18 @@ pub async fn run(
                 service,
             );
         let connection = graceful.watch(connection);
+        let counters = counters.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                debug!(%peer, %error, "connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    debug!(%peer, %error, "connection ended with an error");
+                },
+                () = ticket.evicted() => {
+                    counters.evicted.fetch_add(1, Ordering::Relaxed);
+                    debug!(%peer, "idle connection closed to make room");
+                },
             }
-            drop(permit);
+            drop::<Arc<Ticket>>(ticket);
         });
     }
 
@@ -137,6 +155,7 @@ pub async fn run(
         connections = counters.connections.load(Ordering::Relaxed),
         delayed_requests = counters.delayed.load(Ordering::Relaxed),
         refused_requests = counters.refused.load(Ordering::Relaxed),
+        evicted_connections = counters.evicted.load(Ordering::Relaxed),
         "delay server stopped"
     );
     Ok(())

@@ -1,11 +1,13 @@
 //! What loadlab's tests and benchmarks share, written once: real servers on
-//! port 0 ([`servers`]), processes under test ([`process`]), and an OTLP
-//! collector that keeps what it receives ([`otlp`]).
+//! port 0 ([`servers`]), processes under test ([`process`]), an OTLP
+//! collector that keeps what it receives ([`otlp`]), and a slowloris
+//! ([`slowloris`]).
 
 pub mod otlp;
 pub mod process;
 pub mod redis;
 pub mod servers;
+pub mod slowloris;
 
 /// An address on loopback where nothing listens: connecting to it is
 /// refused at once. (The port was free a moment ago and is left free.)

@@ -39,6 +39,12 @@ struct Args {
     #[arg(long, env = "TRACKER_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     grace: Duration,
 
+    /// HTTP connections open at once before their websocket upgrade; when
+    /// full, the oldest one not serving a request (idle, or still sending
+    /// its header) is closed to make room. Upgraded customers do not count.
+    #[arg(long, env = "TRACKER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+
     /// Export a span per customer session to this OTLP/gRPC collector.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     otlp_endpoint: Option<String>,
@@ -74,6 +80,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         redis_url: args.redis_url,
         mode: args.mode,
         grace: args.grace,
+        max_connections: args.max_connections,
     };
     let tracker = tracker::Tracker::connect(config).await?;
     let (listener, local) = tracker::bind(args.listen)

@@ -1,6 +1,7 @@
 //! The HTTP side: accept loop, routing, the websocket handshake, and handing
 //! each customer to its mode's session.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,8 @@ use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use loadlab_admission::{Admission, InService};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +36,11 @@ pub struct Config {
     pub mode: Mode,
     /// On shutdown, how long sessions get to close their sockets.
     pub grace: Duration,
+    /// HTTP connections open at once before their websocket upgrade (a
+    /// customer's session, once upgraded, no longer counts). When full, the
+    /// oldest one not serving a request (a slowloris, say) is closed to
+    /// make room.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -42,6 +49,7 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             mode: Mode::Async,
             grace: Duration::from_secs(5),
+            max_connections: 10_000,
         }
     }
 }
@@ -174,8 +182,13 @@ async fn serve(
 ) -> Result<(), Error> {
     let local = listener.local_addr()?;
     info!(%local, redis = %address, mode = %shared.config.mode, "tracker ready");
+    let admission = Admission::new(shared.config.max_connections);
     tokio::pin!(shutdown);
     loop {
+        let ticket = tokio::select! {
+            () = &mut shutdown => break,
+            ticket = admission.admit() => Arc::new(ticket),
+        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -191,13 +204,24 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(request, shared.clone()));
+            let serving = ticket.clone();
+            let service = service_fn(move |request| {
+                let busy = serving.busy();
+                let reply = handle(request, shared.clone());
+                async move { Ok::<_, Infallible>(reply.await.map(|body| InService::new(body, busy))) }
+            });
             let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                // A client that never finishes its request header does not
+                // keep its socket for ever, even when nothing needs the slot.
+                .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-            if let Err(error) = served {
-                debug!(%peer, %error, "connection ended");
+                .with_upgrades();
+            tokio::select! {
+                served = served => if let Err(error) = served {
+                    debug!(%peer, %error, "connection ended");
+                },
+                () = ticket.evicted() => debug!(%peer, "idle connection closed to make room"),
             }
         });
     }
@@ -251,12 +275,9 @@ fn text(status: StatusCode, body: impl Into<String>) -> Reply {
     reply
 }
 
-async fn handle(
-    request: Request<Incoming>,
-    shared: Arc<Shared>,
-) -> Result<Reply, std::convert::Infallible> {
+async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Reply {
     let path = request.uri().path().to_owned();
-    Ok(match path.as_str() {
+    match path.as_str() {
         "/healthz" if shared.hub.healthy() => text(StatusCode::OK, "ok"),
         "/healthz" => text(StatusCode::SERVICE_UNAVAILABLE, "Redis is unreachable"),
         "/stats" => stats(&shared),
@@ -274,7 +295,7 @@ async fn handle(
             ),
             Route::None => text(StatusCode::NOT_FOUND, "not found: try /track/ORDER_ID"),
         },
-    })
+    }
 }
 
 enum Route {

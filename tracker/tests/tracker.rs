@@ -22,6 +22,7 @@ async fn tracker(redis_url: &str, mode: Mode) -> (SocketAddr, tokio::sync::onesh
         redis_url: redis_url.to_owned(),
         mode,
         grace: Duration::from_secs(3),
+        ..Config::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let tracker = tracker::Tracker::connect(config).await.unwrap();

@@ -1,0 +1,361 @@
+//! Admission: which connections a server keeps when it is full.
+//!
+//! A plain connection cap lets a slowloris win: connections that send half a
+//! request line and stop hold every slot until a header timeout, and a real
+//! client waits behind them. Here a connection holds a slot from accept to
+//! close, but when every slot is taken the oldest connection that is *not
+//! serving a request* (idle between keep-alive requests, or still waiting for
+//! its first request header) and has been so for at least [`MIN_IDLE`] is
+//! evicted to make room. A connection serving a request is never evicted, nor
+//! one just accepted whose request is still on its way in; when no
+//! connection can give way, the next client waits for a slot as before.
+//!
+//! A server calls [`Admission::admit`] before accepting, holds the
+//! [`Ticket`] for the connection's life, closes the connection when
+//! [`Ticket::evicted`] completes, and holds a [`Busy`] guard from the moment
+//! a request header is complete until its reply is sent: [`InService`]
+//! carries it inside the reply's body, so it drops with the body's last byte.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// How long a connection must have been idle before it may be evicted: a
+/// connection accepted a moment ago has not had its request read yet.
+pub const MIN_IDLE: Duration = Duration::from_millis(200);
+
+/// A connection cap shared by a server's accept loop and its connections.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cap: usize,
+    /// Idle times are counted from here, in nanoseconds.
+    epoch: Instant,
+    state: Mutex<State>,
+    /// Woken when a slot frees or a connection stops serving a request.
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next: u64,
+    /// Open connections by age (ids grow), each with its in-service count
+    /// and its eviction signal.
+    open: BTreeMap<u64, Slot>,
+    evicted: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    activity: Arc<Activity>,
+    evict: CancellationToken,
+}
+
+/// What a connection is doing, shared by its ticket, its busy guards and the
+/// admission's table.
+#[derive(Debug)]
+struct Activity {
+    /// Requests in service now.
+    serving: AtomicUsize,
+    /// When it last became idle (accepted, or its last request served), in
+    /// nanoseconds since the admission's epoch.
+    idle_since: AtomicU64,
+}
+
+impl Admission {
+    /// At most `cap` connections at once (at least one).
+    pub fn new(cap: usize) -> Admission {
+        Admission {
+            inner: Arc::new(Inner {
+                cap: cap.max(1),
+                epoch: Instant::now(),
+                state: Mutex::new(State::default()),
+                changed: Notify::new(),
+            }),
+        }
+    }
+
+    /// Waits until a connection may be accepted: at once while there is a
+    /// free slot or an idle connection to evict, else until one of those
+    /// appears.
+    pub async fn admit(&self) -> Ticket {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the state is read, so no wake-up is missed.
+            changed.as_mut().enable();
+            match self.attempt() {
+                Ok(ticket) => return ticket,
+                // An idle connection that is too young to give way yet.
+                Err(Some(eligible)) => {
+                    let eligible = tokio::time::Instant::from_std(eligible);
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep_until(eligible) => {}
+                    }
+                }
+                Err(None) => changed.await,
+            }
+        }
+    }
+
+    /// A ticket now, evicting the oldest connection idle for [`MIN_IDLE`]
+    /// if the cap is reached; `None` when no connection can give way.
+    pub fn try_admit(&self) -> Option<Ticket> {
+        self.attempt().ok()
+    }
+
+    /// A ticket, or when the first idle connection becomes old enough to
+    /// give way (`None`: every connection is serving).
+    fn attempt(&self) -> Result<Ticket, Option<Instant>> {
+        let now = self.inner.nanos();
+        let mut state = self.inner.lock();
+        if state.open.len() >= self.inner.cap {
+            let min_idle = MIN_IDLE.as_nanos() as u64;
+            let mut soonest: Option<u64> = None;
+            let mut victim = None;
+            for (id, slot) in &state.open {
+                if slot.activity.serving.load(Ordering::Acquire) > 0 {
+                    continue;
+                }
+                let since = slot.activity.idle_since.load(Ordering::Acquire);
+                if now.saturating_sub(since) >= min_idle {
+                    victim = Some(*id);
+                    break;
+                }
+                soonest = Some(soonest.map_or(since, |s| s.min(since)));
+            }
+            let Some(victim) = victim else {
+                return Err(
+                    soonest.map(|since| self.inner.epoch + Duration::from_nanos(since) + MIN_IDLE)
+                );
+            };
+            if let Some(slot) = state.open.remove(&victim) {
+                slot.evict.cancel();
+                state.evicted += 1;
+            }
+        }
+        let id = state.next;
+        state.next += 1;
+        let activity = Arc::new(Activity {
+            serving: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now),
+        });
+        let evict = CancellationToken::new();
+        state.open.insert(
+            id,
+            Slot {
+                activity: activity.clone(),
+                evict: evict.clone(),
+            },
+        );
+        Ok(Ticket {
+            id,
+            activity,
+            evict,
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Connections open now (evicted ones no longer count).
+    pub fn open(&self) -> usize {
+        self.inner.lock().open.len()
+    }
+
+    /// Connections evicted since the start.
+    pub fn evicted(&self) -> u64 {
+        self.inner.lock().evicted
+    }
+}
+
+impl Inner {
+    fn nanos(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent at every await-free step; a panic
+        // elsewhere while it was held does not make it wrong.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One admitted connection's slot, given back when dropped.
+#[derive(Debug)]
+pub struct Ticket {
+    id: u64,
+    activity: Arc<Activity>,
+    evict: CancellationToken,
+    inner: Arc<Inner>,
+}
+
+impl Ticket {
+    /// Completes when this connection was evicted to make room: the server
+    /// closes it then.
+    pub fn evicted(&self) -> WaitForCancellationFuture<'_> {
+        self.evict.cancelled()
+    }
+
+    /// Marks the connection as serving a request until the guard drops; a
+    /// serving connection is never evicted.
+    pub fn busy(&self) -> Busy {
+        self.activity.serving.fetch_add(1, Ordering::AcqRel);
+        Busy {
+            activity: self.activity.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.inner.lock().open.remove(&self.id);
+        self.inner.changed.notify_waiters();
+    }
+}
+
+/// A request in service on a connection (see [`Ticket::busy`]).
+#[derive(Debug)]
+pub struct Busy {
+    activity: Arc<Activity>,
+    inner: Arc<Inner>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        // Idle from now: stamped before the count says so, so the table
+        // never sees an idle connection with an old stamp.
+        self.activity
+            .idle_since
+            .store(self.inner.nanos(), Ordering::Release);
+        if self.activity.serving.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.changed.notify_waiters();
+        }
+    }
+}
+
+/// A reply body that keeps its connection marked as serving until its last
+/// frame is sent (or the body is dropped).
+#[derive(Debug)]
+pub struct InService<B> {
+    body: B,
+    busy: Option<Busy>,
+}
+
+impl<B> InService<B> {
+    pub fn new(body: B, busy: Busy) -> InService<B> {
+        InService {
+            body,
+            busy: Some(busy),
+        }
+    }
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for InService<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.busy = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_oldest_idle_connection_gives_way_when_full() {
+        let admission = Admission::new(3);
+        let oldest = admission.admit().await;
+        let serving = admission.admit().await;
+        let _busy = serving.busy();
+        let young = admission.admit().await;
+        // Full, and no idle connection is old enough to give way yet.
+        assert!(admission.try_admit().is_none());
+        std::thread::sleep(MIN_IDLE);
+        // The fourth evicts the oldest connection not serving.
+        let _fourth = admission.admit().await;
+        assert!(oldest.evict.is_cancelled());
+        assert!(!serving.evict.is_cancelled());
+        assert!(!young.evict.is_cancelled());
+        assert_eq!(admission.open(), 3);
+        assert_eq!(admission.evicted(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_every_connection_serves_the_next_waits_for_a_slot() {
+        let admission = Admission::new(2);
+        let first = admission.admit().await;
+        let busy = first.busy();
+        let second = admission.admit().await;
+        let _busy_too = second.busy();
+        let waiting = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.admit().await })
+        };
+        tokio::time::sleep(MIN_IDLE * 2).await;
+        assert!(!waiting.is_finished(), "admitted although all were serving");
+        // The first request ends: its connection is idle, and gives way once
+        // it has been for MIN_IDLE.
+        let ended = Instant::now();
+        drop(busy);
+        let third = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("an idle connection should make room")
+            .expect("the admitting task");
+        assert!(
+            ended.elapsed() >= MIN_IDLE,
+            "evicted a connection idle for {:?}",
+            ended.elapsed()
+        );
+        assert!(first.evict.is_cancelled());
+        assert!(!second.evict.is_cancelled());
+        drop(third);
+        assert_eq!(admission.open(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_frees_its_slot() {
+        let admission = Admission::new(1);
+        let only = admission.admit().await;
+        let busy = only.busy();
+        std::thread::sleep(MIN_IDLE);
+        assert!(
+            admission.try_admit().is_none(),
+            "a serving connection gave way"
+        );
+        drop(busy);
+        drop(only);
+        assert!(admission.try_admit().is_some());
+        assert_eq!(admission.evicted(), 0);
+    }
+}
