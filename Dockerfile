@@ -1,6 +1,6 @@
-# loadlab: one image holding the three binaries (coordinator, agent,
-# delay-server). docker-compose.yml and deploy/kubernetes/ choose which one a
-# container runs by giving the command, so there is no ENTRYPOINT.
+# loadlab: one image holding the four binaries (coordinator, agent,
+# delay-server, tracker). docker-compose.yml and deploy/kubernetes/ choose which
+# one a container runs by giving the command, so there is no ENTRYPOINT.
 #
 #   docker build -t loadlab:dev .
 
@@ -11,7 +11,7 @@ WORKDIR /src
 # needed: proto/build.rs compiles loadlab.proto with protox, in Rust.
 COPY . .
 RUN cargo build --release --locked \
-        --bin coordinator --bin agent --bin delay-server
+        --bin coordinator --bin agent --bin delay-server --bin tracker
 
 # --- runtime stage -----------------------------------------------------------
 FROM debian:bookworm-slim
@@ -22,6 +22,7 @@ RUN apt-get update \
 COPY --from=build /src/target/release/coordinator \
                   /src/target/release/agent \
                   /src/target/release/delay-server \
+                  /src/target/release/tracker \
                   /usr/local/bin/
 # The experiment specs, so `coordinator run /experiments/http.yaml` works.
 COPY experiments/ /experiments/

@@ -2,7 +2,10 @@
 //! the `Dockerfile` and `deploy/kubernetes/` cannot be started here. This
 //! test keeps them from drifting instead: every loadlab binary, subcommand,
 //! flag and environment variable they name must exist in the real CLIs'
-//! `--help`, and every spec they run must validate.
+//! `--help`, and every spec they run must validate. And every file is
+//! validated against its published schema, offline (`scripts/validate-deploy`:
+//! the Compose Specification's JSON schema, and Kubernetes' OpenAPI schemas
+//! in strict mode), so a wrong field name or type fails here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,10 +17,11 @@ mod common;
 use common::workspace_binary;
 
 /// The workspace's binaries and their packages.
-const BINARIES: [(&str, &str); 3] = [
+const BINARIES: [(&str, &str); 4] = [
     ("coordinator", "loadlab-coordinator"),
     ("agent", "loadlab-agent"),
     ("delay-server", "delay-server"),
+    ("tracker", "tracker"),
 ];
 
 fn root() -> PathBuf {
@@ -48,10 +52,18 @@ fn compose_containers() -> Vec<Container> {
     let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
     let services = doc["services"].as_mapping().expect("services");
     assert!(
-        ["postgres", "jaeger", "delay-server", "coordinator", "agent"]
-            .iter()
-            .all(|name| services.contains_key(*name)),
-        "docker-compose.yml names the five services"
+        [
+            "postgres",
+            "jaeger",
+            "redis",
+            "delay-server",
+            "tracker",
+            "coordinator",
+            "agent"
+        ]
+        .iter()
+        .all(|name| services.contains_key(*name)),
+        "docker-compose.yml names the seven services"
     );
     services
         .iter()
@@ -136,7 +148,7 @@ fn help(binary: &str, subcommand: Option<&str>) -> String {
 fn check(container: &Container, problems: &mut Vec<String>) -> Option<String> {
     let binary = container.command.first()?;
     if !BINARIES.iter().any(|(b, _)| b == binary) {
-        return None; // postgres, jaeger: not ours
+        return None; // postgres, jaeger, redis: not ours
     }
     let subcommand = (binary == "coordinator")
         .then(|| container.command.get(1).map(String::as_str))
@@ -185,8 +197,8 @@ fn compose_and_kubernetes_name_only_what_the_clis_have() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // The loadlab services of both: three in compose, three in Kubernetes.
-    assert_eq!(checked.len(), 6, "{checked:#?}");
+    // The loadlab services of both: four in compose, three in Kubernetes.
+    assert_eq!(checked.len(), 7, "{checked:#?}");
 }
 
 #[test]
@@ -210,4 +222,75 @@ fn dockerfile_builds_and_ships_every_binary_it_names() {
     assert!(text.contains("COPY experiments/ /experiments/"));
     // No system protoc: the build must not install one.
     assert!(!text.contains("protobuf-compiler"));
+}
+
+/// `scripts/validate-deploy` on the given files (none: the shipped ones):
+/// its exit code and what it printed.
+fn validate(files: &[&Path]) -> (Option<i32>, String) {
+    let out = Command::new(root().join("scripts/validate-deploy"))
+        .args(files)
+        .current_dir(root())
+        .output()
+        .expect("scripts/validate-deploy runs (it needs python3)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn the_shipped_compose_and_kubernetes_files_match_their_schemas() {
+    let (code, out) = validate(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok    docker-compose.yml"), "{out}");
+    assert!(out.contains("Deployment/agent: Kubernetes"), "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+}
+
+/// A misspelt field and a value of the wrong type, in the compose file and
+/// in a Kubernetes manifest, each fail the schema check naming the field.
+#[test]
+fn a_wrong_field_name_or_type_in_a_manifest_fails() {
+    let dir = std::env::temp_dir().join(format!("loadlab-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let agent = std::fs::read_to_string(root().join("deploy/kubernetes/agent.yaml")).unwrap();
+    let cases = [
+        (
+            "compose-field.yml",
+            compose.replacen("    image:", "    imagee:", 1),
+            "'imagee' was unexpected",
+        ),
+        (
+            "compose-type.yml",
+            compose.replacen("  redis:\n", "  redis:\n    ports: 6379\n", 1),
+            "6379 is not of type 'array'",
+        ),
+        (
+            "agent-field.yaml",
+            agent.replacen("replicas:", "replica:", 1),
+            "'replica' was unexpected",
+        ),
+        (
+            "agent-type.yaml",
+            agent.replacen("replicas: 3", "replicas: two", 1),
+            "'two' is not of type 'integer'",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let original = if name.starts_with("compose") {
+            &compose
+        } else {
+            &agent
+        };
+        assert_ne!(&text, original, "{name}: the mistake was not made");
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let (code, out) = validate(&[&file]);
+        assert_eq!(code, Some(1), "{name}: {out}");
+        assert!(
+            out.contains(expected),
+            "{name}: expected {expected:?} in {out}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
