@@ -160,6 +160,7 @@ mod tests {
             id: id.to_owned(),
             kind: Some(v1::request::Kind::Http(v1::HttpRequest {
                 url: format!("http://127.0.0.1:1/{id}"),
+                ..Default::default()
             })),
         };
         v1::Assignment {
@@ -198,10 +199,11 @@ mod tests {
         let mut no_url = assignment(vec![v1::Range { start: 0, end: 2 }]);
         no_url.requests[1].kind = Some(v1::request::Kind::Http(v1::HttpRequest {
             url: "ftp://x".into(),
+            ..Default::default()
         }));
         let error = Workload::try_from(no_url).unwrap_err().to_string();
         assert!(
-            error.contains("request \"B\" \"ftp://x\" is not an http:// URL"),
+            error.contains("request \"B\" \"ftp://x\" is not an http:// or https:// URL"),
             "{error}"
         );
     }

@@ -34,6 +34,7 @@ fn assignment(
             id: format!("R{}", i + 1),
             kind: Some(v1::request::Kind::Http(v1::HttpRequest {
                 url: url.clone(),
+                ..Default::default()
             })),
         })
         .collect();
@@ -311,6 +312,7 @@ fn a_huge_assignment_costs_nothing_until_it_runs() {
             id: "R1".into(),
             kind: Some(v1::request::Kind::Http(v1::HttpRequest {
                 url: "http://x/".into(),
+                ..Default::default()
             })),
         }],
         ..Default::default()

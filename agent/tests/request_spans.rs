@@ -105,7 +105,10 @@ async fn run(url: &str, rounds: u64, concurrency: u32) -> (TraceId, Vec<v1::Requ
         mode: v1::Mode::from(Mode::Async).into(),
         requests: vec![v1::Request {
             id: "R1".into(),
-            kind: Some(v1::request::Kind::Http(v1::HttpRequest { url: url.into() })),
+            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                url: url.into(),
+                ..Default::default()
+            })),
         }],
         schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
             items: vec![v1::Range {

@@ -80,6 +80,8 @@ pub struct RunOptions {
     pub agents: Agents,
     /// Base URL of the HTTP server, instead of the spec's.
     pub http_target: Option<String>,
+    /// A CA (PEM) that https:// targets may be signed by (`--tls-ca`).
+    pub tls_ca_pem: Option<String>,
     /// The database when the spec names none.
     pub database_url: Option<String>,
     /// Print only the summary.
@@ -219,8 +221,16 @@ async fn resolve_targets(
     stop: &CancellationToken,
     interrupt: &CancellationToken,
 ) -> anyhow::Result<Resolved> {
-    let mut targets = Resolved::default();
-    if !spec.requests.is_empty() {
+    let mut targets = Resolved {
+        tls_ca_pem: options.tls_ca_pem.clone(),
+        ..Resolved::default()
+    };
+    // Requests with an absolute `url` need no target.
+    let on_target = spec
+        .requests
+        .iter()
+        .any(|r| matches!(r.to, crate::spec::Destination::Path(_)));
+    if on_target {
         let given = options.http_target.as_deref().or(spec
             .target
             .http

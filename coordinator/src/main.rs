@@ -131,6 +131,11 @@ struct RunArgs {
     #[arg(long, env = "LOADLAB_HTTP_TARGET", value_name = "URL")]
     http_target: Option<String>,
 
+    /// CA certificate (PEM) to trust for https:// targets, beside the
+    /// system's roots (a private CA's, or a test server's own).
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+
     /// Export the run's trace (experiment, modes, assignments; the agents
     /// and the delay server add theirs) to this OTLP/gRPC collector, e.g.
     /// http://127.0.0.1:4317 (Jaeger).
@@ -262,6 +267,13 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if spec.insecure {
+        eprintln!(
+            "coordinator: WARNING: `insecure: true`: the certificates of https:// targets are NOT \
+             verified; anyone between the agents and the target could answer in its place. \
+             Use it for self-signed test servers only (--tls-ca trusts a private CA instead)."
+        );
+    }
     // A report that could not be written at the end is a run lost: say so
     // before it starts.
     for (flag, path) in [
@@ -357,8 +369,19 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
             )?)
         }
     };
+    let tls_ca_pem = match &args.tls_ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("--tls-ca: cannot read {}", path.display()))?;
+            loadlab_agent::kind::http::tls::ca_certificates(&pem)
+                .map_err(|why| anyhow::anyhow!("--tls-ca {}: {why}", path.display()))?;
+            Some(pem)
+        }
+        None => None,
+    };
     Ok(RunOptions {
         agents,
+        tls_ca_pem,
         http_target: args.http_target.clone(),
         database_url: args.database_url.clone(),
         quiet: args.quiet,

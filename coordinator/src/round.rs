@@ -5,7 +5,7 @@
 use loadlab_proto::v1;
 
 use crate::report::{Kind, Targets};
-use crate::spec::{Spec, Work};
+use crate::spec::{Destination, RequestBody, Spec, Work};
 
 /// Where the work goes, once resolved: the spec's targets, the flags, or
 /// an embedded delay server.
@@ -13,6 +13,9 @@ use crate::spec::{Spec, Work};
 pub struct Resolved {
     /// Base URL of the HTTP server.
     pub http: Option<String>,
+    /// A CA certificate (PEM) that https:// targets may be signed by, beside
+    /// the system's roots (`--tls-ca`).
+    pub tls_ca_pem: Option<String>,
     /// The database URL (with its password, for the agents only).
     pub postgres: Option<String>,
     /// `host:port/database`, for the report.
@@ -69,9 +72,33 @@ impl Round {
             .into_iter()
             .map(|work| match work {
                 Work::Http(r) => {
-                    let url = format!("{http}{}", r.path.0);
-                    let kind = v1::request::Kind::Http(v1::HttpRequest { url: url.clone() });
-                    (wire(&r.id.0, kind), entry(&r.id.0, Kind::Http, url))
+                    let url = match &r.to {
+                        Destination::Path(path) => format!("{http}{}", path.0),
+                        Destination::Url(url) => url.0.clone(),
+                    };
+                    let method = r.method.as_ref().map(|m| m.0.clone()).unwrap_or_default();
+                    let what = match method.as_str() {
+                        "" | "GET" => url.clone(),
+                        method => format!("{method} {url}"),
+                    };
+                    let kind = v1::request::Kind::Http(v1::HttpRequest {
+                        url,
+                        method,
+                        headers: r
+                            .headers_sent()
+                            .into_iter()
+                            .map(|(name, value)| v1::HttpHeader { name, value })
+                            .collect(),
+                        body: r.body.as_ref().map(RequestBody::bytes).unwrap_or_default(),
+                        expect_status: r
+                            .expect
+                            .as_ref()
+                            .map(|e| e.status.iter().map(|&s| u32::from(s)).collect())
+                            .unwrap_or_default(),
+                        tls_ca_pem: targets.tls_ca_pem.clone().unwrap_or_default(),
+                        insecure: spec.insecure,
+                    });
+                    (wire(&r.id.0, kind), entry(&r.id.0, Kind::Http, what))
                 }
                 Work::Sql(q) => {
                     let kind = v1::request::Kind::Sql(v1::SqlQuery {

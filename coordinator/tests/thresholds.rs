@@ -92,6 +92,34 @@ fn with_thresholds_the_errors_share_decides() {
     assert_eq!(code, Some(99), "{stdout}");
 }
 
+/// Faults the delay server injects are grouped by what they were, in every
+/// mode's client: an injected status as `HTTP 503 (injected)`, a reset as a
+/// connection reset — never mistaken for the server's own failures.
+#[test]
+fn injected_failures_and_resets_are_grouped_by_reason() {
+    let spec = "name: faults\nmodes: [async, threads]\nrepeat: 4\nrequests:\n\
+         \x20 - { id: ok, path: /delay-me?ms=1 }\n\
+         \x20 - { id: failing, path: /delay-me?ms=1&fail=1&status=503 }\n\
+         \x20 - { id: resetting, path: /delay-me?ms=1&reset=1 }\n";
+    let (code, stdout, report) = run(spec, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    for mode in report["modes"].as_array().unwrap() {
+        let reasons = mode["errors_by_reason"].as_object().unwrap();
+        let name = &mode["mode"];
+        assert_eq!(
+            reasons["failing: HTTP 503 (injected)"], 4,
+            "{name}: {reasons:?}"
+        );
+        let resets: u64 = reasons
+            .iter()
+            .filter(|(reason, _)| reason.starts_with("resetting: connection reset by"))
+            .map(|(_, n)| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(resets, 4, "{name}: {reasons:?}");
+        assert_eq!(mode["errors"], 8, "{name}");
+    }
+}
+
 /// Two agents at 300 requests a second each: `rps > 500` holds for the
 /// run — the merged figures — though neither agent's share would pass it.
 #[test]

@@ -161,6 +161,9 @@ pub async fn run(
     Ok(())
 }
 
+/// The header that marks a reply as an injected failure (`fail=P`).
+pub const INJECTED: &str = "loadlab-fault";
+
 /// A `reset=P` fault: the request's connection is closed without an
 /// answer (hyper drops a connection whose service fails).
 #[derive(Debug, thiserror::Error)]
@@ -195,10 +198,15 @@ async fn respond(
                     if faults.fail > 0.0 && rand::rng().random::<f64>() < faults.fail {
                         let status = StatusCode::from_u16(faults.status)
                             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        return Ok(text(
-                            status,
-                            format!("injected failure: HTTP {}", faults.status),
-                        ));
+                        let mut reply =
+                            text(status, format!("injected failure: HTTP {}", faults.status));
+                        // Clients that know it (loadlab's agents) report
+                        // "HTTP 503 (injected)" rather than a real failure.
+                        reply.headers_mut().insert(
+                            INJECTED,
+                            hyper::header::HeaderValue::from_static("injected"),
+                        );
+                        return Ok(reply);
                     }
                     match delay.bytes {
                         Some(len) => respond_with(

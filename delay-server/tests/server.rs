@@ -272,6 +272,15 @@ async fn faults_are_injected_as_asked_and_bad_ones_refused() {
     let client = reqwest::Client::new();
     let (status, body) = get(&client, &server.url("/delay-me?ms=1&fail=1&status=503")).await;
     assert_eq!((status, body.as_str()), (503, "injected failure: HTTP 503"));
+    // Marked, so that reports tell injected failures from real ones.
+    let marked = client
+        .get(server.url("/delay-me?ms=1&fail=1&status=503"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.headers()[delay_server::server::INJECTED], "injected");
+    let real = client.get(server.url("/nowhere")).send().await.unwrap();
+    assert!(!real.headers().contains_key(delay_server::server::INJECTED));
     assert_eq!(
         get(&client, &server.url("/delay-me?ms=1&fail=1")).await.0,
         500

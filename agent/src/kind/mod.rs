@@ -23,7 +23,7 @@ use sql::InFlight;
 /// One request of a round, ready to run.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Http(http::HttpTarget),
+    Http(Arc<http::HttpTarget>),
     Sql(Arc<sql::SqlTarget>),
     /// A courier update to a customer (the tracking workload).
     Track(Arc<track::TrackTarget>),
@@ -34,7 +34,7 @@ impl Target {
     pub fn from_wire(kind: Option<&v1::request::Kind>) -> Result<Target, String> {
         match kind {
             Some(v1::request::Kind::Http(wire)) => {
-                http::HttpTarget::from_wire(wire).map(Target::Http)
+                http::HttpTarget::from_wire(wire).map(|t| Target::Http(Arc::new(t)))
             }
             Some(v1::request::Kind::Sql(wire)) => {
                 sql::SqlTarget::from_wire(wire).map(|t| Target::Sql(Arc::new(t)))
@@ -119,7 +119,7 @@ impl AsyncSession {
         headers: ::http::HeaderMap,
     ) -> Outcome {
         match target {
-            Target::Http(target) => self.http.get(target, headers).await,
+            Target::Http(target) => self.http.send(target, headers).await,
             Target::Sql(target) => self.sql.query(target).await,
             Target::Track(target) => match &self.track {
                 Some(customers) => customers.update(target, round).await,
@@ -147,7 +147,7 @@ impl BlockingClients {
     /// Runs one request, holding the calling thread until it is done.
     pub fn call(&mut self, target: &Target, headers: &::http::HeaderMap) -> Outcome {
         match target {
-            Target::Http(target) => self.http.get(target, headers),
+            Target::Http(target) => self.http.send(target, headers),
             Target::Sql(target) => self.sql.query(target),
             // Tracking always waits with async tasks (its mode is the
             // tracker's); the runners never give it to blocking clients.

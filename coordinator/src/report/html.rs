@@ -45,6 +45,7 @@ pub fn render(report: &Report) -> String {
                         @if let Some(http) = &report.targets.http { " · HTTP " code { (http) } }
                         @if let Some(db) = &report.targets.database { " · PostgreSQL " code { (db) } }
                         @if report.interrupted { " · " strong.failed { "interrupted: the figures are partial" } }
+                        @if report.spec.insecure { " · " strong.failed.insecure { "insecure: the https:// targets' certificates were not verified" } }
                     }
                     @if let Some(id) = &report.trace_id {
                         p.meta {

@@ -58,6 +58,12 @@ pub fn summary(report: &Report) -> String {
         ]);
     }
     table(&mut out, &rows);
+    if report.spec.insecure {
+        let _ = writeln!(
+            out,
+            "\nWARNING: insecure: true: the https:// targets' certificates were not verified"
+        );
+    }
     let open: Vec<&ModeReport> = report
         .modes
         .iter()

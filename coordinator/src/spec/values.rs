@@ -54,7 +54,8 @@ impl<'de> Deserialize<'de> for RequestPath {
     }
 }
 
-/// The base URL of an HTTP server, e.g. `http://127.0.0.1:8000`.
+/// The base URL of an HTTP server, e.g. `http://127.0.0.1:8000` (or
+/// `https://...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget(pub String);
 
@@ -72,9 +73,9 @@ impl HttpTarget {
     pub fn parse(text: &str) -> Result<HttpTarget, String> {
         let url =
             url::Url::parse(text).map_err(|e| format!("target {text:?} is not a URL: {e}"))?;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
-                "target {text:?}: only http:// targets are supported"
+                "target {text:?}: only http:// and https:// targets are supported"
             ));
         }
         if url.query().is_some() || url.path() != "/" {
@@ -84,6 +85,189 @@ impl HttpTarget {
         }
         Ok(HttpTarget(text.trim_end_matches('/').to_owned()))
     }
+}
+
+/// A request's absolute URL, instead of a path on the target, e.g.
+/// `https://api.example.com/orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RequestUrl(pub String);
+
+impl<'de> Deserialize<'de> for RequestUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(
+            deserializer,
+            "an absolute URL like https://host/path",
+            |text| {
+                let url = url::Url::parse(text)
+                    .map_err(|e| format!("url {text:?} is not an absolute URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(format!(
+                        "url {text:?}: only http:// and https:// URLs with a host are supported"
+                    ));
+                }
+                // `http::Uri` (what the agents send) is stricter than a
+                // browser: check it here, where the error can be located.
+                text.parse::<http::Uri>()
+                    .map_err(|e| format!("url {text:?} cannot be sent: {e}; percent-encode it"))?;
+                Ok(RequestUrl(text.to_owned()))
+            },
+        )
+    }
+}
+
+/// An HTTP method, e.g. `POST` (written in any case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct HttpMethod(pub String);
+
+impl<'de> Deserialize<'de> for HttpMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "an HTTP method like GET or POST", |text| {
+            let upper = text.to_ascii_uppercase();
+            match http::Method::from_bytes(upper.as_bytes()) {
+                Ok(_) if !upper.is_empty() => Ok(HttpMethod(upper)),
+                _ => Err(format!(
+                    "method {text:?} is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, ...)"
+                )),
+            }
+        })
+    }
+}
+
+/// Request headers, in the order written: names and values HTTP allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = Headers;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of header names to values, e.g. { Authorization: Bearer x }")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
+                let mut headers = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(de::Error::custom(format!(
+                            "{name:?} is not an HTTP header name (letters, digits and -)"
+                        )));
+                    }
+                    let value: HeaderText = map.next_value()?;
+                    if http::HeaderValue::from_str(&value.0).is_err() {
+                        return Err(de::Error::custom(format!(
+                            "header {name}: {:?} is not a header value (no line breaks or control characters)",
+                            value.0
+                        )));
+                    }
+                    headers.push((name, value.0));
+                }
+                Ok(Headers(headers))
+            }
+        }
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+impl Headers {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A header's value: text, or a number or boolean written as one.
+struct HeaderText(String);
+
+impl<'de> Deserialize<'de> for HeaderText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_yaml_ng::Value::deserialize(deserializer)? {
+            serde_yaml_ng::Value::String(text) => Ok(HeaderText(text)),
+            serde_yaml_ng::Value::Number(n) => Ok(HeaderText(n.to_string())),
+            serde_yaml_ng::Value::Bool(b) => Ok(HeaderText(b.to_string())),
+            _ => Err(de::Error::custom(
+                "a header value is text (quote it), not a list or a map",
+            )),
+        }
+    }
+}
+
+/// What a request sends: text as written, or YAML sent as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestBody {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl RequestBody {
+    /// The bytes sent.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            RequestBody::Text(text) => text.clone().into_bytes(),
+            RequestBody::Json(value) => value.to_string().into_bytes(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const FORMS: &str = "a body is text (`body: \"...\"`) or `body: { json: ... }`";
+        match serde_yaml_ng::Value::deserialize(deserializer)? {
+            serde_yaml_ng::Value::String(text) => Ok(RequestBody::Text(text)),
+            serde_yaml_ng::Value::Mapping(map) if map.len() == 1 => {
+                let Some(json) = map.get("json") else {
+                    return Err(de::Error::custom(FORMS));
+                };
+                serde_json::to_value(json)
+                    .map(RequestBody::Json)
+                    .map_err(|e| de::Error::custom(format!("`json` cannot be sent as JSON: {e}")))
+            }
+            _ => Err(de::Error::custom(FORMS)),
+        }
+    }
+}
+
+impl Serialize for RequestBody {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            RequestBody::Text(text) => serializer.serialize_str(text),
+            RequestBody::Json(value) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("json", value)?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// What a request's success is: `{ status: [200, 201] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(deserialize_with = "statuses")]
+    pub status: Vec<u16>,
+}
+
+fn statuses<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u16>, D::Error> {
+    let statuses = super::de::checked_seq(
+        deserializer,
+        "a list of HTTP statuses, e.g. [200, 201]",
+        |statuses: Vec<i64>| {
+            if statuses.is_empty() {
+                return Err("`status` lists no status: give e.g. [200, 201]".to_owned());
+            }
+            match statuses.iter().find(|s| !(100..=599).contains(*s)) {
+                Some(status) => Err(format!("status {status} is not an HTTP status (100-599)")),
+                None => Ok(statuses),
+            }
+        },
+    )?;
+    Ok(statuses.into_iter().map(|s| s as u16).collect())
 }
 
 impl Serialize for HttpTarget {

@@ -1,0 +1,645 @@
+//! The `http` kind: a request (any method, headers, a body) to an http:// or
+//! https:// URL, with an async client (hyper's HTTP/1 connections on tokio,
+//! over rustls for https, one kept alive per worker and host: the fewest
+//! layers between a request and the socket) and a blocking one (ureq,
+//! which holds the calling thread until the reply arrives). Both stream the
+//! body, count its bytes and keep only the start that the report shows, so
+//! memory stays bounded by the number of requests in flight, not by the
+//! size of a response, and both give the same outcome for the same
+//! response: success is a status the request expects (any 2xx unless it
+//! names some).
+
+pub mod tls;
+
+use std::error::Error as _;
+use std::io::Read;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use loadlab_proto::v1;
+use opentelemetry::KeyValue;
+
+use crate::outcome::{BodyPrefix, Outcome};
+use tls::{Tls, Trust};
+
+/// The header the delay server marks its injected failures with, so that
+/// reports tell them from real ones.
+pub const INJECTED: &str = "loadlab-fault";
+
+/// A validated HTTP request of a workload, parsed once.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    /// Absolute `http://` or `https://` URL.
+    pub url: String,
+    uri: http::Uri,
+    /// `host:port`, where to connect and what to say in `Host`.
+    authority: String,
+    /// The host alone, for the TLS server name.
+    host: String,
+    method: http::Method,
+    headers: http::HeaderMap,
+    body: Bytes,
+    /// Statuses that count as success; empty: any 2xx.
+    expect: Vec<u16>,
+    /// For https:// URLs: what their certificates must be signed by.
+    tls: Option<Tls>,
+}
+
+impl HttpTarget {
+    pub fn from_wire(wire: &v1::HttpRequest) -> Result<HttpTarget, String> {
+        let not_http = || format!("{:?} is not an http:// or https:// URL", wire.url);
+        let https = wire.url.starts_with("https://");
+        if !https && !wire.url.starts_with("http://") {
+            return Err(not_http());
+        }
+        let uri: http::Uri = wire.url.parse().map_err(|_| not_http())?;
+        let authority = uri.authority().ok_or_else(not_http)?;
+        let host = authority.host().trim_matches(['[', ']']).to_owned();
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None if https => format!("{}:443", authority.host()),
+            None => format!("{}:80", authority.host()),
+        };
+        let method = match wire.method.as_str() {
+            "" => http::Method::GET,
+            name => http::Method::from_bytes(name.as_bytes())
+                .map_err(|_| format!("{name:?} is not an HTTP method"))?,
+        };
+        let mut headers = http::HeaderMap::new();
+        for header in &wire.headers {
+            let name = http::HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| format!("{:?} is not an HTTP header name", header.name))?;
+            let value = http::HeaderValue::from_str(&header.value).map_err(|_| {
+                format!(
+                    "header {}: {:?} is not a header value",
+                    header.name, header.value
+                )
+            })?;
+            headers.append(name, value);
+        }
+        let expect = wire
+            .expect_status
+            .iter()
+            .map(|&status| match u16::try_from(status) {
+                Ok(status @ 100..=599) => Ok(status),
+                _ => Err(format!("expected status {status} is not 100-599")),
+            })
+            .collect::<Result<_, _>>()?;
+        let tls = if https {
+            Some(Tls::new(Trust {
+                ca_pem: wire.tls_ca_pem.clone(),
+                insecure: wire.insecure,
+            })?)
+        } else {
+            None
+        };
+        Ok(HttpTarget {
+            url: wire.url.clone(),
+            uri,
+            authority,
+            host,
+            method,
+            headers,
+            body: Bytes::from(wire.body.clone()),
+            expect,
+            tls,
+        })
+    }
+
+    /// The client span of one finished request, with the HTTP semantic
+    /// conventions; its name is the method.
+    pub fn span_fields(&self, outcome: &Outcome, fields: &mut Vec<KeyValue>) -> &'static str {
+        let method = method_name(&self.method);
+        fields.push(KeyValue::new("http.request.method", method));
+        fields.push(KeyValue::new("url.full", self.url.clone()));
+        if outcome.status > 0 {
+            fields.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(outcome.status),
+            ));
+        }
+        fields.push(KeyValue::new(
+            "http.response.body.size",
+            outcome.body.bytes as i64,
+        ));
+        if outcome.error.is_some() {
+            let kind = if outcome.status > 0 {
+                "http_status"
+            } else {
+                "request_failed"
+            };
+            fields.push(KeyValue::new("error.type", kind));
+        }
+        method
+    }
+
+    /// Whether `status` is a success for this request.
+    fn expects(&self, status: http::StatusCode) -> bool {
+        if self.expect.is_empty() {
+            status.is_success()
+        } else {
+            self.expect.contains(&status.as_u16())
+        }
+    }
+}
+
+/// A method's name as a static string (spans take those without a copy).
+fn method_name(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "HTTP",
+    }
+}
+
+/// Why an HTTP request failed, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("connection refused to {0}")]
+    Refused(String),
+    #[error("connection reset by {0}")]
+    Reset(String),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+    #[error("timed out")]
+    TimedOutNoLimit,
+    #[error("HTTP {status} {reason}: {body}")]
+    Status {
+        status: u16,
+        reason: String,
+        body: String,
+    },
+    /// A status the request did not list in `expect`.
+    #[error("HTTP {status} {reason}, expected {expected}")]
+    Unexpected {
+        status: u16,
+        reason: String,
+        expected: String,
+    },
+    /// A failure the delay server was asked to inject (`fail=P`).
+    #[error("HTTP {0} (injected)")]
+    Injected(u16),
+    #[error("TLS with {at}: {message}")]
+    Tls { at: String, message: String },
+    #[error("{at}: {message}")]
+    Other { at: String, message: String },
+}
+
+impl HttpError {
+    /// A failed TLS handshake, saying how to trust a certificate that is not.
+    fn tls(at: String, error: &rustls::Error) -> HttpError {
+        let message = match error {
+            rustls::Error::InvalidCertificate(why) => format!(
+                "the server's certificate is not trusted ({why:?}): trust its CA with \
+                 --tls-ca, or set `insecure: true` for a test server"
+            ),
+            other => other.to_string(),
+        };
+        HttpError::Tls { at, message }
+    }
+
+    fn timed_out(timeout: Option<Duration>) -> HttpError {
+        timeout.map_or(HttpError::TimedOutNoLimit, HttpError::TimedOut)
+    }
+
+    fn io(url: &str, error: &std::io::Error, timeout: Option<Duration>) -> HttpError {
+        use std::io::ErrorKind::*;
+        let at = authority(url).to_owned();
+        if let Some(tls) = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return HttpError::tls(at, tls);
+        }
+        match error.kind() {
+            ConnectionRefused => HttpError::Refused(at),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                HttpError::Reset(at)
+            }
+            TimedOut | WouldBlock => HttpError::timed_out(timeout),
+            _ => HttpError::Other {
+                at,
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// `host:port` of a URL, for error messages.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// The outcome of a complete response: an error unless its status is one
+/// the target expects; an injected failure says so.
+fn response(
+    target: &HttpTarget,
+    status: http::StatusCode,
+    injected: bool,
+    body: BodyPrefix,
+) -> Outcome {
+    let reason = || status.canonical_reason().unwrap_or("").to_owned();
+    let error = if target.expects(status) {
+        None
+    } else if injected {
+        Some(HttpError::Injected(status.as_u16()))
+    } else if target.expect.is_empty() {
+        Some(HttpError::Status {
+            status: status.as_u16(),
+            reason: reason(),
+            body: body.text().trim().to_owned(),
+        })
+    } else {
+        let expected: Vec<String> = target.expect.iter().map(u16::to_string).collect();
+        Some(HttpError::Unexpected {
+            status: status.as_u16(),
+            reason: reason(),
+            expected: expected.join(" or "),
+        })
+    };
+    Outcome {
+        status: status.as_u16(),
+        body,
+        error: error.map(|e| e.to_string()),
+        ..Outcome::default()
+    }
+}
+
+/// The async client of one worker: an HTTP/1 connection per host, kept
+/// alive across its requests (over TLS for https), opened again after an
+/// error.
+#[derive(Debug)]
+pub struct AsyncClient {
+    connections: Vec<(String, SendRequest<Full<Bytes>>)>,
+    timeout: Option<Duration>,
+}
+
+impl AsyncClient {
+    pub fn new(timeout: Option<Duration>) -> AsyncClient {
+        AsyncClient {
+            connections: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Sends the target's request with `headers` added (the trace context,
+    /// when tracing).
+    pub async fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+        let timeout = self.timeout;
+        let exchange = self.exchange(target, headers);
+        let result = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::timed_out(timeout)),
+            },
+            None => exchange.await,
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // The connection's state is unknown: the next request opens another.
+                self.connections.retain(|(at, _)| *at != target.authority);
+                Outcome::failed(error)
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        target: &HttpTarget,
+        headers: http::HeaderMap,
+    ) -> Result<Outcome, HttpError> {
+        let timeout = self.timeout;
+        let sender = self.connection(target).await?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let mut request = http::Request::builder()
+            .method(target.method.clone())
+            .uri(target.uri.clone())
+            .header(http::header::HOST, target.authority.as_str())
+            .body(Full::new(target.body.clone()))
+            .map_err(|e| HttpError::Other {
+                at: target.authority.clone(),
+                message: e.to_string(),
+            })?;
+        let sent = request.headers_mut();
+        for (name, value) in &target.headers {
+            sent.append(name, value.clone());
+        }
+        sent.extend(headers);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let status = response.status();
+        let injected = response.headers().contains_key(INJECTED);
+        let mut incoming = response.into_body();
+        let mut body = BodyPrefix::default();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+            if let Some(chunk) = frame.data_ref() {
+                body.push_bytes(chunk);
+            }
+        }
+        Ok(self::response(target, status, injected, body))
+    }
+
+    /// The open connection to the target's host, or a new one.
+    async fn connection(
+        &mut self,
+        target: &HttpTarget,
+    ) -> Result<&mut SendRequest<Full<Bytes>>, HttpError> {
+        self.connections.retain(|(_, sender)| !sender.is_closed());
+        let at = match self
+            .connections
+            .iter()
+            .position(|(at, _)| *at == target.authority)
+        {
+            Some(at) => at,
+            None => {
+                let sender = self.connect(target).await?;
+                self.connections.push((target.authority.clone(), sender));
+                self.connections.len() - 1
+            }
+        };
+        Ok(&mut self.connections[at].1)
+    }
+
+    async fn connect(&self, target: &HttpTarget) -> Result<SendRequest<Full<Bytes>>, HttpError> {
+        let timeout = self.timeout;
+        let stream = tokio::net::TcpStream::connect(&target.authority)
+            .await
+            .map_err(|e| HttpError::io(&target.url, &e, timeout))?;
+        let _ = stream.set_nodelay(true);
+        let hyper_error = |e: hyper::Error| describe_hyper(&target.authority, &e, timeout);
+        let Some(tls) = &target.tls else {
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(hyper_error)?;
+            tokio::spawn(connection);
+            return Ok(sender);
+        };
+        let tls_error = |message: String| HttpError::Tls {
+            at: target.authority.clone(),
+            message,
+        };
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|e| tls_error(e.to_string()))?;
+        let stream = tokio_rustls::TlsConnector::from(tls.rustls.clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| HttpError::io(&target.url, &e, timeout))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
+
+/// A hyper error in words: the I/O error under it when there is one.
+fn describe_hyper(at: &str, error: &hyper::Error, timeout: Option<Duration>) -> HttpError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return HttpError::io(&format!("http://{at}"), io, timeout);
+        }
+        source = cause.source();
+    }
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        return HttpError::Reset(at.to_owned());
+    }
+    HttpError::Other {
+        at: at.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+/// The blocking client: the calling thread waits until the reply arrives.
+/// One ureq agent (its own connection pool) per TLS trust its requests
+/// need, made with the first such request.
+#[derive(Debug, Clone)]
+pub struct BlockingClient {
+    agents: Vec<(Option<Trust>, ureq::Agent)>,
+    timeout: Option<Duration>,
+}
+
+impl BlockingClient {
+    pub fn new(timeout: Option<Duration>) -> BlockingClient {
+        BlockingClient {
+            agents: Vec::new(),
+            timeout,
+        }
+    }
+
+    fn agent(&mut self, tls: Option<&Tls>) -> &ureq::Agent {
+        let trust = tls.map(|tls| &tls.trust);
+        let at = match self.agents.iter().position(|(t, _)| t.as_ref() == trust) {
+            Some(at) => at,
+            None => {
+                let mut config = ureq::Agent::config_builder()
+                    .timeout_global(self.timeout)
+                    .http_status_as_error(false)
+                    // Bodies of any method are sent as given.
+                    .allow_non_standard_methods(true);
+                if let Some(tls) = tls {
+                    config = config.tls_config(tls.ureq());
+                }
+                self.agents.push((trust.cloned(), config.build().into()));
+                self.agents.len() - 1
+            }
+        };
+        &self.agents[at].1
+    }
+
+    /// Sends the target's request with `headers` added (the trace context,
+    /// when tracing).
+    pub fn send(&mut self, target: &HttpTarget, headers: &http::HeaderMap) -> Outcome {
+        let timeout = self.timeout;
+        let url = target.url.as_str();
+        let mut request = http::Request::builder()
+            .method(target.method.clone())
+            .uri(target.uri.clone());
+        for (name, value) in target.headers.iter().chain(headers) {
+            request = request.header(name, value);
+        }
+        let request = match request.body(target.body.as_ref()) {
+            Ok(request) => request,
+            Err(error) => {
+                return Outcome::failed(HttpError::Other {
+                    at: target.authority.clone(),
+                    message: error.to_string(),
+                });
+            }
+        };
+        let mut response = match self.agent(target.tls.as_ref()).run(request) {
+            Ok(response) => response,
+            Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),
+        };
+        let injected = response.headers().contains_key(INJECTED);
+        let mut body = BodyPrefix::default();
+        let mut reader = response.body_mut().as_reader();
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => body.push(&buffer[..n]),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    // ureq reports its own errors (a timeout) inside io::Error.
+                    let error = match error.downcast::<ureq::Error>() {
+                        Ok(ureq) => describe_ureq(target, ureq, timeout),
+                        Err(io) => HttpError::io(url, &io, timeout),
+                    };
+                    return Outcome::failed(error);
+                }
+            }
+        }
+        self::response(target, response.status(), injected, body)
+    }
+}
+
+fn describe_ureq(target: &HttpTarget, error: ureq::Error, timeout: Option<Duration>) -> HttpError {
+    match error {
+        ureq::Error::Timeout(_) => HttpError::timed_out(timeout),
+        ureq::Error::Io(io) => HttpError::io(&target.url, &io, timeout),
+        ureq::Error::Rustls(tls) => HttpError::tls(target.authority.clone(), &tls),
+        other => HttpError::Other {
+            at: target.authority.clone(),
+            message: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_host_and_port() {
+        assert_eq!(
+            authority("http://127.0.0.1:9/delay-me?seconds=1"),
+            "127.0.0.1:9"
+        );
+        assert_eq!(authority("http://example:80?x"), "example:80");
+    }
+
+    fn target(wire: v1::HttpRequest) -> Result<HttpTarget, String> {
+        HttpTarget::from_wire(&wire)
+    }
+
+    fn url(url: &str) -> v1::HttpRequest {
+        v1::HttpRequest {
+            url: url.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    fn body(text: &str) -> BodyPrefix {
+        let mut body = BodyPrefix::default();
+        body.push(text.as_bytes());
+        body
+    }
+
+    #[test]
+    fn non_2xx_is_an_error_that_quotes_the_server() {
+        let get = target(url("http://127.0.0.1:1/x")).unwrap();
+        let outcome = response(
+            &get,
+            http::StatusCode::BAD_REQUEST,
+            false,
+            body("parameter `seconds`: \"x\" is not a number\n"),
+        );
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("HTTP 400 Bad Request: parameter `seconds`: \"x\" is not a number")
+        );
+        assert!(
+            response(&get, http::StatusCode::OK, false, body("fine"))
+                .error
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn success_is_the_statuses_expected_and_injected_failures_say_so() {
+        let created = target(v1::HttpRequest {
+            expect_status: vec![201, 202],
+            ..url("http://127.0.0.1:1/orders")
+        })
+        .unwrap();
+        let ok = response(&created, http::StatusCode::OK, false, body("{}"));
+        assert_eq!(
+            ok.error.as_deref(),
+            Some("HTTP 200 OK, expected 201 or 202")
+        );
+        assert!(
+            response(&created, http::StatusCode::ACCEPTED, false, body(""))
+                .error
+                .is_none()
+        );
+        let get = target(url("http://127.0.0.1:1/x")).unwrap();
+        let injected = response(
+            &get,
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            true,
+            body("injected failure: HTTP 503"),
+        );
+        assert_eq!(injected.error.as_deref(), Some("HTTP 503 (injected)"));
+    }
+
+    #[test]
+    fn only_http_and_https_urls_methods_headers_and_statuses_are_targets() {
+        assert!(target(url("http://127.0.0.1:1/x")).is_ok());
+        let https = target(url("https://localhost/x")).unwrap();
+        assert_eq!(https.authority, "localhost:443");
+        assert!(https.tls.is_some());
+        assert!(
+            target(url("ftp://x"))
+                .unwrap_err()
+                .contains("not an http:// or https:// URL")
+        );
+        let bad_method = v1::HttpRequest {
+            method: "GE T".into(),
+            ..url("http://127.0.0.1:1/x")
+        };
+        assert!(
+            target(bad_method)
+                .unwrap_err()
+                .contains("not an HTTP method")
+        );
+        let bad_header = v1::HttpRequest {
+            headers: vec![v1::HttpHeader {
+                name: "a b".into(),
+                value: "x".into(),
+            }],
+            ..url("http://127.0.0.1:1/x")
+        };
+        assert!(
+            target(bad_header)
+                .unwrap_err()
+                .contains("not an HTTP header name")
+        );
+        let bad_status = v1::HttpRequest {
+            expect_status: vec![700],
+            ..url("http://127.0.0.1:1/x")
+        };
+        assert!(target(bad_status).unwrap_err().contains("not 100-599"));
+        let bad_ca = v1::HttpRequest {
+            tls_ca_pem: "not a certificate".into(),
+            ..url("https://127.0.0.1:1/x")
+        };
+        assert!(target(bad_ca).unwrap_err().contains("no PEM certificate"));
+    }
+}
