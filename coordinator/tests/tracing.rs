@@ -193,6 +193,17 @@ fn one_experiment_is_one_trace_across_three_services() {
             let link = format!("http://localhost:16686/trace/{trace_hex}?uiFind={span}");
             assert!(page.contains(&link), "no link {link}");
         }
+        // The p50, p99 and max cells link to their exemplars' spans.
+        for name in ["p50", "p99", "max"] {
+            let span = mode["exemplars"][name]["span_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} exemplar: {mode}"));
+            assert!(span_ids.iter().any(|s| s == span), "{name}: {span}");
+            let cell = format!(
+                "class=\"exemplar\" href=\"http://localhost:16686/trace/{trace_hex}?uiFind={span}\""
+            );
+            assert!(page.contains(&cell), "no {name} cell linking {span}");
+        }
     }
 }
 

@@ -15,7 +15,9 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::model::{IntervalSummary, LoadKind, ModeReport, PercentilePoint, Report, RequestRecord};
+use super::model::{
+    Exemplar, IntervalSummary, LoadKind, ModeReport, PercentilePoint, Report, RequestRecord,
+};
 use super::text::fmt_ms;
 
 /// Bars drawn per mode; beyond, a sample of this many (the earliest).
@@ -85,10 +87,11 @@ fn summary(report: &Report) -> Markup {
                             td { (m.speedup_vs_sync.map_or("-".to_owned(), |s| format!("{s:.2}x"))) }
                             td { (m.histogram.count) }
                             td class=(if m.errors > 0 { "failed" } else { "" }) { (m.errors) }
-                            td { (fmt_ms(m.histogram.p50_ms)) }
+                            @let exemplars = m.exemplars.as_ref();
+                            td { (percentile_cell(m.histogram.p50_ms, exemplars.and_then(|e| e.p50.as_ref()), report.trace_url.as_deref())) }
                             td { (fmt_ms(m.histogram.p90_ms)) }
-                            td { (fmt_ms(m.histogram.p99_ms)) }
-                            td { (fmt_ms(m.histogram.max_ms)) }
+                            td { (percentile_cell(m.histogram.p99_ms, exemplars.and_then(|e| e.p99.as_ref()), report.trace_url.as_deref())) }
+                            td { (percentile_cell(m.histogram.max_ms, exemplars.and_then(|e| e.max.as_ref()), report.trace_url.as_deref())) }
                         }
                     }
                 }
@@ -390,6 +393,19 @@ fn bar_markup(
             (Some(url), Some(span)) => a href=(format!("{url}?uiFind={span}")) { (rect) },
             _ => (rect),
         }
+    }
+}
+
+/// A percentile's figure, linked to its exemplar's span in Jaeger when the
+/// run was traced: a real request that took about that long.
+fn percentile_cell(ms: f64, exemplar: Option<&Exemplar>, trace_url: Option<&str>) -> Markup {
+    match (exemplar, trace_url) {
+        (Some(e), Some(url)) => html! {
+            a.exemplar href=(format!("{url}?uiFind={}", e.span_id))
+                title=(format!("{} of round {} on {}: {} — open its span", e.id, e.round, e.agent, fmt_ms(e.latency_ms)))
+            { (fmt_ms(ms)) }
+        },
+        _ => html! { (fmt_ms(ms)) },
     }
 }
 
