@@ -595,26 +595,19 @@ async fn requests_an_agent_did_not_run_fail_the_run() {
 
 /// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:
 /// (ca, cert, key).
+/// A CA and a certificate it signed for 127.0.0.1, written to `dir`: the
+/// paths of the CA, the certificate and its key.
 fn certificates(dir: &std::path::Path) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &Issuer::new(ca_params, ca_key))
-        .unwrap();
-    let write = |name: &str, pem: String| {
+    let made = loadlab_testkit::echo::Certificates::generate();
+    let write = |name: &str, pem: &str| {
         let path = dir.join(name);
         std::fs::write(&path, pem).unwrap();
         path.to_string_lossy().into_owned()
     };
     (
-        write("ca.pem", ca.pem()),
-        write("cert.pem", cert.pem()),
-        write("key.pem", key.serialize_pem()),
+        write("ca.pem", &made.ca),
+        write("cert.pem", &made.cert),
+        write("key.pem", &made.key),
     )
 }
 
