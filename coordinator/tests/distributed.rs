@@ -310,6 +310,47 @@ fn silent_agent_is_noticed_by_heartbeat() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
+/// An agent declared lost is let go at once: when it wakes up again while
+/// the run goes on (its share already taken over), its session is over and
+/// it runs none of that share again — rather than hearing heartbeats and
+/// loading the server a second time with requests whose results count
+/// nowhere.
+#[test]
+fn a_lost_agent_that_wakes_up_is_let_go_not_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 × 20 rounds of 300 ms: the run outlasts the loss by seconds.
+    let spec = write_spec(
+        &dir,
+        &partitioned_spec("redistribute").replace("repeat: 20", "repeat: 40"),
+    );
+    let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
+    let _steady = agent(&url, "steady", Some(TOKEN));
+    let sleepy = agent(&url, "sleepy", Some(TOKEN));
+    coordinator.wait_for_line("2/2 agents connected", LONG);
+    std::thread::sleep(Duration::from_millis(1000));
+    sleepy.signal("STOP");
+    coordinator.wait_for_line("agent sleepy lost (silent for 4 s", LONG);
+    sleepy.signal("CONT");
+    // Its session ends (the coordinator closed it, or its own timer
+    // fired), and with it every assignment it ran.
+    let woke = Instant::now();
+    let ended = |log: &str| log.contains("ended the session") || log.contains("silent for");
+    while !ended(&sleepy.stderr()) && woke.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ended(&sleepy.stderr()),
+        "the lost agent still runs its share 3 s after waking up:\n{}",
+        sleepy.stderr()
+    );
+    assert_eq!(
+        coordinator.exit_code(LONG),
+        Some(0),
+        "{}",
+        coordinator.stdout()
+    );
+}
+
 #[test]
 fn agents_started_first_join_and_survive_a_coordinator_killed_mid_run() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,9 +229,13 @@ impl<'a> ModeRun<'a> {
             match inbound {
                 Inbound::Message(message) => self.on_message(key, *message, agents, observer),
                 Inbound::Gone(how) => {
-                    if self.agent_lost(key, &how, agents, observer).await
-                        && cancel_deadline.is_none()
-                    {
+                    let stops = self.agent_lost(key, &how, agents, observer).await;
+                    // Let it go now: dropping its handle ends its stream,
+                    // and with it every assignment it still runs. Kept, it
+                    // would go on hearing heartbeats and, were it only
+                    // silent for a while, run a share others took over.
+                    agents.retain(|a| a.key != key);
+                    if stops && cancel_deadline.is_none() {
                         stop = true;
                         self.cancel_all(agents).await;
                         cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
