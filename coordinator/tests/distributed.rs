@@ -318,10 +318,13 @@ fn silent_agent_is_noticed_by_heartbeat() {
 #[test]
 fn a_lost_agent_that_wakes_up_is_let_go_not_left_running() {
     let dir = tempfile::tempdir().unwrap();
-    // 2 × 20 rounds of 300 ms: the run outlasts the loss by seconds.
+    // 2 × 60 rounds of 100 ms: the run outlasts the loss by seconds, and
+    // has more than 100 requests (a progress bar, not a line per request).
     let spec = write_spec(
         &dir,
-        &partitioned_spec("redistribute").replace("repeat: 20", "repeat: 40"),
+        &partitioned_spec("redistribute")
+            .replace("repeat: 20", "repeat: 120")
+            .replace("ms=300", "ms=100"),
     );
     let (mut coordinator, url) = listening(&spec, "127.0.0.1:0", &["--token", TOKEN]);
     let _steady = agent(&url, "steady", Some(TOKEN));
@@ -329,7 +332,14 @@ fn a_lost_agent_that_wakes_up_is_let_go_not_left_running() {
     coordinator.wait_for_line("2/2 agents connected", LONG);
     std::thread::sleep(Duration::from_millis(1000));
     sleepy.signal("STOP");
+    // Said as it happens, though stdout and stderr are not terminals.
     coordinator.wait_for_line("agent sleepy lost (silent for 4 s", LONG);
+    std::thread::sleep(Duration::from_millis(200));
+    let so_far = coordinator.stdout();
+    assert!(
+        so_far.contains("agent sleepy lost") && !so_far.contains("vs sync"),
+        "the report's own lines did not say the loss as it happened:\n{so_far}"
+    );
     sleepy.signal("CONT");
     // Its session ends (the coordinator closed it, or its own timer
     // fired), and with it every assignment it ran.
