@@ -10,7 +10,9 @@
 //! one just accepted whose request is still on its way in; when no
 //! connection can give way, the next client waits for a slot as before.
 //!
-//! A server calls [`Admission::admit`] before accepting, holds the
+//! A server accepts a connection, then calls [`Admission::admit`] (which
+//! evicts for it, or waits for a slot while every connection is serving;
+//! later clients wait in the accept backlog meanwhile), holds the
 //! [`Ticket`] for the connection's life, closes the connection when
 //! [`Ticket::evicted`] completes, and holds a [`Busy`] guard from the moment
 //! a request header is complete until its reply is sent: [`InService`]
@@ -85,9 +87,9 @@ impl Admission {
         }
     }
 
-    /// Waits until a connection may be accepted: at once while there is a
-    /// free slot or an idle connection to evict, else until one of those
-    /// appears.
+    /// Waits until the connection just accepted may be served: at once
+    /// while there is a free slot or an idle connection to evict, else
+    /// until one of those appears. Its idle time counts from then.
     pub async fn admit(&self) -> Ticket {
         loop {
             let changed = self.inner.changed.notified();
@@ -202,6 +204,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Whether a request is in service on this connection now.
+    pub fn serving(&self) -> bool {
+        self.activity.serving.load(Ordering::Acquire) > 0
+    }
+
     /// Completes when this connection was evicted to make room: the server
     /// closes it then.
     pub fn evicted(&self) -> WaitForCancellationFuture<'_> {
@@ -211,6 +218,9 @@ impl Ticket {
     /// Marks the connection as serving a request until the guard drops; a
     /// serving connection is never evicted.
     pub fn busy(&self) -> Busy {
+        // Under the table's lock, so that an eviction decided on this
+        // connection's idleness is never undone by a request it then drops.
+        let _table = self.inner.lock();
         self.activity.serving.fetch_add(1, Ordering::AcqRel);
         Busy {
             activity: self.activity.clone(),

@@ -314,7 +314,9 @@ fn silent_agent_is_noticed_by_heartbeat() {
 /// the run goes on (its share already taken over), its session is over and
 /// it runs none of that share again — rather than hearing heartbeats and
 /// loading the server a second time with requests whose results count
-/// nowhere.
+/// nowhere. (Without the fix the woken agent's own expired timer still
+/// wins the race now and then, so this catches the regression in about
+/// three runs of four, not every time.)
 #[test]
 fn a_lost_agent_that_wakes_up_is_let_go_not_left_running() {
     let dir = tempfile::tempdir().unwrap();
@@ -644,8 +646,6 @@ async fn requests_an_agent_did_not_run_fail_the_run() {
     assert_eq!(report["modes"][0]["not_started"], 3);
 }
 
-/// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:
-/// (ca, cert, key).
 /// A CA and a certificate it signed for 127.0.0.1, written to `dir`: the
 /// paths of the CA, the certificate and its key.
 fn certificates(dir: &std::path::Path) -> (String, String, String) {

@@ -30,10 +30,11 @@ use crate::hiccup::{Frozen, Hiccups};
 pub struct Config {
     /// Longest delay a client may ask for.
     pub max_delay: Duration,
-    /// Connections open at once. When they are all open, the oldest one
-    /// that is not serving a request (idle, or still sending its first
-    /// header: a slowloris) is closed to make room; when every one is
-    /// serving, further clients wait in the accept queue.
+    /// Connections open at once. When they are all open and a client
+    /// arrives, the oldest one idle for 200 ms (between requests, or still
+    /// sending its first header: a slowloris) is closed to make room for
+    /// it; when every one is serving, the client waits for a slot and
+    /// further clients in the accept queue.
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub grace: Duration,
@@ -58,8 +59,6 @@ struct Counters {
     connections: AtomicU64,
     delayed: AtomicU64,
     refused: AtomicU64,
-    /// Idle or unfinished connections closed to make room for new ones.
-    evicted: AtomicU64,
 }
 
 /// A reply body that keeps its connection from being evicted until sent.
@@ -86,13 +85,6 @@ pub async fn run(
     info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, hiccups = ?config.hiccups, "delay server ready");
 
     loop {
-        // Wait for a slot first (a free one, or an idle connection's): when
-        // every connection is serving, new clients queue in the kernel's
-        // backlog instead of costing us memory.
-        let ticket = tokio::select! {
-            ticket = admission.admit() => Arc::new(ticket),
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -104,6 +96,13 @@ pub async fn run(
                     continue;
                 }
             },
+            () = &mut shutdown => break,
+        };
+        // A slot for it: a free one, or an idle connection's. While every
+        // connection is serving it waits here, and later clients wait in
+        // the kernel's backlog instead of costing us memory.
+        let ticket = tokio::select! {
+            ticket = admission.admit() => Arc::new(ticket),
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
@@ -130,16 +129,12 @@ pub async fn run(
                 service,
             );
         let connection = graceful.watch(connection);
-        let counters = counters.clone();
         tokio::spawn(async move {
             tokio::select! {
                 ended = connection => if let Err(error) = ended {
                     debug!(%peer, %error, "connection ended with an error");
                 },
-                () = ticket.evicted() => {
-                    counters.evicted.fetch_add(1, Ordering::Relaxed);
-                    debug!(%peer, "idle connection closed to make room");
-                },
+                () = ticket.evicted() => debug!(%peer, "idle connection closed to make room"),
             }
             drop::<Arc<Ticket>>(ticket);
         });
@@ -155,7 +150,7 @@ pub async fn run(
         connections = counters.connections.load(Ordering::Relaxed),
         delayed_requests = counters.delayed.load(Ordering::Relaxed),
         refused_requests = counters.refused.load(Ordering::Relaxed),
-        evicted_connections = counters.evicted.load(Ordering::Relaxed),
+        evicted_connections = admission.evicted(),
         "delay server stopped"
     );
     Ok(())

@@ -199,7 +199,8 @@ async fn connection_limit_queues_rather_than_refuses() {
     })
     .await;
     let started = Instant::now();
-    // No idle keep-alive: an idle connection rightly holds its slot.
+    // No idle keep-alive: an idle connection would give way to the other
+    // client, which is not what this test is about.
     let a = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -217,6 +218,34 @@ async fn connection_limit_queues_rather_than_refuses() {
         started.elapsed() >= Duration::from_millis(400),
         "both served at once despite the limit"
     );
+    server.shutdown().await.unwrap();
+}
+
+/// A client that arrives while the server waits for one is served, not
+/// taken for an idle connection: with a cap of 2 and one request sleeping,
+/// a client that comes half a second later is answered (its slot counts
+/// from when it arrived, not from when the server got ready for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_client_is_not_evicted_as_idle_on_arrival() {
+    let server = TestServer::start(delay_server::Config {
+        max_connections: 2,
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let sleeping = {
+        let (client, url) = (client.clone(), server.url("/delay-me?ms=1500"));
+        tokio::spawn(async move { get(&client, &url).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        let (status, body) = get(&client, &server.url("/delay-me?ms=0")).await;
+        assert_eq!((status, body.as_str()), (200, "Done, I waited for 0 ms"));
+    }
+    assert_eq!(sleeping.await.unwrap().0, 200);
     server.shutdown().await.unwrap();
 }
 

@@ -19,12 +19,14 @@ async fn request(address: std::net::SocketAddr, path: &str) -> String {
     reply
 }
 
-/// 10,000 connections that send half a request line and stop (as many as
-/// `--max-connections` allows) do not keep a new client waiting: it is
-/// answered within a second, because the oldest unfinished connection gives
-/// way to it, and none of the requests already sleeping is dropped.
+/// 10,000 connections that send half a request line and stop (more than
+/// `--max-connections` leaves beside 20 sleeping requests) do not keep a new
+/// client waiting: it is answered within a second, because the oldest
+/// unfinished connection gives way to it; the server holds no more than its
+/// cap; and none of the requests sleeping meanwhile is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_does_not_keep_new_clients_or_sleepers_waiting() {
+    slowloris::ensure_open_files(12_000);
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_delay-server"));
     command.args(["--listen", "127.0.0.1:0", "--max-connections", "10000"]);
     let server = Running::spawn(command);
@@ -34,9 +36,10 @@ async fn a_slowloris_does_not_keep_new_clients_or_sleepers_waiting() {
         .expect("the address printed");
     let pid = server.child.id();
 
-    // Requests sleeping 4 s, in flight before the slowloris arrives.
+    // Requests sleeping 8 s, in flight before the slowloris arrives.
+    let slept = Instant::now();
     let sleepers: Vec<_> = (0..20)
-        .map(|_| tokio::spawn(request(address, "/delay-me?ms=4000")))
+        .map(|_| tokio::spawn(request(address, "/delay-me?ms=8000")))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -44,6 +47,11 @@ async fn a_slowloris_does_not_keep_new_clients_or_sleepers_waiting() {
     // The server has accepted up to its cap: every slot is taken, by the
     // sleepers and the slowloris.
     slowloris::until_open_files(pid, 10_000, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The cap, the listener and the runtime's own: the oldest half-sent
+    // connections gave way to the newer ones.
+    let open = slowloris::open_files(pid);
+    assert!(open <= 10_050, "the delay server holds {open} open files");
 
     let asked = Instant::now();
     let reply = tokio::time::timeout(Duration::from_secs(5), request(address, "/delay-me?ms=0"))
@@ -52,11 +60,16 @@ async fn a_slowloris_does_not_keep_new_clients_or_sleepers_waiting() {
     let waited = asked.elapsed();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(waited < Duration::from_secs(1), "answered after {waited:?}");
+    assert!(
+        slept.elapsed() < Duration::from_secs(7),
+        "this machine took {:?} to get here: the sleepers were no longer in flight",
+        slept.elapsed()
+    );
 
     for sleeper in sleepers {
         let reply = sleeper.await.expect("the sleeper's task");
         assert!(
-            reply.starts_with("HTTP/1.1 200") && reply.ends_with("Done, I waited for 4000 ms"),
+            reply.starts_with("HTTP/1.1 200") && reply.ends_with("Done, I waited for 8000 ms"),
             "a sleeping request was dropped: {reply:?}"
         );
     }

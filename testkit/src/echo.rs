@@ -1,5 +1,6 @@
-//! A server that records what it received (method, path, headers, body) and
-//! answers with the status the path asks for (`/status/201`, else 200):
+//! A server that records what it received (method, the request line's
+//! target as sent, headers, body) and answers with the status the path asks
+//! for (`/status/201`, else 200; a 3xx with a `Location` to follow):
 //! the "user's own service" of the real-target tests, over plain HTTP or
 //! over TLS with a certificate made for the test.
 
@@ -15,17 +16,30 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct Received {
     pub method: String,
+    /// The request line's target as sent: `/path?query` (origin form), or a
+    /// whole URL (absolute form).
+    pub target: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Received {
+    /// The header's value; `None` when absent, and a panic when it came
+    /// more than once (no test wants that).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        let mut all = self
+            .headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = all.next();
+        assert!(
+            all.next().is_none(),
+            "header {name} sent twice: {:?}",
+            self.headers
+        );
+        first
     }
 }
 
@@ -142,6 +156,7 @@ async fn respond(
         .unwrap_or_else(|e| e.into_inner())
         .push(Received {
             method: parts.method.to_string(),
+            target: parts.uri.to_string(),
             path,
             headers: parts
                 .headers
@@ -152,5 +167,11 @@ async fn respond(
         });
     let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"echoed")));
     *response.status_mut() = status;
+    if status.is_redirection() {
+        response.headers_mut().insert(
+            hyper::header::LOCATION,
+            hyper::header::HeaderValue::from_static("/moved-here"),
+        );
+    }
     Ok(response)
 }

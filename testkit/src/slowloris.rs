@@ -7,6 +7,31 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+/// Raises this process's open-files limit to at least `needed` (processes
+/// it starts afterwards inherit it), or fails saying how: a slowloris and
+/// the server it holds both need one file per connection.
+pub fn ensure_open_files(needed: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none_or(|soft| soft >= needed) {
+        return;
+    }
+    let hard = limit.maximum;
+    assert!(
+        hard.is_none_or(|hard| hard >= needed),
+        "this test opens about {needed} files but the hard open-files limit is {hard:?}: \
+         raise it (as root: ulimit -Hn {needed})"
+    );
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(needed),
+            maximum: hard,
+        },
+    )
+    .unwrap_or_else(|e| panic!("cannot raise the open-files limit to {needed}: {e}"));
+}
+
 /// Opens `n` connections to `address`, each sending the start of a request
 /// line and nothing more. Connections the server has closed are kept too
 /// (their sockets are the caller's until dropped).

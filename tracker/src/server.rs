@@ -185,10 +185,6 @@ async fn serve(
     let admission = Admission::new(shared.config.max_connections);
     tokio::pin!(shutdown);
     loop {
-        let ticket = tokio::select! {
-            () = &mut shutdown => break,
-            ticket = admission.admit() => Arc::new(ticket),
-        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -200,6 +196,12 @@ async fn serve(
                     continue;
                 }
             },
+        };
+        // A slot for it: a free one, or an idle connection's; while every
+        // connection is serving, later clients wait in the backlog.
+        let ticket = tokio::select! {
+            () = &mut shutdown => break,
+            ticket = admission.admit() => Arc::new(ticket),
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// customers already connected keep receiving their updates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_does_not_keep_new_customers_out() {
+    slowloris::ensure_open_files(12_000);
     let redis_url = url();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"));
     command.args([

@@ -996,6 +996,18 @@ duration: 30s
             spec.target.http,
             Some(HttpTarget("https://api.test:8443".into()))
         );
+        // A report's copy of the spec reads back, its secrets redacted.
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json["requests"][0]["headers"],
+            serde_json::json!({"Authorization": "(redacted)", "X-Retry": "3"})
+        );
+        let back: Spec = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            back.requests[0].headers.0[1],
+            ("X-Retry".into(), "3".into())
+        );
+        assert_eq!(back.requests[0].body, create.body);
     }
 
     /// Every mistake in a request's new fields is refused at its line.
@@ -1051,6 +1063,10 @@ duration: 30s
             (
                 "  - { id: a, path: /x, metod: POST }\n",
                 "unknown field `metod`",
+            ),
+            (
+                "  - { id: a, url: \"https://u:p@h/x\" }\n",
+                "credentials in a URL are not sent",
             ),
         ];
         for (request, expected) in cases {

@@ -78,6 +78,11 @@ impl HttpTarget {
                 "target {text:?}: only http:// and https:// targets are supported"
             ));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "target {text:?}: credentials in a URL are not sent; give them as a request header"
+            ));
+        }
         if url.query().is_some() || url.path() != "/" {
             return Err(format!(
                 "target {text:?} must be a base URL like http://host:port; put paths in requests"
@@ -104,6 +109,12 @@ impl<'de> Deserialize<'de> for RequestUrl {
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(format!(
                         "url {text:?}: only http:// and https:// URLs with a host are supported"
+                    ));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(format!(
+                        "url {text:?}: credentials in a URL are not sent; give them as a header, \
+                         e.g. headers: {{ Authorization: \"Basic ...\" }}"
                     ));
                 }
                 // `http::Uri` (what the agents send) is stricter than a
@@ -136,9 +147,31 @@ impl<'de> Deserialize<'de> for HttpMethod {
 }
 
 /// Request headers, in the order written: names and values HTTP allows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+/// Written back (in a report's copy of the spec) as the same map, with the
+/// values of credentials' headers redacted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers(pub Vec<(String, String)>);
+
+/// Headers whose values are secrets: never written into a report.
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+impl Serialize for Headers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            let secret = SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+            map.serialize_entry(name, if secret { "(redacted)" } else { value })?;
+        }
+        map.end()
+    }
+}
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -34,12 +34,17 @@ pub const INJECTED: &str = "loadlab-fault";
 pub struct HttpTarget {
     /// Absolute `http://` or `https://` URL.
     pub url: String,
+    /// The URL, for ureq (which sends the origin form itself).
     uri: http::Uri,
-    /// `host:port`, where to connect and what to say in `Host`.
+    /// Path and query: the request line's target (origin form), for hyper.
+    origin: http::Uri,
+    /// `host:port`, where to connect; also how errors name the server.
     authority: String,
     /// The host alone, for the TLS server name.
     host: String,
     method: http::Method,
+    /// Every header both clients send, the same: the request's own, then
+    /// `Host`, `User-Agent` and `Accept` unless it gave them.
     headers: http::HeaderMap,
     body: Bytes,
     /// Statuses that count as success; empty: any 2xx.
@@ -56,13 +61,28 @@ impl HttpTarget {
             return Err(not_http());
         }
         let uri: http::Uri = wire.url.parse().map_err(|_| not_http())?;
-        let authority = uri.authority().ok_or_else(not_http)?;
-        let host = authority.host().trim_matches(['[', ']']).to_owned();
-        let authority = match authority.port_u16() {
-            Some(_) => authority.to_string(),
-            None if https => format!("{}:443", authority.host()),
-            None => format!("{}:80", authority.host()),
+        let given = uri.authority().ok_or_else(not_http)?;
+        if given.as_str().contains('@') {
+            return Err(format!(
+                "{:?}: credentials in a URL are not sent; give them as a header (Authorization)",
+                wire.url
+            ));
+        }
+        let host = given.host().trim_matches(['[', ']']).to_owned();
+        let default_port = if https { 443 } else { 80 };
+        let port = given.port_u16().unwrap_or(default_port);
+        let authority = format!("{}:{port}", given.host());
+        // As browsers and ureq say it: no port when it is the scheme's own.
+        let host_header = if port == default_port {
+            given.host().to_owned()
+        } else {
+            authority.clone()
         };
+        let origin: http::Uri = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|_| not_http())?;
         let method = match wire.method.as_str() {
             "" => http::Method::GET,
             name => http::Method::from_bytes(name.as_bytes())
@@ -79,6 +99,21 @@ impl HttpTarget {
                 )
             })?;
             headers.append(name, value);
+        }
+        let defaults = [
+            (http::header::HOST, host_header),
+            (
+                http::header::USER_AGENT,
+                concat!("loadlab/", env!("CARGO_PKG_VERSION")).to_owned(),
+            ),
+            (http::header::ACCEPT, "*/*".to_owned()),
+        ];
+        for (name, value) in defaults {
+            if !headers.contains_key(&name)
+                && let Ok(value) = http::HeaderValue::from_str(&value)
+            {
+                headers.insert(name, value);
+            }
         }
         let expect = wire
             .expect_status
@@ -99,6 +134,7 @@ impl HttpTarget {
         Ok(HttpTarget {
             url: wire.url.clone(),
             uri,
+            origin,
             authority,
             host,
             method,
@@ -134,6 +170,14 @@ impl HttpTarget {
             fields.push(KeyValue::new("error.type", kind));
         }
         method
+    }
+
+    /// Every header of the request with `extra` (the trace context) added,
+    /// replacing any of the same name.
+    fn with(&self, extra: http::HeaderMap) -> http::HeaderMap {
+        let mut all = self.headers.clone();
+        all.extend(extra);
+        all
     }
 
     /// Whether `status` is a success for this request.
@@ -196,11 +240,22 @@ pub enum HttpError {
 impl HttpError {
     /// A failed TLS handshake, saying how to trust a certificate that is not.
     fn tls(at: String, error: &rustls::Error) -> HttpError {
+        use rustls::CertificateError::*;
         let message = match error {
-            rustls::Error::InvalidCertificate(why) => format!(
-                "the server's certificate is not trusted ({why:?}): trust its CA with \
-                 --tls-ca, or set `insecure: true` for a test server"
-            ),
+            rustls::Error::InvalidCertificate(UnknownIssuer | BadSignature) => {
+                "the server's certificate is not signed by a CA this agent trusts: trust its CA \
+                 with --tls-ca, or set `insecure: true` for a test server"
+                    .to_owned()
+            }
+            rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. }) => {
+                "the server's certificate is not valid for this host name".to_owned()
+            }
+            rustls::Error::InvalidCertificate(Expired | ExpiredContext { .. }) => {
+                "the server's certificate has expired".to_owned()
+            }
+            rustls::Error::InvalidCertificate(why) => {
+                format!("the server's certificate was refused ({why:?})")
+            }
             other => other.to_string(),
         };
         HttpError::Tls { at, message }
@@ -210,9 +265,10 @@ impl HttpError {
         timeout.map_or(HttpError::TimedOutNoLimit, HttpError::TimedOut)
     }
 
-    fn io(url: &str, error: &std::io::Error, timeout: Option<Duration>) -> HttpError {
+    /// An I/O error talking to `at` (`host:port`).
+    fn io(at: &str, error: &std::io::Error, timeout: Option<Duration>) -> HttpError {
         use std::io::ErrorKind::*;
-        let at = authority(url).to_owned();
+        let at = at.to_owned();
         if let Some(tls) = error
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>())
@@ -231,12 +287,6 @@ impl HttpError {
             },
         }
     }
-}
-
-/// `host:port` of a URL, for error messages.
-fn authority(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 /// The outcome of a complete response: an error unless its status is one
@@ -326,18 +376,13 @@ impl AsyncClient {
             .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
         let mut request = http::Request::builder()
             .method(target.method.clone())
-            .uri(target.uri.clone())
-            .header(http::header::HOST, target.authority.as_str())
+            .uri(target.origin.clone())
             .body(Full::new(target.body.clone()))
             .map_err(|e| HttpError::Other {
                 at: target.authority.clone(),
                 message: e.to_string(),
             })?;
-        let sent = request.headers_mut();
-        for (name, value) in &target.headers {
-            sent.append(name, value.clone());
-        }
-        sent.extend(headers);
+        *request.headers_mut() = target.with(headers);
         let response = sender
             .send_request(request)
             .await
@@ -380,7 +425,7 @@ impl AsyncClient {
         let timeout = self.timeout;
         let stream = tokio::net::TcpStream::connect(&target.authority)
             .await
-            .map_err(|e| HttpError::io(&target.url, &e, timeout))?;
+            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
         let _ = stream.set_nodelay(true);
         let hyper_error = |e: hyper::Error| describe_hyper(&target.authority, &e, timeout);
         let Some(tls) = &target.tls else {
@@ -399,7 +444,7 @@ impl AsyncClient {
         let stream = tokio_rustls::TlsConnector::from(tls.rustls.clone())
             .connect(name, stream)
             .await
-            .map_err(|e| HttpError::io(&target.url, &e, timeout))?;
+            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(hyper_error)?;
@@ -413,7 +458,7 @@ fn describe_hyper(at: &str, error: &hyper::Error, timeout: Option<Duration>) -> 
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return HttpError::io(&format!("http://{at}"), io, timeout);
+            return HttpError::io(at, io, timeout);
         }
         source = cause.source();
     }
@@ -448,11 +493,18 @@ impl BlockingClient {
         let at = match self.agents.iter().position(|(t, _)| t.as_ref() == trust) {
             Some(at) => at,
             None => {
+                // The same request as the async client's: no redirects
+                // followed, no proxy from the environment, no headers of
+                // ureq's own (the target carries Host, User-Agent, Accept).
                 let mut config = ureq::Agent::config_builder()
                     .timeout_global(self.timeout)
                     .http_status_as_error(false)
-                    // Bodies of any method are sent as given.
-                    .allow_non_standard_methods(true);
+                    .allow_non_standard_methods(true)
+                    .max_redirects(0)
+                    .proxy(None)
+                    .user_agent(ureq::config::AutoHeaderValue::None)
+                    .accept(ureq::config::AutoHeaderValue::None)
+                    .accept_encoding(ureq::config::AutoHeaderValue::None);
                 if let Some(tls) = tls {
                     config = config.tls_config(tls.ureq());
                 }
@@ -467,12 +519,11 @@ impl BlockingClient {
     /// when tracing).
     pub fn send(&mut self, target: &HttpTarget, headers: &http::HeaderMap) -> Outcome {
         let timeout = self.timeout;
-        let url = target.url.as_str();
         let mut request = http::Request::builder()
             .method(target.method.clone())
             .uri(target.uri.clone());
-        for (name, value) in target.headers.iter().chain(headers) {
-            request = request.header(name, value);
+        if let Some(sent) = request.headers_mut() {
+            *sent = target.with(headers.clone());
         }
         let request = match request.body(target.body.as_ref()) {
             Ok(request) => request,
@@ -500,7 +551,7 @@ impl BlockingClient {
                     // ureq reports its own errors (a timeout) inside io::Error.
                     let error = match error.downcast::<ureq::Error>() {
                         Ok(ureq) => describe_ureq(target, ureq, timeout),
-                        Err(io) => HttpError::io(url, &io, timeout),
+                        Err(io) => HttpError::io(&target.authority, &io, timeout),
                     };
                     return Outcome::failed(error);
                 }
@@ -513,7 +564,7 @@ impl BlockingClient {
 fn describe_ureq(target: &HttpTarget, error: ureq::Error, timeout: Option<Duration>) -> HttpError {
     match error {
         ureq::Error::Timeout(_) => HttpError::timed_out(timeout),
-        ureq::Error::Io(io) => HttpError::io(&target.url, &io, timeout),
+        ureq::Error::Io(io) => HttpError::io(&target.authority, &io, timeout),
         ureq::Error::Rustls(tls) => HttpError::tls(target.authority.clone(), &tls),
         other => HttpError::Other {
             at: target.authority.clone(),
@@ -527,12 +578,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn authority_is_host_and_port() {
-        assert_eq!(
-            authority("http://127.0.0.1:9/delay-me?seconds=1"),
-            "127.0.0.1:9"
+    fn both_clients_get_one_header_set_host_user_agent_accept_unless_given() {
+        let plain = target(url("http://127.0.0.1:80/x?y=1")).unwrap();
+        assert_eq!(plain.authority, "127.0.0.1:80");
+        assert_eq!(plain.origin, "/x?y=1");
+        assert_eq!(plain.headers["host"], "127.0.0.1");
+        assert!(
+            plain.headers["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("loadlab/")
         );
-        assert_eq!(authority("http://example:80?x"), "example:80");
+        assert_eq!(plain.headers["accept"], "*/*");
+        let own = target(v1::HttpRequest {
+            headers: vec![
+                v1::HttpHeader {
+                    name: "Host".into(),
+                    value: "api.test".into(),
+                },
+                v1::HttpHeader {
+                    name: "traceparent".into(),
+                    value: "mine".into(),
+                },
+            ],
+            ..url("https://[::1]:8443/v1")
+        })
+        .unwrap();
+        assert_eq!(own.authority, "[::1]:8443");
+        assert_eq!(own.host, "::1");
+        assert_eq!(own.headers.get_all("host").iter().count(), 1);
+        assert_eq!(own.headers["host"], "api.test");
+        let mut trace = http::HeaderMap::new();
+        trace.insert("traceparent", http::HeaderValue::from_static("ours"));
+        let sent = own.with(trace);
+        assert_eq!(sent.get_all("traceparent").iter().count(), 1);
+        assert_eq!(sent["traceparent"], "ours");
+        assert!(
+            target(url("https://user:pw@h:1/x"))
+                .unwrap_err()
+                .contains("credentials in a URL are not sent")
+        );
     }
 
     fn target(wire: v1::HttpRequest) -> Result<HttpTarget, String> {
