@@ -2,12 +2,15 @@
 //! anything runs. Every error names the file, line and column.
 //!
 //! - this file: the spec's fields, and the checks that span several;
-//! - [`values`]: the values fields hold (ids, paths, durations, targets);
+//! - [`request`]: an HTTP request (path or url, method, headers, body,
+//!   expect) and the values its fields hold;
+//! - [`values`]: the values other fields hold (ids, paths, durations, targets);
 //! - [`de`]: helpers that check a value while it is read;
 //! - [`diagnostic`]: errors and where they point.
 
 mod de;
 mod diagnostic;
+mod request;
 mod values;
 
 use std::collections::HashSet;
@@ -22,10 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use de::checked_seq;
 pub use diagnostic::SpecError;
-pub use values::{
-    Expect, Headers, HttpMethod, HttpTarget, Rate, RequestBody, RequestId, RequestPath, RequestUrl,
-    SchemaName, SpecDuration, Targets,
-};
+pub use request::{Destination, Expect, Headers, HttpMethod, RequestBody, RequestSpec, RequestUrl};
+pub use values::{HttpTarget, Rate, RequestId, RequestPath, SchemaName, SpecDuration, Targets};
 
 /// A parsed, valid experiment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,101 +176,6 @@ pub struct DatasetSpec {
 
 fn default_schema() -> SchemaName {
     SchemaName("loadlab".to_owned())
-}
-
-/// One HTTP request of a round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "RequestFields")]
-pub struct RequestSpec {
-    pub id: RequestId,
-    /// Where it goes: a path on the target, or an absolute URL.
-    #[serde(flatten)]
-    pub to: Destination,
-    /// Default GET.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<HttpMethod>,
-    #[serde(skip_serializing_if = "Headers::is_empty")]
-    pub headers: Headers,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<RequestBody>,
-    /// Statuses that count as success; default any 2xx.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expect: Option<Expect>,
-}
-
-/// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Destination {
-    /// Path and query on the target, e.g. `/delay-me?seconds=10`.
-    Path(RequestPath),
-    /// An absolute URL, e.g. `https://api.example.com/orders`.
-    Url(RequestUrl),
-}
-
-/// A request as written, before the checks that span its fields.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestFields {
-    id: RequestId,
-    path: Option<RequestPath>,
-    url: Option<RequestUrl>,
-    method: Option<HttpMethod>,
-    #[serde(default)]
-    headers: Headers,
-    body: Option<RequestBody>,
-    expect: Option<Expect>,
-}
-
-impl TryFrom<RequestFields> for RequestSpec {
-    type Error = String;
-
-    fn try_from(fields: RequestFields) -> Result<RequestSpec, String> {
-        let id = &fields.id;
-        let to = match (fields.path, fields.url) {
-            (Some(path), None) => Destination::Path(path),
-            (None, Some(url)) => Destination::Url(url),
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "request {id} has both `path` and `url`: give one (a path on `target`, or an absolute URL)"
-                ));
-            }
-            (None, None) => {
-                return Err(format!(
-                    "request {id} has neither `path` nor `url`: give one, e.g. path: /delay-me?seconds=2"
-                ));
-            }
-        };
-        let method = fields.method.as_ref().map_or("GET", |m| m.0.as_str());
-        if fields.body.is_some() && matches!(method, "HEAD" | "CONNECT") {
-            return Err(format!(
-                "request {id}: a {method} request cannot have a body"
-            ));
-        }
-        Ok(RequestSpec {
-            id: fields.id,
-            to,
-            method: fields.method,
-            headers: fields.headers,
-            body: fields.body,
-            expect: fields.expect,
-        })
-    }
-}
-
-impl RequestSpec {
-    /// The headers sent: those written, and a JSON body's content type
-    /// unless one was written.
-    pub fn headers_sent(&self) -> Vec<(String, String)> {
-        let mut headers = self.headers.0.clone();
-        let typed = headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
-        if matches!(self.body, Some(RequestBody::Json(_))) && !typed {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        headers
-    }
 }
 
 /// The tracking workload's size.
@@ -600,7 +506,7 @@ fn queries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<QuerySpec>,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const GOOD: &str = "\
@@ -617,7 +523,8 @@ concurrency: 0
 timeout: 60s
 ";
 
-    fn error(text: &str) -> (usize, usize, String) {
+    /// The line, column and message of the error `text` gives.
+    pub(crate) fn error(text: &str) -> (usize, usize, String) {
         match Spec::parse(text, "x.yaml").unwrap_err() {
             SpecError::Invalid {
                 line,
@@ -944,135 +851,5 @@ duration: 30s
             "{message}"
         );
         assert!(!message.contains(" at line "), "{message}");
-    }
-
-    const REAL: &str = "name: api\nmodes: [async]\nrequests:\n";
-
-    /// A real target's request: method, headers, a JSON body, an absolute
-    /// URL, the statuses expected — read as written.
-    #[test]
-    fn real_target_requests_are_read_with_their_fields() {
-        let spec = Spec::parse(
-            &format!(
-                "{REAL}  - id: create\n    method: post\n    url: https://api.test:8443/orders?x=1\n\
-                 \x20   headers: {{ Authorization: Bearer t0k, X-Retry: 3 }}\n\
-                 \x20   body: {{ json: {{ item: 42, tags: [a, b] }} }}\n\
-                 \x20   expect: {{ status: [200, 201] }}\n\
-                 \x20 - {{ id: note, path: /notes, method: PUT, body: hello }}\n\
-                 target: https://api.test:8443\ninsecure: true\n"
-            ),
-            "x.yaml",
-        )
-        .unwrap();
-        let create = &spec.requests[0];
-        assert_eq!(create.method, Some(HttpMethod("POST".into())));
-        assert_eq!(
-            create.to,
-            Destination::Url(RequestUrl("https://api.test:8443/orders?x=1".into()))
-        );
-        assert_eq!(
-            create.body.as_ref().unwrap().bytes(),
-            br#"{"item":42,"tags":["a","b"]}"#.to_vec()
-        );
-        assert_eq!(
-            create.headers_sent(),
-            [
-                ("Authorization".to_owned(), "Bearer t0k".to_owned()),
-                ("X-Retry".to_owned(), "3".to_owned()),
-                ("content-type".to_owned(), "application/json".to_owned()),
-            ]
-        );
-        assert_eq!(create.expect.as_ref().unwrap().status, [200, 201]);
-        assert_eq!(
-            spec.requests[1].body,
-            Some(RequestBody::Text("hello".into()))
-        );
-        assert!(
-            spec.requests[1].headers_sent().is_empty(),
-            "a text body sets no type"
-        );
-        assert!(spec.insecure);
-        assert_eq!(
-            spec.target.http,
-            Some(HttpTarget("https://api.test:8443".into()))
-        );
-        // A report's copy of the spec reads back, its secrets redacted.
-        let json = serde_json::to_value(&spec).unwrap();
-        assert_eq!(
-            json["requests"][0]["headers"],
-            serde_json::json!({"Authorization": "(redacted)", "X-Retry": "3"})
-        );
-        let back: Spec = serde_json::from_value(json).unwrap();
-        assert_eq!(
-            back.requests[0].headers.0[1],
-            ("X-Retry".into(), "3".into())
-        );
-        assert_eq!(back.requests[0].body, create.body);
-    }
-
-    /// Every mistake in a request's new fields is refused at its line.
-    #[test]
-    fn real_target_mistakes_are_located() {
-        let cases = [
-            (
-                "  - { id: a, path: /x, url: http://h/x }\n",
-                "both `path` and `url`",
-            ),
-            ("  - { id: a, method: POST }\n", "neither `path` nor `url`"),
-            ("  - { id: a, url: /relative }\n", "not an absolute URL"),
-            (
-                "  - { id: a, url: \"ftp://h/x\" }\n",
-                "only http:// and https://",
-            ),
-            (
-                "  - { id: a, path: /x, method: \"GE T\" }\n",
-                "not an HTTP method",
-            ),
-            (
-                "  - { id: a, path: /x, headers: { \"a b\": x } }\n",
-                "not an HTTP header name",
-            ),
-            (
-                "  - { id: a, path: /x, headers: { A: [1] } }\n",
-                "a header value is text",
-            ),
-            (
-                "  - { id: a, path: /x, body: [1, 2] }\n",
-                "`body: { json: ... }`",
-            ),
-            (
-                "  - { id: a, path: /x, body: { jsn: 1 } }\n",
-                "`body: { json: ... }`",
-            ),
-            (
-                "  - { id: a, path: /x, method: HEAD, body: x }\n",
-                "HEAD request cannot have a body",
-            ),
-            (
-                "  - { id: a, path: /x, expect: { status: [200, 700] } }\n",
-                "status 700 is not an HTTP status",
-            ),
-            (
-                "  - { id: a, path: /x, expect: { status: [] } }\n",
-                "lists no status",
-            ),
-            (
-                "  - { id: a, path: /x, expect: { statuses: [200] } }\n",
-                "unknown field `statuses`",
-            ),
-            (
-                "  - { id: a, path: /x, metod: POST }\n",
-                "unknown field `metod`",
-            ),
-            (
-                "  - { id: a, url: \"https://u:p@h/x\" }\n",
-                "credentials in a URL are not sent",
-            ),
-        ];
-        for (request, expected) in cases {
-            let (line, _, message) = error(&format!("{REAL}{request}"));
-            assert_eq!(line, 4, "{request}: {message}");
-            assert!(message.contains(expected), "{request}: {message}");
-        }
     }
 }

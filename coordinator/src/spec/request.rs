@@ -1,0 +1,455 @@
+//! One HTTP request of a spec — where it goes (`path` on the target or an
+//! absolute `url`), its `method`, `headers`, `body` and `expect` — and the
+//! values its fields hold, each checked as it is read so that an error
+//! points at it.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::de::checked_str;
+use super::values::{RequestId, RequestPath};
+
+/// One HTTP request of a round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RequestFields")]
+pub struct RequestSpec {
+    pub id: RequestId,
+    /// Where it goes: a path on the target, or an absolute URL.
+    #[serde(flatten)]
+    pub to: Destination,
+    /// Default GET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    pub headers: Headers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<RequestBody>,
+    /// Statuses that count as success; default any 2xx.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destination {
+    /// Path and query on the target, e.g. `/delay-me?seconds=10`.
+    Path(RequestPath),
+    /// An absolute URL, e.g. `https://api.example.com/orders`.
+    Url(RequestUrl),
+}
+
+/// A request as written, before the checks that span its fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestFields {
+    id: RequestId,
+    path: Option<RequestPath>,
+    url: Option<RequestUrl>,
+    method: Option<HttpMethod>,
+    #[serde(default)]
+    headers: Headers,
+    body: Option<RequestBody>,
+    expect: Option<Expect>,
+}
+
+impl TryFrom<RequestFields> for RequestSpec {
+    type Error = String;
+
+    fn try_from(fields: RequestFields) -> Result<RequestSpec, String> {
+        let id = &fields.id;
+        let to = match (fields.path, fields.url) {
+            (Some(path), None) => Destination::Path(path),
+            (None, Some(url)) => Destination::Url(url),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "request {id} has both `path` and `url`: give one (a path on `target`, or an absolute URL)"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "request {id} has neither `path` nor `url`: give one, e.g. path: /delay-me?seconds=2"
+                ));
+            }
+        };
+        let method = fields.method.as_ref().map_or("GET", |m| m.0.as_str());
+        if fields.body.is_some() && matches!(method, "HEAD" | "CONNECT") {
+            return Err(format!(
+                "request {id}: a {method} request cannot have a body"
+            ));
+        }
+        Ok(RequestSpec {
+            id: fields.id,
+            to,
+            method: fields.method,
+            headers: fields.headers,
+            body: fields.body,
+            expect: fields.expect,
+        })
+    }
+}
+
+impl RequestSpec {
+    /// The headers sent: those written, and a JSON body's content type
+    /// unless one was written.
+    pub fn headers_sent(&self) -> Vec<(String, String)> {
+        let mut headers = self.headers.0.clone();
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if matches!(self.body, Some(RequestBody::Json(_))) && !typed {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        headers
+    }
+}
+
+/// A request's absolute URL, instead of a path on the target, e.g.
+/// `https://api.example.com/orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RequestUrl(pub String);
+
+impl<'de> Deserialize<'de> for RequestUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(
+            deserializer,
+            "an absolute URL like https://host/path",
+            |text| {
+                let url = url::Url::parse(text)
+                    .map_err(|e| format!("url {text:?} is not an absolute URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(format!(
+                        "url {text:?}: only http:// and https:// URLs with a host are supported"
+                    ));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(format!(
+                        "url {text:?}: credentials in a URL are not sent; give them as a header, \
+                         e.g. headers: {{ Authorization: \"Basic ...\" }}"
+                    ));
+                }
+                // `http::Uri` (what the agents send) is stricter than a
+                // browser: check it here, where the error can be located.
+                text.parse::<http::Uri>()
+                    .map_err(|e| format!("url {text:?} cannot be sent: {e}; percent-encode it"))?;
+                Ok(RequestUrl(text.to_owned()))
+            },
+        )
+    }
+}
+
+/// An HTTP method, e.g. `POST` (written in any case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct HttpMethod(pub String);
+
+impl<'de> Deserialize<'de> for HttpMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "an HTTP method like GET or POST", |text| {
+            let upper = text.to_ascii_uppercase();
+            match http::Method::from_bytes(upper.as_bytes()) {
+                Ok(_) if !upper.is_empty() => Ok(HttpMethod(upper)),
+                _ => Err(format!(
+                    "method {text:?} is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, ...)"
+                )),
+            }
+        })
+    }
+}
+
+/// Request headers, in the order written: names and values HTTP allows.
+/// Written back (in a report's copy of the spec) as the same map, with the
+/// values of credentials' headers redacted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+/// Headers whose values are secrets: never written into a report.
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+impl Serialize for Headers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            let secret = SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+            map.serialize_entry(name, if secret { "(redacted)" } else { value })?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = Headers;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of header names to values, e.g. { Authorization: Bearer x }")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
+                let mut headers = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(de::Error::custom(format!(
+                            "{name:?} is not an HTTP header name (letters, digits and -)"
+                        )));
+                    }
+                    let value: HeaderText = map.next_value()?;
+                    if http::HeaderValue::from_str(&value.0).is_err() {
+                        return Err(de::Error::custom(format!(
+                            "header {name}: {:?} is not a header value (no line breaks or control characters)",
+                            value.0
+                        )));
+                    }
+                    headers.push((name, value.0));
+                }
+                Ok(Headers(headers))
+            }
+        }
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+impl Headers {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A header's value: text, or a number or boolean written as one.
+struct HeaderText(String);
+
+impl<'de> Deserialize<'de> for HeaderText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_yaml_ng::Value::deserialize(deserializer)? {
+            serde_yaml_ng::Value::String(text) => Ok(HeaderText(text)),
+            serde_yaml_ng::Value::Number(n) => Ok(HeaderText(n.to_string())),
+            serde_yaml_ng::Value::Bool(b) => Ok(HeaderText(b.to_string())),
+            _ => Err(de::Error::custom(
+                "a header value is text (quote it), not a list or a map",
+            )),
+        }
+    }
+}
+
+/// What a request sends: text as written, or YAML sent as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestBody {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl RequestBody {
+    /// The bytes sent.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            RequestBody::Text(text) => text.clone().into_bytes(),
+            RequestBody::Json(value) => value.to_string().into_bytes(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const FORMS: &str = "a body is text (`body: \"...\"`) or `body: { json: ... }`";
+        match serde_yaml_ng::Value::deserialize(deserializer)? {
+            serde_yaml_ng::Value::String(text) => Ok(RequestBody::Text(text)),
+            serde_yaml_ng::Value::Mapping(map) if map.len() == 1 => {
+                let Some(json) = map.get("json") else {
+                    return Err(de::Error::custom(FORMS));
+                };
+                serde_json::to_value(json)
+                    .map(RequestBody::Json)
+                    .map_err(|e| de::Error::custom(format!("`json` cannot be sent as JSON: {e}")))
+            }
+            _ => Err(de::Error::custom(FORMS)),
+        }
+    }
+}
+
+impl Serialize for RequestBody {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            RequestBody::Text(text) => serializer.serialize_str(text),
+            RequestBody::Json(value) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("json", value)?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// What a request's success is: `{ status: [200, 201] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(deserialize_with = "statuses")]
+    pub status: Vec<u16>,
+}
+
+fn statuses<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u16>, D::Error> {
+    let statuses = super::de::checked_seq(
+        deserializer,
+        "a list of HTTP statuses, e.g. [200, 201]",
+        |statuses: Vec<i64>| {
+            if statuses.is_empty() {
+                return Err("`status` lists no status: give e.g. [200, 201]".to_owned());
+            }
+            match statuses.iter().find(|s| !(100..=599).contains(*s)) {
+                Some(status) => Err(format!("status {status} is not an HTTP status (100-599)")),
+                None => Ok(statuses),
+            }
+        },
+    )?;
+    Ok(statuses.into_iter().map(|s| s as u16).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tests::error;
+    use crate::spec::{HttpTarget, Spec};
+
+    const REAL: &str = "name: api\nmodes: [async]\nrequests:\n";
+
+    /// A real target's request: method, headers, a JSON body, an absolute
+    /// URL, the statuses expected — read as written.
+    #[test]
+    fn real_target_requests_are_read_with_their_fields() {
+        let spec = Spec::parse(
+            &format!(
+                "{REAL}  - id: create\n    method: post\n    url: https://api.test:8443/orders?x=1\n\
+                 \x20   headers: {{ Authorization: Bearer t0k, X-Retry: 3 }}\n\
+                 \x20   body: {{ json: {{ item: 42, tags: [a, b] }} }}\n\
+                 \x20   expect: {{ status: [200, 201] }}\n\
+                 \x20 - {{ id: note, path: /notes, method: PUT, body: hello }}\n\
+                 target: https://api.test:8443\ninsecure: true\n"
+            ),
+            "x.yaml",
+        )
+        .unwrap();
+        let create = &spec.requests[0];
+        assert_eq!(create.method, Some(HttpMethod("POST".into())));
+        assert_eq!(
+            create.to,
+            Destination::Url(RequestUrl("https://api.test:8443/orders?x=1".into()))
+        );
+        assert_eq!(
+            create.body.as_ref().unwrap().bytes(),
+            br#"{"item":42,"tags":["a","b"]}"#.to_vec()
+        );
+        assert_eq!(
+            create.headers_sent(),
+            [
+                ("Authorization".to_owned(), "Bearer t0k".to_owned()),
+                ("X-Retry".to_owned(), "3".to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ]
+        );
+        assert_eq!(create.expect.as_ref().unwrap().status, [200, 201]);
+        assert_eq!(
+            spec.requests[1].body,
+            Some(RequestBody::Text("hello".into()))
+        );
+        assert!(
+            spec.requests[1].headers_sent().is_empty(),
+            "a text body sets no type"
+        );
+        assert!(spec.insecure);
+        assert_eq!(
+            spec.target.http,
+            Some(HttpTarget("https://api.test:8443".into()))
+        );
+        // A report's copy of the spec reads back, its secrets redacted.
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json["requests"][0]["headers"],
+            serde_json::json!({"Authorization": "(redacted)", "X-Retry": "3"})
+        );
+        let back: Spec = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            back.requests[0].headers.0[1],
+            ("X-Retry".into(), "3".into())
+        );
+        assert_eq!(back.requests[0].body, create.body);
+    }
+
+    /// Every mistake in a request's new fields is refused at its line.
+    #[test]
+    fn real_target_mistakes_are_located() {
+        let cases = [
+            (
+                "  - { id: a, path: /x, url: http://h/x }\n",
+                "both `path` and `url`",
+            ),
+            ("  - { id: a, method: POST }\n", "neither `path` nor `url`"),
+            ("  - { id: a, url: /relative }\n", "not an absolute URL"),
+            (
+                "  - { id: a, url: \"ftp://h/x\" }\n",
+                "only http:// and https://",
+            ),
+            (
+                "  - { id: a, path: /x, method: \"GE T\" }\n",
+                "not an HTTP method",
+            ),
+            (
+                "  - { id: a, path: /x, headers: { \"a b\": x } }\n",
+                "not an HTTP header name",
+            ),
+            (
+                "  - { id: a, path: /x, headers: { A: [1] } }\n",
+                "a header value is text",
+            ),
+            (
+                "  - { id: a, path: /x, body: [1, 2] }\n",
+                "`body: { json: ... }`",
+            ),
+            (
+                "  - { id: a, path: /x, body: { jsn: 1 } }\n",
+                "`body: { json: ... }`",
+            ),
+            (
+                "  - { id: a, path: /x, method: HEAD, body: x }\n",
+                "HEAD request cannot have a body",
+            ),
+            (
+                "  - { id: a, path: /x, expect: { status: [200, 700] } }\n",
+                "status 700 is not an HTTP status",
+            ),
+            (
+                "  - { id: a, path: /x, expect: { status: [] } }\n",
+                "lists no status",
+            ),
+            (
+                "  - { id: a, path: /x, expect: { statuses: [200] } }\n",
+                "unknown field `statuses`",
+            ),
+            (
+                "  - { id: a, path: /x, metod: POST }\n",
+                "unknown field `metod`",
+            ),
+            (
+                "  - { id: a, url: \"https://u:p@h/x\" }\n",
+                "credentials in a URL are not sent",
+            ),
+        ];
+        for (request, expected) in cases {
+            let (line, _, message) = error(&format!("{REAL}{request}"));
+            assert_eq!(line, 4, "{request}: {message}");
+            assert!(message.contains(expected), "{request}: {message}");
+        }
+    }
+}
