@@ -9,21 +9,22 @@
 //! response: success is a status the request expects (any 2xx unless it
 //! names some).
 
+mod blocking;
+mod client;
 pub mod tls;
 
-use std::error::Error as _;
-use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use loadlab_proto::v1;
 use opentelemetry::KeyValue;
 
 use crate::outcome::{BodyPrefix, Outcome};
 use tls::{Tls, Trust};
+
+pub use blocking::BlockingClient;
+pub use client::AsyncClient;
 
 /// The header the delay server marks its injected failures with, so that
 /// reports tell them from real ones.
@@ -49,8 +50,9 @@ pub struct HttpTarget {
     body: Bytes,
     /// Statuses that count as success; empty: any 2xx.
     expect: Vec<u16>,
-    /// For https:// URLs: what their certificates must be signed by.
-    tls: Option<Tls>,
+    /// For https:// URLs: what their certificates must be signed by (one
+    /// per distinct trust, shared by every target that has it).
+    tls: Option<Arc<Tls>>,
 }
 
 impl HttpTarget {
@@ -124,7 +126,7 @@ impl HttpTarget {
             })
             .collect::<Result<_, _>>()?;
         let tls = if https {
-            Some(Tls::new(Trust {
+            Some(Tls::shared(Trust {
                 ca_pem: wire.tls_ca_pem.clone(),
                 insecure: wire.insecure,
             })?)
@@ -321,255 +323,6 @@ fn response(
         body,
         error: error.map(|e| e.to_string()),
         ..Outcome::default()
-    }
-}
-
-/// The async client of one worker: an HTTP/1 connection per host, kept
-/// alive across its requests (over TLS for https), opened again after an
-/// error.
-#[derive(Debug)]
-pub struct AsyncClient {
-    connections: Vec<(String, SendRequest<Full<Bytes>>)>,
-    timeout: Option<Duration>,
-}
-
-impl AsyncClient {
-    pub fn new(timeout: Option<Duration>) -> AsyncClient {
-        AsyncClient {
-            connections: Vec::new(),
-            timeout,
-        }
-    }
-
-    /// Sends the target's request with `headers` added (the trace context,
-    /// when tracing).
-    pub async fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
-        let timeout = self.timeout;
-        let exchange = self.exchange(target, headers);
-        let result = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, exchange).await {
-                Ok(result) => result,
-                Err(_) => Err(HttpError::timed_out(timeout)),
-            },
-            None => exchange.await,
-        };
-        match result {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                // The connection's state is unknown: the next request opens another.
-                self.connections.retain(|(at, _)| *at != target.authority);
-                Outcome::failed(error)
-            }
-        }
-    }
-
-    async fn exchange(
-        &mut self,
-        target: &HttpTarget,
-        headers: http::HeaderMap,
-    ) -> Result<Outcome, HttpError> {
-        let timeout = self.timeout;
-        let sender = self.connection(target).await?;
-        sender
-            .ready()
-            .await
-            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-        let mut request = http::Request::builder()
-            .method(target.method.clone())
-            .uri(target.origin.clone())
-            .body(Full::new(target.body.clone()))
-            .map_err(|e| HttpError::Other {
-                at: target.authority.clone(),
-                message: e.to_string(),
-            })?;
-        *request.headers_mut() = target.with(headers);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-        let status = response.status();
-        let injected = response.headers().contains_key(INJECTED);
-        let mut incoming = response.into_body();
-        let mut body = BodyPrefix::default();
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-            if let Some(chunk) = frame.data_ref() {
-                body.push_bytes(chunk);
-            }
-        }
-        Ok(self::response(target, status, injected, body))
-    }
-
-    /// The open connection to the target's host, or a new one.
-    async fn connection(
-        &mut self,
-        target: &HttpTarget,
-    ) -> Result<&mut SendRequest<Full<Bytes>>, HttpError> {
-        self.connections.retain(|(_, sender)| !sender.is_closed());
-        let at = match self
-            .connections
-            .iter()
-            .position(|(at, _)| *at == target.authority)
-        {
-            Some(at) => at,
-            None => {
-                let sender = self.connect(target).await?;
-                self.connections.push((target.authority.clone(), sender));
-                self.connections.len() - 1
-            }
-        };
-        Ok(&mut self.connections[at].1)
-    }
-
-    async fn connect(&self, target: &HttpTarget) -> Result<SendRequest<Full<Bytes>>, HttpError> {
-        let timeout = self.timeout;
-        let stream = tokio::net::TcpStream::connect(&target.authority)
-            .await
-            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
-        let _ = stream.set_nodelay(true);
-        let hyper_error = |e: hyper::Error| describe_hyper(&target.authority, &e, timeout);
-        let Some(tls) = &target.tls else {
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(hyper_error)?;
-            tokio::spawn(connection);
-            return Ok(sender);
-        };
-        let tls_error = |message: String| HttpError::Tls {
-            at: target.authority.clone(),
-            message,
-        };
-        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|e| tls_error(e.to_string()))?;
-        let stream = tokio_rustls::TlsConnector::from(tls.rustls.clone())
-            .connect(name, stream)
-            .await
-            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(hyper_error)?;
-        tokio::spawn(connection);
-        Ok(sender)
-    }
-}
-
-/// A hyper error in words: the I/O error under it when there is one.
-fn describe_hyper(at: &str, error: &hyper::Error, timeout: Option<Duration>) -> HttpError {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return HttpError::io(at, io, timeout);
-        }
-        source = cause.source();
-    }
-    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
-        return HttpError::Reset(at.to_owned());
-    }
-    HttpError::Other {
-        at: at.to_owned(),
-        message: error.to_string(),
-    }
-}
-
-/// The blocking client: the calling thread waits until the reply arrives.
-/// One ureq agent (its own connection pool) per TLS trust its requests
-/// need, made with the first such request.
-#[derive(Debug, Clone)]
-pub struct BlockingClient {
-    agents: Vec<(Option<Trust>, ureq::Agent)>,
-    timeout: Option<Duration>,
-}
-
-impl BlockingClient {
-    pub fn new(timeout: Option<Duration>) -> BlockingClient {
-        BlockingClient {
-            agents: Vec::new(),
-            timeout,
-        }
-    }
-
-    fn agent(&mut self, tls: Option<&Tls>) -> &ureq::Agent {
-        let trust = tls.map(|tls| &tls.trust);
-        let at = match self.agents.iter().position(|(t, _)| t.as_ref() == trust) {
-            Some(at) => at,
-            None => {
-                // The same request as the async client's: no redirects
-                // followed, no proxy from the environment, no headers of
-                // ureq's own (the target carries Host, User-Agent, Accept).
-                let mut config = ureq::Agent::config_builder()
-                    .timeout_global(self.timeout)
-                    .http_status_as_error(false)
-                    .allow_non_standard_methods(true)
-                    .max_redirects(0)
-                    .proxy(None)
-                    .user_agent(ureq::config::AutoHeaderValue::None)
-                    .accept(ureq::config::AutoHeaderValue::None)
-                    .accept_encoding(ureq::config::AutoHeaderValue::None);
-                if let Some(tls) = tls {
-                    config = config.tls_config(tls.ureq());
-                }
-                self.agents.push((trust.cloned(), config.build().into()));
-                self.agents.len() - 1
-            }
-        };
-        &self.agents[at].1
-    }
-
-    /// Sends the target's request with `headers` added (the trace context,
-    /// when tracing).
-    pub fn send(&mut self, target: &HttpTarget, headers: &http::HeaderMap) -> Outcome {
-        let timeout = self.timeout;
-        let mut request = http::Request::builder()
-            .method(target.method.clone())
-            .uri(target.uri.clone());
-        if let Some(sent) = request.headers_mut() {
-            *sent = target.with(headers.clone());
-        }
-        let request = match request.body(target.body.as_ref()) {
-            Ok(request) => request,
-            Err(error) => {
-                return Outcome::failed(HttpError::Other {
-                    at: target.authority.clone(),
-                    message: error.to_string(),
-                });
-            }
-        };
-        let mut response = match self.agent(target.tls.as_ref()).run(request) {
-            Ok(response) => response,
-            Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),
-        };
-        let injected = response.headers().contains_key(INJECTED);
-        let mut body = BodyPrefix::default();
-        let mut reader = response.body_mut().as_reader();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => body.push(&buffer[..n]),
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    // ureq reports its own errors (a timeout) inside io::Error.
-                    let error = match error.downcast::<ureq::Error>() {
-                        Ok(ureq) => describe_ureq(target, ureq, timeout),
-                        Err(io) => HttpError::io(&target.authority, &io, timeout),
-                    };
-                    return Outcome::failed(error);
-                }
-            }
-        }
-        self::response(target, response.status(), injected, body)
-    }
-}
-
-fn describe_ureq(target: &HttpTarget, error: ureq::Error, timeout: Option<Duration>) -> HttpError {
-    match error {
-        ureq::Error::Timeout(_) => HttpError::timed_out(timeout),
-        ureq::Error::Io(io) => HttpError::io(&target.authority, &io, timeout),
-        ureq::Error::Rustls(tls) => HttpError::tls(target.authority.clone(), &tls),
-        other => HttpError::Other {
-            at: target.authority.clone(),
-            message: other.to_string(),
-        },
     }
 }
 

@@ -4,7 +4,7 @@
 //! [`Trust`] gives both clients their TLS settings: a rustls config for the
 //! async hyper client, a ureq TLS config for the blocking one.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -20,19 +20,34 @@ pub struct Trust {
     pub insecure: bool,
 }
 
-/// A [`Trust`] made ready: the roots it names, parsed once.
-#[derive(Debug, Clone)]
+/// A [`Trust`] made ready for both clients, once.
+#[derive(Debug)]
 pub struct Tls {
-    pub trust: Trust,
-    roots: Arc<Vec<CertificateDer<'static>>>,
     /// For the async client.
     pub rustls: Arc<rustls::ClientConfig>,
+    /// For the blocking client.
+    pub ureq: ureq::tls::TlsConfig,
 }
 
 impl Tls {
+    /// The `Tls` of `trust`, made the first time a target needs it and
+    /// shared by every target (of every assignment) with the same trust:
+    /// the roots are parsed once, and blocking clients know their
+    /// targets' trust by its address.
+    pub fn shared(trust: Trust) -> Result<Arc<Tls>, String> {
+        static MADE: Mutex<Vec<(Trust, Arc<Tls>)>> = Mutex::new(Vec::new());
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, tls)) = made.iter().find(|(t, _)| *t == trust) {
+            return Ok(tls.clone());
+        }
+        let tls = Arc::new(Tls::new(&trust)?);
+        made.push((trust, tls.clone()));
+        Ok(tls)
+    }
+
     /// Parses the CA (if any) and loads the system's roots; the error says
     /// what is wrong with the CA.
-    pub fn new(trust: Trust) -> Result<Tls, String> {
+    fn new(trust: &Trust) -> Result<Tls, String> {
         let mut roots = system_roots().to_vec();
         if !trust.ca_pem.is_empty() {
             let ca = ca_certificates(&trust.ca_pem)?;
@@ -53,24 +68,18 @@ impl Tls {
             let _ = store.add_parsable_certificates(roots.iter().cloned());
             builder.with_root_certificates(store).with_no_client_auth()
         };
-        Ok(Tls {
-            trust,
-            roots: Arc::new(roots),
-            rustls: Arc::new(config),
-        })
-    }
-
-    /// The same trust for ureq (the blocking client).
-    pub fn ureq(&self) -> ureq::tls::TlsConfig {
-        let roots = self
-            .roots
+        let ureq_roots = roots
             .iter()
             .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
-        ureq::tls::TlsConfig::builder()
+        let ureq = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(ureq::tls::RootCerts::from(roots))
-            .disable_verification(self.trust.insecure)
-            .build()
+            .root_certs(ureq::tls::RootCerts::from(ureq_roots))
+            .disable_verification(trust.insecure)
+            .build();
+        Ok(Tls {
+            rustls: Arc::new(config),
+            ureq,
+        })
     }
 }
 

@@ -1,0 +1,160 @@
+//! The async client: hyper's HTTP/1 connections on tokio, over rustls for
+//! https, one kept alive per worker and host.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use super::{HttpError, HttpTarget, INJECTED};
+use crate::outcome::{BodyPrefix, Outcome};
+
+/// The async client of one worker: an HTTP/1 connection per host, kept
+/// alive across its requests (over TLS for https), opened again after an
+/// error.
+#[derive(Debug)]
+pub struct AsyncClient {
+    connections: Vec<(String, SendRequest<Full<Bytes>>)>,
+    timeout: Option<Duration>,
+}
+
+impl AsyncClient {
+    pub fn new(timeout: Option<Duration>) -> AsyncClient {
+        AsyncClient {
+            connections: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Sends the target's request with `headers` added (the trace context,
+    /// when tracing).
+    pub async fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+        let timeout = self.timeout;
+        let exchange = self.exchange(target, headers);
+        let result = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::timed_out(timeout)),
+            },
+            None => exchange.await,
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // The connection's state is unknown: the next request opens another.
+                self.connections.retain(|(at, _)| *at != target.authority);
+                Outcome::failed(error)
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        target: &HttpTarget,
+        headers: http::HeaderMap,
+    ) -> Result<Outcome, HttpError> {
+        let timeout = self.timeout;
+        let sender = self.connection(target).await?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let mut request = http::Request::builder()
+            .method(target.method.clone())
+            .uri(target.origin.clone())
+            .body(Full::new(target.body.clone()))
+            .map_err(|e| HttpError::Other {
+                at: target.authority.clone(),
+                message: e.to_string(),
+            })?;
+        *request.headers_mut() = target.with(headers);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+        let status = response.status();
+        let injected = response.headers().contains_key(INJECTED);
+        let mut incoming = response.into_body();
+        let mut body = BodyPrefix::default();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+            if let Some(chunk) = frame.data_ref() {
+                body.push_bytes(chunk);
+            }
+        }
+        Ok(super::response(target, status, injected, body))
+    }
+
+    /// The open connection to the target's host, or a new one.
+    async fn connection(
+        &mut self,
+        target: &HttpTarget,
+    ) -> Result<&mut SendRequest<Full<Bytes>>, HttpError> {
+        self.connections.retain(|(_, sender)| !sender.is_closed());
+        let at = match self
+            .connections
+            .iter()
+            .position(|(at, _)| *at == target.authority)
+        {
+            Some(at) => at,
+            None => {
+                let sender = self.connect(target).await?;
+                self.connections.push((target.authority.clone(), sender));
+                self.connections.len() - 1
+            }
+        };
+        Ok(&mut self.connections[at].1)
+    }
+
+    async fn connect(&self, target: &HttpTarget) -> Result<SendRequest<Full<Bytes>>, HttpError> {
+        let timeout = self.timeout;
+        let stream = tokio::net::TcpStream::connect(&target.authority)
+            .await
+            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
+        let _ = stream.set_nodelay(true);
+        let hyper_error = |e: hyper::Error| describe_hyper(&target.authority, &e, timeout);
+        let Some(tls) = &target.tls else {
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(hyper_error)?;
+            tokio::spawn(connection);
+            return Ok(sender);
+        };
+        let tls_error = |message: String| HttpError::Tls {
+            at: target.authority.clone(),
+            message,
+        };
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|e| tls_error(e.to_string()))?;
+        let stream = tokio_rustls::TlsConnector::from(tls.rustls.clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(hyper_error)?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
+
+/// A hyper error in words: the I/O error under it when there is one.
+fn describe_hyper(at: &str, error: &hyper::Error, timeout: Option<Duration>) -> HttpError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return HttpError::io(at, io, timeout);
+        }
+        source = cause.source();
+    }
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        return HttpError::Reset(at.to_owned());
+    }
+    HttpError::Other {
+        at: at.to_owned(),
+        message: error.to_string(),
+    }
+}
