@@ -19,6 +19,7 @@
 //! carries it inside the reply's body, so it drops with the body's last byte.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -215,6 +216,16 @@ impl Ticket {
         self.evict.cancelled()
     }
 
+    /// Serves `connection` until it ends (`Some` of what it returned) or
+    /// this connection is evicted to make room (`None`): the connection is
+    /// dropped then, which closes its socket.
+    pub async fn serve<F: Future>(&self, connection: F) -> Option<F::Output> {
+        tokio::select! {
+            ended = connection => Some(ended),
+            () = self.evicted() => None,
+        }
+    }
+
     /// Marks the connection as serving a request until the guard drops; a
     /// serving connection is never evicted.
     pub fn busy(&self) -> Busy {
@@ -233,6 +244,14 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         self.inner.lock().open.remove(&self.id);
         self.inner.changed.notify_waiters();
+    }
+}
+
+impl Busy {
+    /// `response` with this guard carried in its body, so the connection
+    /// counts as serving until the reply's last byte is sent.
+    pub fn reply<B>(self, response: http::Response<B>) -> http::Response<InService<B>> {
+        response.map(|body| InService::new(body, self))
     }
 }
 

@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use loadlab_admission::{Admission, InService, Ticket};
+use loadlab_admission::Admission;
 use rand::RngExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::Instrument;
@@ -60,9 +60,6 @@ struct Counters {
     delayed: AtomicU64,
     refused: AtomicU64,
 }
-
-/// A reply body that keeps its connection from being evicted until sent.
-type Served = InService<Body>;
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets
 /// in-flight requests finish within `config.grace`.
@@ -115,7 +112,7 @@ pub async fn run(
             service_fn(move |request| {
                 let busy = ticket.busy();
                 let reply = respond(request, config.clone(), counters.clone());
-                async move { Ok::<_, InjectedReset>(reply.await?.map(|body| Served::new(body, busy))) }
+                async move { Ok::<_, InjectedReset>(busy.reply(reply.await?)) }
             })
         };
         let connection = http1::Builder::new()
@@ -130,13 +127,11 @@ pub async fn run(
             );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            tokio::select! {
-                ended = connection => if let Err(error) = ended {
-                    debug!(%peer, %error, "connection ended with an error");
-                },
-                () = ticket.evicted() => debug!(%peer, "idle connection closed to make room"),
+            match ticket.serve(connection).await {
+                Some(Err(error)) => debug!(%peer, %error, "connection ended with an error"),
+                Some(Ok(())) => {}
+                None => debug!(%peer, "idle connection closed to make room"),
             }
-            drop::<Arc<Ticket>>(ticket);
         });
     }
 

@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use loadlab_admission::{Admission, InService};
+use loadlab_admission::Admission;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::sync::CancellationToken;
@@ -210,7 +210,7 @@ async fn serve(
             let service = service_fn(move |request| {
                 let busy = serving.busy();
                 let reply = handle(request, shared.clone());
-                async move { Ok::<_, Infallible>(reply.await.map(|body| InService::new(body, busy))) }
+                async move { Ok::<_, Infallible>(busy.reply(reply.await)) }
             });
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -219,11 +219,10 @@ async fn serve(
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
-            tokio::select! {
-                served = served => if let Err(error) = served {
-                    debug!(%peer, %error, "connection ended");
-                },
-                () = ticket.evicted() => debug!(%peer, "idle connection closed to make room"),
+            match ticket.serve(served).await {
+                Some(Err(error)) => debug!(%peer, %error, "connection ended"),
+                Some(Ok(())) => {}
+                None => debug!(%peer, "idle connection closed to make room"),
             }
         });
     }
