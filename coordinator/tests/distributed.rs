@@ -10,7 +10,7 @@ use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClie
 use serde_json::Value;
 
 mod common;
-use common::{Running, agent_process, coordinator_listening, write_spec};
+use common::{Running, agent_process, coordinator_listening, read_json, write_spec};
 
 const TOKEN: &str = "distributed-test-token";
 const LONG: Duration = Duration::from_secs(60);
@@ -78,11 +78,6 @@ fn one_request_spec() -> (tempfile::TempDir, String) {
 
 fn free_port() -> u16 {
     loadlab_testkit::closed_port().port()
-}
-
-fn read_json(path: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the JSON report exists"))
-        .expect("valid JSON")
 }
 
 /// Each agent runs 10 × 300 ms one after another (3 s): time enough to kill

@@ -48,10 +48,14 @@ pub fn run_spec(
     ]
     .concat();
     let out = coordinator(&args);
-    let report = std::fs::read_to_string(&json)
-        .ok()
-        .map(|text| serde_json::from_str(&text).expect("the report is JSON"));
+    let report = json.exists().then(|| read_json(&json));
     (out, report)
+}
+
+/// The JSON report at `path`.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the JSON report exists"))
+        .expect("valid JSON")
 }
 
 /// `coordinator ARGS` (a `run --listen ...`) once it waits for agents, and
