@@ -98,9 +98,26 @@ fn overlapping(outcomes: &[Outcome]) -> bool {
     by_start.windows(2).any(|w| w[1].start_us < w[0].end_us)
 }
 
+/// The most requests in flight at one moment.
+fn most_in_flight(outcomes: &[Outcome]) -> usize {
+    let mut edges: Vec<(u64, i32)> = outcomes
+        .iter()
+        .flat_map(|o| [(o.start_us, 1), (o.end_us, -1)])
+        .collect();
+    // At equal times an end comes before a start: back-to-back is not overlap.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
 /// Sync and blocking take the sum of the waits and never overlap; async and
 /// threads take the slowest wait and do overlap. Bounds are generous: they
-/// separate "sum" (510 ms) from "max" (300 ms), not measure precision.
+/// separate "sum" (510 ms) from "max" (300 ms), not measure precision (a
+/// test beside this one may stream large bodies on the same two cores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_mode_waits_as_its_name_says() {
     let (base, _stop) = delay_server().await;
@@ -122,13 +139,13 @@ async fn each_mode_waits_as_its_name_says() {
         }
         if matches!(mode, Mode::Async | Mode::Threads) {
             assert!(
-                wall >= MAX && wall < MAX + Duration::from_millis(150),
+                wall >= MAX && wall < SUM,
                 "{mode} took {wall:?}, expected ≈ max"
             );
             assert!(overlapping(&outcomes), "{mode}: requests should overlap");
         } else {
             assert!(
-                wall >= SUM && wall < SUM + Duration::from_millis(250),
+                wall >= SUM && wall < SUM + Duration::from_millis(500),
                 "{mode} took {wall:?}, expected ≈ sum"
             );
             assert!(
@@ -160,7 +177,8 @@ async fn blocking_mode_starts_each_task_only_after_the_previous_call_returned() 
 }
 
 /// `concurrency` caps in-flight requests: 6 requests of 100 ms at 2 at a
-/// time take three waves.
+/// time take three waves, and never more than 2 are in flight at once nor
+/// fewer than 2 at the busiest moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_caps_requests_in_flight() {
     let (base, _stop) = delay_server().await;
@@ -173,7 +191,7 @@ async fn concurrency_caps_requests_in_flight() {
         .await;
         assert_eq!(outcomes.len(), 6);
         assert!(wall >= Duration::from_millis(300), "{mode}: {wall:?}");
-        assert!(wall < Duration::from_millis(550), "{mode}: {wall:?}");
+        assert_eq!(most_in_flight(&outcomes), 2, "{mode}");
     }
 }
 
@@ -249,11 +267,7 @@ async fn cancel_stops_the_remaining_requests() {
         later.cancel();
     });
     let (wall, outcomes, _) = run(assignment(Mode::Sync, &urls, 20, 0, 5_000), cancel).await;
-    assert!(
-        outcomes.len() >= 2 && outcomes.len() <= 4,
-        "{} ran",
-        outcomes.len()
-    );
+    assert!((1..=4).contains(&outcomes.len()), "{} ran", outcomes.len());
     assert!(wall < Duration::from_secs(1), "{wall:?}");
 }
 

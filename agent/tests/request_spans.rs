@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// Every span ended in this process.
 static SPANS: Mutex<Vec<SpanData>> = Mutex::new(Vec::new());
 
-/// Keeps every span; takes 30 ms over each client span of a `ms=20`
+/// Keeps every span; takes 200 ms over each client span of a `ms=20`
 /// request (a slow exporter, to show it is not measured).
 #[derive(Debug)]
 struct Recorder;
@@ -34,7 +34,7 @@ impl SpanProcessor for Recorder {
                 .iter()
                 .any(|kv| kv.key.as_str() == "url.full" && kv.value.as_str().contains("ms=20"));
         if slow {
-            std::thread::sleep(Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(200));
         }
         SPANS.lock().unwrap().push(span);
     }
@@ -228,18 +228,18 @@ async fn a_large_assignment_traces_about_a_thousand_requests_and_its_records() {
     assert_eq!(named.len(), records.len(), "one span per record");
 }
 
-/// A span processor that takes 30 ms a span leaves 20 ms requests measured
-/// at about 20 ms: spans are built and exported after the request, off the
-/// runner.
+/// A span processor that takes 200 ms a span leaves 20 ms requests measured
+/// well under 220 ms: spans are built and exported after the request, off
+/// the runner. (The bound leaves room for a loaded machine's connects.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exporting_a_span_is_not_measured() {
     tracing_on();
     let (base, _server) = loadlab_testkit::servers::delay_server(Default::default()).await;
     let started = std::time::Instant::now();
     let (trace, records) = run(&format!("{base}/delay-me?ms=20"), 5, 5).await;
-    // The slow processor was paid (5 × 30 ms)...
+    // The slow processor was paid (5 × 200 ms)...
     assert!(
-        started.elapsed() >= Duration::from_millis(150),
+        started.elapsed() >= Duration::from_millis(1_000),
         "{:?}",
         started.elapsed()
     );
@@ -254,7 +254,7 @@ async fn exporting_a_span_is_not_measured() {
     for record in &records {
         let measured = record.end_us - record.start_us;
         assert!(
-            (20_000..45_000).contains(&measured),
+            (20_000..150_000).contains(&measured),
             "measured {measured} µs for a 20 ms request"
         );
     }

@@ -87,10 +87,11 @@ fn quick_experiment_runs_end_to_end_and_writes_json() {
         }
         assert_eq!(mode["histogram"]["count"], 3);
         assert!(mode["histogram"]["max_ms"].as_f64().unwrap() >= 300.0);
-        // Generous bounds: they tell "sum" (510 ms) from "max" (300 ms).
+        // Generous bounds: they tell "sum" (510 ms) from "max" (300 ms), with
+        // room for a test beside this one on the same two cores.
         match name {
-            "sync" | "blocking" => assert!((510.0..760.0).contains(&wall), "{name}: {wall}"),
-            _ => assert!((300.0..450.0).contains(&wall), "{name}: {wall}"),
+            "sync" | "blocking" => assert!((510.0..1_010.0).contains(&wall), "{name}: {wall}"),
+            _ => assert!((300.0..510.0).contains(&wall), "{name}: {wall}"),
         }
     }
     let speedup = modes[1]["speedup_vs_sync"].as_f64().unwrap();

@@ -49,9 +49,12 @@ fn lose_an_agent(policy: &str, victim: &str, signal: &str) -> Loss {
         &["--token", TOKEN, "--json", json.to_str().unwrap()],
     );
     let _steady = agent(&url, "steady", Some(TOKEN));
-    let victim = agent(&url, victim, Some(TOKEN));
+    let name = victim;
+    let victim = agent(&url, name, Some(TOKEN));
     coordinator.wait_for_line("2/2 agents connected", LONG);
-    std::thread::sleep(Duration::from_millis(1000));
+    // The victim has delivered a result (the coordinator printed it), and
+    // has more of its share to run, when it is lost.
+    coordinator.wait_for_line(&format!("[{name}] A: Request done!"), LONG);
     victim.signal(signal);
     let signalled = Instant::now();
     let code = coordinator.exit_code(LONG);
@@ -377,6 +380,10 @@ fn agents_started_first_join_and_survive_a_coordinator_killed_mid_run() {
 
     let (first, _) = listening(&slow, &listen, &["--token", TOKEN]);
     first.wait_for_line("Requesting", LONG);
+    // Past their lines from before it (so the next "retrying" is new).
+    for agent in &agents {
+        agent.wait_for_line("joined the coordinator", LONG);
+    }
     first.signal("KILL");
     drop(first);
     // They notice, drop the work, and go back to retrying.

@@ -201,7 +201,7 @@ fn every_bar_is_drawn_where_its_data_says() {
     }
     // The staircase: in sync each request starts where the one before ended
     // — never overlapping it, and after no more than a moment of the
-    // client's own (30 ms: a tenth of R1's wait; a fresh clone's suite, with
+    // client's own (under 60 ms, R2's whole wait; a fresh clone's suite, with
     // Chromium tests beside it on two cores, was seen to take 10 ms).
     let sync: Vec<&Value> = bars.iter().filter(|b| b["mode"] == "sync").collect();
     for pair in sync.windows(2) {
@@ -209,7 +209,7 @@ fn every_bar_is_drawn_where_its_data_says() {
             - (pair[0]["x"].as_f64().unwrap() + pair[0]["width"].as_f64().unwrap());
         let gap_ms = gap / scale;
         assert!(
-            gap > -1.0 && gap_ms < 30.0,
+            gap > -1.0 && gap_ms < 60.0,
             "sync is a staircase: gap {gap} px ({gap_ms:.1} ms)"
         );
     }
@@ -229,7 +229,9 @@ fn a_large_run_makes_a_small_page_that_opens_fast() {
     assert!(size < 3 << 20, "{size} bytes");
     let (seen, loaded, bars) = show(&page, BARS);
     assert!(seen.errors.is_empty(), "errors: {:?}", seen.errors);
-    assert!(loaded < Duration::from_secs(2), "loaded in {loaded:?}");
+    // Generous: another test's Chromium or run may share the two cores; a
+    // page that drew every one of 20,000 bars took far longer.
+    assert!(loaded < Duration::from_secs(5), "loaded in {loaded:?}");
     assert_eq!(bars.as_array().unwrap().len(), 300, "a sample of bars");
 }
 

@@ -176,8 +176,9 @@ fn assert_noticed_by_heartbeat(cut: &Cut) {
         cut.lost_line
     );
     // Its last message from agent2 came at most a progress period (200
-    // ms) before the cut, so it cannot have noticed much sooner.
-    let earliest = HEARTBEAT_TIMEOUT - Duration::from_millis(500);
+    // ms) before the cut, plus a loaded machine's delays, so it cannot have
+    // noticed much sooner.
+    let earliest = HEARTBEAT_TIMEOUT - Duration::from_secs(1);
     let latest = HEARTBEAT_TIMEOUT + Duration::from_secs(3);
     assert!(
         (earliest..latest).contains(&cut.noticed_after),

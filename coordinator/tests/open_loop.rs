@@ -52,7 +52,9 @@ fn hiccups_show_in_response_time_and_lag_not_in_service_time() {
         let lag_p99 = ms(mode, "schedule_lag", "p99_ms");
         assert!(lag_p99 > 100.0, "{name}: lag p99 {lag_p99}");
         let backlog = mode["max_backlog"].as_u64().unwrap();
-        assert!((20..=60).contains(&backlog), "{name}: backlog {backlog}");
+        // The freeze alone piles up ~50; a loaded machine's stall after the
+        // thaw adds a few more.
+        assert!((20..=90).contains(&backlog), "{name}: backlog {backlog}");
         let note = mode["schedule_note"].as_str().unwrap();
         assert!(
             note.contains("the cap of 4 in flight was full"),
@@ -79,7 +81,7 @@ fn a_steady_server_gets_the_rate_asked_for() {
         assert_eq!(mode["intended_rate"], 500.0, "{name}");
         let achieved = mode["achieved_rate"].as_f64().unwrap();
         assert!(
-            (achieved / 500.0 - 1.0).abs() < 0.05,
+            (achieved / 500.0 - 1.0).abs() < 0.1,
             "{name}: achieved {achieved}/s"
         );
         // Generous (a debug build on a 2-core machine, this file's other
@@ -87,7 +89,7 @@ fn a_steady_server_gets_the_rate_asked_for() {
         // catches a pacer that falls behind its schedule (seconds), not a
         // few milliseconds of thread start-up; bench schedule measures that.
         let lag_p99 = ms(mode, "schedule_lag", "p99_ms");
-        assert!(lag_p99 < 60.0, "{name}: lag p99 {lag_p99}");
+        assert!(lag_p99 < 150.0, "{name}: lag p99 {lag_p99}");
         let intervals = mode["intervals"].as_array().unwrap();
         let counted: u64 = intervals.iter().map(|i| i["count"].as_u64().unwrap()).sum();
         assert_eq!(counted, 1000, "{name}");

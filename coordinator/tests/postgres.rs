@@ -136,12 +136,14 @@ fn seeding_gives_exact_counts_scales_linearly_and_is_idempotent() {
     assert_eq!(shipped_query_rows(s), [3 * 5_564, 3 * 411, 3 * 1_950]);
 }
 
-/// Seeding statements of ours running on the server.
-fn seeding_statements() -> i64 {
+/// Seeding statements of ours into `schema` running on the server (every
+/// statement names its schema; another test may be seeding one of its own).
+fn seeding_statements(schema: &str) -> i64 {
     let mut c = client();
     c.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-        &[&dataset::APPLICATION_NAME],
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' \
+         AND query LIKE '%' || $2 || '%'",
+        &[&dataset::APPLICATION_NAME, &schema],
     )
     .unwrap()
     .get(0)
@@ -160,7 +162,7 @@ fn interrupted_seeding_stops_the_server_and_exits_130() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while seeding_statements() == 0 {
+    while seeding_statements(&schema.0.0) == 0 {
         assert!(Instant::now() < deadline, "seeding never started");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -174,7 +176,7 @@ fn interrupted_seeding_stops_the_server_and_exits_130() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("seeding was interrupted"), "{stderr}");
     let deadline = Instant::now() + Duration::from_secs(3);
-    while seeding_statements() > 0 {
+    while seeding_statements(&schema.0.0) > 0 {
         assert!(
             Instant::now() < deadline,
             "seeding statements still run on the server after the interrupt"
@@ -220,17 +222,21 @@ fn modes_on_slow_queries_wait_as_their_names_say() {
             );
         }
         match name {
-            "sync" | "blocking" => assert!((510.0..800.0).contains(&wall), "{name}: {wall}"),
-            _ => assert!((300.0..480.0).contains(&wall), "{name}: {wall}"),
+            // Generous: "sum" (510 ms) from "max" (300 ms), with room for a
+            // loaded machine (a pool's connections are made within the wall).
+            "sync" | "blocking" => assert!((510.0..1_100.0).contains(&wall), "{name}: {wall}"),
+            _ => assert!((300.0..510.0).contains(&wall), "{name}: {wall}"),
         }
     }
 }
 
-/// Queries still running on the server whose text carries `marker`.
+/// Queries still running on the server whose text carries `marker` (an idle
+/// backend still shows its last query: only active ones count).
 fn leftover_queries(marker: &str) -> i64 {
     let mut c = client();
     c.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' \
+         AND state = 'active' AND pid <> pg_backend_pid()",
         &[&marker],
     )
     .unwrap()
