@@ -235,9 +235,18 @@ fn schedule_note(
     response: &LatencySummary,
 ) -> Option<String> {
     match load {
-        Load::Closed { cap } if tally.count > 100 && cap > 0 => Some(format!(
-            "closed loop: a request started only when one of the {cap} slots freed, so these              latencies leave out any wait for a slot; give `rate` and `duration` to run it              open-loop and count that wait"
-        )),
+        Load::Closed { cap } if tally.count > 100 && cap > 0 => {
+            let started = match mode {
+                Mode::Sync | Mode::Blocking => {
+                    "each request started only when the one before it ended".to_owned()
+                }
+                _ => format!("a request started only when one of the {cap} slots freed"),
+            };
+            Some(format!(
+                "closed loop: {started}, so these latencies leave out any wait for a turn; \
+                 give `rate` and `duration` to run it open-loop and count that wait"
+            ))
+        }
         Load::Closed { .. } => None,
         Load::Open { .. } if tally.late == 0 => Some(format!(
             "open loop: every request started within 1 ms of when it was due (lag max {})",
@@ -576,6 +585,51 @@ pub(crate) mod tests {
             notes: Vec::new(),
             elapsed_ms: 0.0,
         })
+    }
+
+    /// A closed loop's note says what it leaves out, in one sentence, as
+    /// each mode starts its requests.
+    #[test]
+    fn a_closed_loop_says_what_its_latencies_leave_out() {
+        let note = |m: Mode| {
+            let mut tally = Tally::new();
+            for i in 0..200u64 {
+                tally.record(Sample {
+                    intended_us: i * 10,
+                    start_us: i * 10,
+                    end_us: i * 10 + 5,
+                    error: None,
+                });
+            }
+            let lag = summary(&tally.lag);
+            let service = summary(&tally.service);
+            let response = summary(&tally.response);
+            schedule_note(
+                m,
+                Load::Closed { cap: 10 },
+                &tally,
+                &lag,
+                &service,
+                &response,
+            )
+            .expect("a note past 100 requests")
+        };
+        let concurrent = note(Mode::Async);
+        assert_eq!(
+            concurrent,
+            "closed loop: a request started only when one of the 10 slots freed, so these \
+             latencies leave out any wait for a turn; give `rate` and `duration` to run it \
+             open-loop and count that wait"
+        );
+        let sequential = note(Mode::Sync);
+        assert!(
+            sequential.starts_with(
+                "closed loop: each request started only when the one before it ended, so"
+            ),
+            "{sequential}"
+        );
+        assert!(!sequential.contains("slots"), "{sequential}");
+        assert!(!concurrent.contains("  ") && !sequential.contains("  "));
     }
 
     #[test]
