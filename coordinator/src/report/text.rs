@@ -17,6 +17,16 @@ pub fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// A timeline column's span: in µs below a tenth of a millisecond, where
+/// `fmt_ms` would say 0.0 ms.
+fn fmt_column(ms: f64) -> String {
+    if ms < 0.1 {
+        format!("{:.0} µs", (ms * 1e3).max(1.0))
+    } else {
+        fmt_ms(ms)
+    }
+}
+
 /// What closes a mode's section: the elapsed time and why.
 pub fn mode_footer(mode: &ModeReport) -> String {
     let mut out = String::new();
@@ -260,7 +270,7 @@ pub fn timeline(report: &Report, width: usize, glyphs: Glyphs) -> Option<String>
     let _ = writeln!(
         out,
         "\nTimeline (one axis for every mode; a column is {})",
-        fmt_ms(end_ms / columns as f64)
+        fmt_column(end_ms / columns as f64)
     );
     for mode in modes {
         let mut requests: Vec<&RequestRecord> = mode.requests.iter().collect();
@@ -395,5 +405,8 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(fmt_ms(17_004.2), "17.004 s");
         assert_eq!(fmt_ms(250.34), "250.3 ms");
+        // A timeline's column over a run of a few milliseconds.
+        assert_eq!(fmt_column(2.4 / 90.0), "27 µs");
+        assert_eq!(fmt_column(0.5), "0.5 ms");
     }
 }
