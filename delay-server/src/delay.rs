@@ -93,6 +93,14 @@ pub enum DelayError {
         value: String,
         max: String,
     },
+    #[error(
+        "parameter `jitter`: {delay} plus up to {jitter} ms of jitter could exceed this server's --max-delay of {max}"
+    )]
+    JitterPastMax {
+        delay: String,
+        jitter: String,
+        max: String,
+    },
 }
 
 impl Delay {
@@ -229,6 +237,13 @@ impl Delay {
         if duration > max {
             return Err(too_long());
         }
+        if duration + faults.jitter > max {
+            return Err(DelayError::JitterPastMax {
+                delay: format!("{parameter}={echo}"),
+                jitter: format!("{}", faults.jitter.as_secs_f64() * 1e3),
+                max: humantime::format_duration(max).to_string(),
+            });
+        }
         Ok(Delay {
             duration,
             echo,
@@ -329,6 +344,10 @@ mod tests {
             ),
             ("ms=1&jitter=inf", "`jitter`: \"inf\""),
             ("ms=1&jitter=400000", "`jitter`: \"400000\""),
+            (
+                "seconds=300&jitter=1",
+                "`jitter`: seconds=300 plus up to 1 ms of jitter could exceed this server's --max-delay of 5m",
+            ),
             ("ms=1&fail=0.1&fail=0.2", "`fail` is given more than once"),
         ] {
             let error = parse(q).unwrap_err().to_string();

@@ -205,6 +205,12 @@ impl<'de> Deserialize<'de> for Headers {
                             "{name:?} is not an HTTP header name (letters, digits and -)"
                         )));
                     }
+                    if CLIENTS_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                        return Err(de::Error::custom(format!(
+                            "header {name} is the HTTP client's own (how the body is framed and \
+                             the connection kept): loadlab sets it, the same in every mode; remove it"
+                        )));
+                    }
                     let value: HeaderText = map.next_value()?;
                     if http::HeaderValue::from_str(&value.0).is_err() {
                         return Err(de::Error::custom(format!(
@@ -226,6 +232,19 @@ impl Headers {
         self.0.is_empty()
     }
 }
+
+/// Headers that frame the body or steer the connection: each mode's client
+/// sets them from the request, and one written by hand would make the modes
+/// disagree (a wrong `Content-Length` hangs one client and not another).
+const CLIENTS_HEADERS: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+];
 
 /// A header's value: text, or a number or boolean written as one.
 struct HeaderText(String);
@@ -412,6 +431,14 @@ mod tests {
             (
                 "  - { id: a, path: /x, headers: { A: [1] } }\n",
                 "a header value is text",
+            ),
+            (
+                "  - { id: a, path: /x, body: hi, headers: { Content-Length: 100 } }\n",
+                "header Content-Length is the HTTP client's own",
+            ),
+            (
+                "  - { id: a, path: /x, headers: { transfer-encoding: chunked } }\n",
+                "header transfer-encoding is the HTTP client's own",
             ),
             (
                 "  - { id: a, path: /x, body: [1, 2] }\n",
