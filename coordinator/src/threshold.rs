@@ -66,6 +66,19 @@ impl FromStr for Threshold {
             .find(['<', '>'])
             .ok_or_else(|| bad("no comparison (<, <=, >, >=)"))?;
         let (name, rest) = expr.split_at(split);
+        let comparison = || {
+            let written: String = expr[name.trim_end_matches(['=', '!', ' ']).len()..]
+                .chars()
+                .take_while(|c| matches!(c, '<' | '>' | '=' | '!' | ' '))
+                .filter(|c| *c != ' ')
+                .collect();
+            bad(&format!(
+                "{written:?} is not a comparison: use <, <=, > or >="
+            ))
+        };
+        if name.trim_end().ends_with(['=', '!', '<', '>']) {
+            return Err(comparison());
+        }
         let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
             (Op::Le, v)
         } else if let Some(v) = rest.strip_prefix(">=") {
@@ -89,6 +102,9 @@ impl FromStr for Threshold {
             other => return Err(bad(&format!("unknown measure {other:?}"))),
         };
         let value = value.trim();
+        if value.starts_with(['<', '>', '=', '!']) {
+            return Err(comparison());
+        }
         let limit = match metric {
             Metric::Errors => {
                 let percent = value
@@ -214,13 +230,51 @@ impl Threshold {
 
 impl Verdict {
     /// What was measured, as the report shows it: a duration, a share of
-    /// requests, or a rate — as the threshold was written.
+    /// requests, or a rate — as the threshold was written, with digits
+    /// enough that the value shown is on the side of the limit the verdict
+    /// says (35.02 ms for `p99 <= 35ms`, not 35.0 ms beside a ✗), and not
+    /// 0 when something was measured.
     pub fn measured(&self) -> String {
-        match self.expr.trim_start() {
-            e if e.starts_with("errors") => format!("{:.2}%", self.value),
-            e if e.starts_with("rps") => format!("{:.1}/s", self.value),
-            _ => crate::report::text::fmt_ms(self.value),
-        }
+        let threshold = self.expr.parse::<Threshold>().ok();
+        let metric = threshold.as_ref().map(|t| t.metric);
+        // The value at `extra` more digits, as text and as the number shown
+        // (in the threshold's own unit).
+        let shown = |extra: usize| -> (String, f64) {
+            let at = |text: String, back: f64| (text, back);
+            match metric {
+                Some(Metric::Errors) => {
+                    let text = format!("{:.*}", 2 + extra, self.value);
+                    let back = text.parse::<f64>().unwrap_or(self.value);
+                    at(format!("{text}%"), back / 100.0)
+                }
+                Some(Metric::Rps) => {
+                    let text = format!("{:.*}", 1 + extra, self.value);
+                    let back = text.parse::<f64>().unwrap_or(self.value);
+                    at(format!("{text}/s"), back)
+                }
+                _ if self.value >= 1000.0 => {
+                    let text = format!("{:.*}", 3 + extra, self.value / 1e3);
+                    let back = text.parse::<f64>().unwrap_or(self.value) * 1e3;
+                    at(format!("{text} s"), back)
+                }
+                _ => {
+                    let text = format!("{:.*}", 1 + extra, self.value);
+                    let back = text.parse::<f64>().unwrap_or(self.value);
+                    at(format!("{text} ms"), back)
+                }
+            }
+        };
+        let faithful = |back: f64| {
+            let side = threshold
+                .as_ref()
+                .is_none_or(|t| t.op.holds(back, t.limit) == self.ok);
+            side && (back != 0.0 || self.value == 0.0)
+        };
+        (0..4)
+            .map(shown)
+            .find(|(_, back)| faithful(*back))
+            .unwrap_or_else(|| shown(4))
+            .0
     }
 }
 
@@ -255,6 +309,9 @@ mod tests {
             ("errors < 120%", "is not a percentage"),
             ("rps > fast", "is not a number"),
             ("rps > NaN", "is not a number"),
+            ("p99 =< 1ms", "\"=<\" is not a comparison"),
+            ("p99 << 1ms", "\"<<\" is not a comparison"),
+            ("p99 >=> 1ms", "\">=>\" is not a comparison"),
         ] {
             let error = bad.parse::<Threshold>().unwrap_err();
             assert!(
@@ -262,5 +319,39 @@ mod tests {
                 "{bad}: {error}"
             );
         }
+    }
+
+    /// The value shown is on the verdict's side of the limit.
+    #[test]
+    fn a_measured_value_is_shown_on_its_side_of_the_limit() {
+        let verdict = |expr: &str, value: f64| {
+            let t: Threshold = expr.parse().unwrap();
+            let ok = t.op.holds(
+                if t.metric == Metric::Errors {
+                    value / 100.0
+                } else {
+                    value
+                },
+                t.limit,
+            );
+            Verdict {
+                expr: expr.into(),
+                mode: "async".into(),
+                value,
+                ok,
+            }
+            .measured()
+        };
+        assert_eq!(verdict("p99 < 250ms", 34.975), "35.0 ms");
+        assert_eq!(verdict("p99 <= 35ms", 35.02), "35.02 ms");
+        assert_eq!(verdict("p99 < 35ms", 34.97), "34.97 ms");
+        assert_eq!(verdict("max <= 2s", 2000.4), "2.0004 s");
+        assert_eq!(verdict("max < 2s", 2000.4), "2.000 s");
+        assert_eq!(verdict("max < 5s", 1234.5678), "1.235 s");
+        assert_eq!(verdict("errors < 1%", 0.0), "0.00%");
+        assert_eq!(verdict("errors < 1%", 0.0004), "0.0004%");
+        assert_eq!(verdict("errors <= 1%", 1.001), "1.001%");
+        assert_eq!(verdict("rps >= 500", 499.97), "499.97/s");
+        assert_eq!(verdict("rps > 500", 612.34), "612.3/s");
     }
 }

@@ -121,15 +121,23 @@ fn injected_failures_and_resets_are_grouped_by_reason() {
 }
 
 /// Two agents at 300 requests a second each: `rps > 500` holds for the
-/// run — the merged figures — though neither agent's share would pass it.
+/// run — the merged figures — though neither agent's share would pass it,
+/// and `rps <= 550` fails the run (exit 99) though each agent's share
+/// alone would pass it.
 #[test]
 fn a_threshold_is_judged_on_every_agent_merged() {
     let (code, stdout, report) = run(
         "name: merged\nmodes: [async]\nrate: 600/s\nduration: 2s\n\
          requests: [{ id: R1, path: /delay-me?ms=1 }]\nthresholds: [\"rps > 500\"]\n",
-        &["--agents", "2"],
+        &["--agents", "2", "--threshold", "rps <= 550"],
     );
-    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(code, Some(99), "{stdout}");
+    assert_eq!(verdict(&report, "rps > 500", "async")["ok"], true);
+    assert_eq!(verdict(&report, "rps <= 550", "async")["ok"], false);
+    assert!(
+        stdout.contains("Thresholds (every agent merged): 1 failed"),
+        "{stdout}"
+    );
     let rps = verdict(&report, "rps > 500", "async")["value"]
         .as_f64()
         .unwrap();
