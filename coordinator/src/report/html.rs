@@ -89,7 +89,7 @@ fn summary(report: &Report) -> Markup {
                             td class=(if m.errors > 0 { "failed" } else { "" }) { (m.errors) }
                             @let exemplars = m.exemplars.as_ref();
                             td { (percentile_cell(m.histogram.p50_ms, exemplars.and_then(|e| e.p50.as_ref()), report.trace_url.as_deref())) }
-                            td { (fmt_ms(m.histogram.p90_ms)) }
+                            td { (percentile_cell(m.histogram.p90_ms, exemplars.and_then(|e| e.p90.as_ref()), report.trace_url.as_deref())) }
                             td { (percentile_cell(m.histogram.p99_ms, exemplars.and_then(|e| e.p99.as_ref()), report.trace_url.as_deref())) }
                             td { (percentile_cell(m.histogram.max_ms, exemplars.and_then(|e| e.max.as_ref()), report.trace_url.as_deref())) }
                         }

@@ -74,7 +74,7 @@ impl Report {
     }
 
     /// Picks each mode's exemplars among its traced records: the nearest
-    /// to p50 and to p99, and the slowest (the records always keep the
+    /// to p50, p90 and p99, and the slowest (the records always keep the
     /// slowest, and each kept record is traced). Nothing when not traced.
     pub fn pick_exemplars(&mut self) {
         let Some(trace_id) = self.trace_id.clone() else {
@@ -104,6 +104,7 @@ impl Report {
             };
             let exemplars = Exemplars {
                 p50: nearest(mode.histogram.p50_ms),
+                p90: nearest(mode.histogram.p90_ms),
                 p99: nearest(mode.histogram.p99_ms),
                 max: traced
                     .iter()
@@ -279,6 +280,8 @@ pub struct ModeReport {
 pub struct Exemplars {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50: Option<Exemplar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<Exemplar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<Exemplar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
