@@ -294,3 +294,39 @@ fn a_wrong_field_name_or_type_in_a_manifest_fails() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The same for the Kustomization (checked field by field: no schema of it
+/// is published): a misspelt field and a field of the wrong type fail.
+#[test]
+fn a_wrong_field_name_or_type_in_the_kustomization_fails() {
+    let shipped = root().join("deploy/kubernetes");
+    let kustomization = std::fs::read_to_string(shipped.join("kustomization.yaml")).unwrap();
+    for (case, text, expected) in [
+        (
+            "field",
+            kustomization.replacen("resources:", "resourcez:", 1),
+            "'resourcez' was unexpected",
+        ),
+        (
+            "type",
+            format!("{kustomization}namespace: [loadlab]\n"),
+            "['loadlab'] is not of type 'string'",
+        ),
+    ] {
+        assert_ne!(text, kustomization, "{case}: the mistake was not made");
+        // Beside copies of the manifests it lists, as in the repository.
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&shipped).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        let file = dir.path().join("kustomization.yaml");
+        std::fs::write(&file, text).unwrap();
+        let (code, out) = validate(&[&file]);
+        assert_eq!(code, Some(1), "{case}: {out}");
+        assert!(
+            out.contains(expected),
+            "{case}: expected {expected:?} in {out}"
+        );
+    }
+}
