@@ -142,6 +142,14 @@ struct RunArgs {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     otlp_endpoint: Option<String>,
 
+    /// Where the report links traces: a Jaeger UI's address (e.g.
+    /// http://jaeger.internal:16686, pages at /trace/ID), or any URL with
+    /// `{trace_id}` in it. Default: the Jaeger UI at port 16686 when the
+    /// collector looks like a Jaeger (a `jaeger` or loopback host, port
+    /// 4317); else no links.
+    #[arg(long, env = "LOADLAB_TRACE_UI", value_name = "URL", value_parser = parse_trace_ui)]
+    trace_ui: Option<String>,
+
     /// The database for the spec's queries when the spec names no
     /// `target.postgres`.
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
@@ -315,11 +323,16 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut report = report;
-    report.trace_url = report.trace_id.as_deref().and_then(|id| {
-        args.otlp_endpoint
-            .as_deref()
-            .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id))
-    });
+    report.trace_url = report
+        .trace_id
+        .as_deref()
+        .and_then(|id| match &args.trace_ui {
+            Some(ui) => Some(loadlab_telemetry::jaeger::trace_page(ui, id)),
+            None => args
+                .otlp_endpoint
+                .as_deref()
+                .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id)),
+        });
     let thresholds: Vec<Threshold> = spec
         .thresholds
         .iter()
@@ -454,5 +467,16 @@ fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+    }
+}
+
+/// `--trace-ui`: an http(s) URL.
+fn parse_trace_ui(text: &str) -> Result<String, String> {
+    match url::Url::parse(&text.replace("{trace_id}", "0")) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?} is not an http(s) URL of a trace UI (e.g. http://jaeger:16686, \
+             or a URL with {{trace_id}} in it)"
+        )),
     }
 }

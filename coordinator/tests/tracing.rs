@@ -367,8 +367,29 @@ fn a_load_run_samples_its_requests_unless_told_otherwise() {
         "{late_and_slow} slow records past the first 1,000"
     );
 
+    // A trace UI named (here one with its own query), linked as written.
     let (sink, otlp, _runtime) = collector();
-    local_traced_run(&spec, &otlp, &[("OTEL_TRACES_SAMPLER", "always_on")]);
+    let report = local_traced_run(
+        &spec,
+        &otlp,
+        &[
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+            (
+                "LOADLAB_TRACE_UI",
+                "https://ui.example/t/{trace_id}?tab=spans",
+            ),
+        ],
+    );
+    assert_eq!(
+        report["trace_url"].as_str(),
+        Some(
+            format!(
+                "https://ui.example/t/{}?tab=spans",
+                report["trace_id"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
     let spans = sink.spans();
     assert_eq!(count(&spans, "loadlab-coordinator", "GET"), 3_000);
     assert_eq!(

@@ -24,9 +24,31 @@ pub fn trace_url(endpoint: &str, trace_id: &str) -> Option<String> {
     Some(format!("http://{ui_host}:16686/trace/{trace_id}"))
 }
 
+/// The page for `trace_id` in the trace UI at `ui`: `{trace_id}` in it
+/// replaced, else Jaeger's `/trace/ID` under it.
+pub fn trace_page(ui: &str, trace_id: &str) -> String {
+    if ui.contains("{trace_id}") {
+        ui.replace("{trace_id}", trace_id)
+    } else {
+        format!("{}/trace/{trace_id}", ui.trim_end_matches('/'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_ui_given_is_used_as_written() {
+        assert_eq!(
+            trace_page("https://jaeger.internal:16686/", ID),
+            "https://jaeger.internal:16686/trace/0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(
+            trace_page("https://grafana.internal/explore?trace={trace_id}", ID),
+            "https://grafana.internal/explore?trace=0af7651916cd43dd8448eb211c80319c"
+        );
+    }
 
     const ID: &str = "0af7651916cd43dd8448eb211c80319c";
 

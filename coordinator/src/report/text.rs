@@ -170,7 +170,7 @@ pub fn summary(report: &Report) -> String {
             }
         }
         if let Some(url) = &report.trace_url {
-            let _ = writeln!(out, "  view it in Jaeger: {url}");
+            let _ = writeln!(out, "  view it: {url}");
         }
     }
     out
