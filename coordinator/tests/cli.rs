@@ -217,6 +217,14 @@ fn shipped_experiments_validate() {
 fn usage_errors_exit_2() {
     assert_eq!(coordinator(&["run"]).status.code(), Some(2));
     assert_eq!(coordinator(&["frobnicate"]).status.code(), Some(2));
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments/http.yaml");
+    let bad_ui = coordinator(&["run", spec, "--trace-ui", "jaeger:16686"]);
+    assert_eq!(bad_ui.status.code(), Some(2));
+    assert!(
+        text(&bad_ui.stderr).contains("is not an http(s) URL of a trace UI"),
+        "{}",
+        text(&bad_ui.stderr)
+    );
     let help = coordinator(&["run", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--json"));
