@@ -13,11 +13,31 @@ pub mod slowloris;
 
 /// An address on loopback where nothing listens: connecting to it is
 /// refused at once. (The port was free a moment ago and is left free.)
+///
+/// The port is below Linux's ephemeral range (32768–60999), where no
+/// client's source port and no `bind(0)` lands: a client retrying against
+/// it cannot connect to itself (a source port equal to the port asked
+/// for), and a server started on it later finds it still free.
 pub fn closed_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let address = listener.local_addr().expect("a bound address");
-    drop(listener);
-    address
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const PORTS: u32 = 12_000;
+    // Where this process starts (apart from other test processes), then
+    // one port after another, so no two calls hand out the same port.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.subsec_nanos());
+    let _ = NEXT.compare_exchange(u32::MAX, seed % PORTS, Ordering::AcqRel, Ordering::Acquire);
+    for _ in 0..PORTS {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::AcqRel) % PORTS;
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
+        if std::net::TcpListener::bind(address).is_ok() {
+            return address;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {FIRST}..{}", FIRST + PORTS);
 }
 
 pub mod grpc;
