@@ -20,8 +20,8 @@ pub struct Threshold {
     pub expr: String,
     metric: Metric,
     op: Op,
-    /// Milliseconds for latencies, a share (0..1) for errors, per second
-    /// for rps.
+    /// Milliseconds for latencies (whole µs, as they are measured), a
+    /// percentage for errors, per second for rps.
     limit: f64,
 }
 
@@ -67,13 +67,18 @@ impl FromStr for Threshold {
             .ok_or_else(|| bad("no comparison (<, <=, >, >=)"))?;
         let (name, rest) = expr.split_at(split);
         let comparison = || {
-            let written: String = expr[name.trim_end_matches(['=', '!', ' ']).len()..]
+            let start = name
+                .trim_end_matches(|c: char| c == '=' || c == '!' || c.is_whitespace())
+                .len();
+            let written: String = expr[start..]
                 .chars()
-                .take_while(|c| matches!(c, '<' | '>' | '=' | '!' | ' '))
-                .filter(|c| *c != ' ')
+                .take_while(|c| matches!(c, '<' | '>' | '=' | '!') || c.is_whitespace())
                 .collect();
+            let written = written.trim();
+            let spaced = written.contains(char::is_whitespace);
             bad(&format!(
-                "{written:?} is not a comparison: use <, <=, > or >="
+                "{written:?} is not a comparison: use <, <=, > or >={}",
+                if spaced { ", with no space inside" } else { "" }
             ))
         };
         if name.trim_end().ends_with(['=', '!', '<', '>']) {
@@ -114,7 +119,9 @@ impl FromStr for Threshold {
                     .ok_or_else(|| {
                         bad(&format!("{value:?} is not a percentage from 0% to 100%"))
                     })?;
-                percent / 100.0
+                // Kept in percent, as the share is measured: 0.7% is then
+                // exactly 7 failures in 1,000 (0.7 / 100 is not 7 / 1,000).
+                percent
             }
             Metric::Rps => value
                 .parse::<f64>()
@@ -148,7 +155,9 @@ fn duration_ms(text: &str) -> Option<f64> {
         return None;
     };
     let number: f64 = number.trim().parse().ok()?;
-    (number.is_finite() && number >= 0.0).then_some(number * scale)
+    // Whole microseconds, as latencies are measured: 1.001s is then 1001 ms
+    // exactly (1.001 × 1e3 is 1000.9999999999999).
+    (number.is_finite() && number >= 0.0).then(|| (number * scale * 1e3).round() / 1e3)
 }
 
 impl fmt::Display for Threshold {
@@ -209,7 +218,7 @@ impl Threshold {
                 if all == 0 {
                     0.0
                 } else {
-                    (mode.errors + mode.not_started) as f64 / all as f64
+                    (mode.errors + mode.not_started) as f64 * 100.0 / all as f64
                 }
             }
             Metric::Rps => mode.achieved_rate,
@@ -218,11 +227,7 @@ impl Threshold {
         Verdict {
             expr: self.expr.clone(),
             mode: mode.mode.to_string(),
-            value: if self.metric == Metric::Errors {
-                measured * 100.0
-            } else {
-                measured
-            },
+            value: measured,
             ok,
         }
     }
@@ -236,33 +241,19 @@ impl Verdict {
     /// 0 when something was measured.
     pub fn measured(&self) -> String {
         let threshold = self.expr.parse::<Threshold>().ok();
-        let metric = threshold.as_ref().map(|t| t.metric);
-        // The value at `extra` more digits, as text and as the number shown
-        // (in the threshold's own unit).
+        // Decimals, the unit's size in the threshold's unit, and its name.
+        let (decimals, unit, suffix) = match threshold.as_ref().map(|t| t.metric) {
+            Some(Metric::Errors) => (2, 1.0, "%"),
+            Some(Metric::Rps) => (1, 1.0, "/s"),
+            _ if self.value >= 1000.0 => (3, 1e3, " s"),
+            _ => (1, 1.0, " ms"),
+        };
+        // The value at `extra` more decimals, as text and as the number
+        // shown (in the threshold's own unit).
         let shown = |extra: usize| -> (String, f64) {
-            let at = |text: String, back: f64| (text, back);
-            match metric {
-                Some(Metric::Errors) => {
-                    let text = format!("{:.*}", 2 + extra, self.value);
-                    let back = text.parse::<f64>().unwrap_or(self.value);
-                    at(format!("{text}%"), back / 100.0)
-                }
-                Some(Metric::Rps) => {
-                    let text = format!("{:.*}", 1 + extra, self.value);
-                    let back = text.parse::<f64>().unwrap_or(self.value);
-                    at(format!("{text}/s"), back)
-                }
-                _ if self.value >= 1000.0 => {
-                    let text = format!("{:.*}", 3 + extra, self.value / 1e3);
-                    let back = text.parse::<f64>().unwrap_or(self.value) * 1e3;
-                    at(format!("{text} s"), back)
-                }
-                _ => {
-                    let text = format!("{:.*}", 1 + extra, self.value);
-                    let back = text.parse::<f64>().unwrap_or(self.value);
-                    at(format!("{text} ms"), back)
-                }
-            }
+            let text = format!("{:.*}", decimals + extra, self.value / unit);
+            let back = text.parse::<f64>().map_or(self.value, |n| n * unit);
+            (format!("{text}{suffix}"), back)
         };
         let faithful = |back: f64| {
             let side = threshold
@@ -289,7 +280,10 @@ mod tests {
         let t: Threshold = "p50<=1.5s".parse().unwrap();
         assert_eq!((t.metric, t.op, t.limit), (Metric::P50, Op::Le, 1500.0));
         let t: Threshold = "errors < 1%".parse().unwrap();
-        assert_eq!((t.metric, t.limit), (Metric::Errors, 0.01));
+        assert_eq!((t.metric, t.limit), (Metric::Errors, 1.0));
+        // Whole microseconds: not 1000.9999999999999.
+        assert_eq!(duration_ms("1.001s"), Some(1001.0));
+        assert_eq!(duration_ms("0.5us"), Some(0.001));
         let t: Threshold = "rps >= 500".parse().unwrap();
         assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Ge, 500.0));
         for (form, metric) in [
@@ -312,6 +306,10 @@ mod tests {
             ("p99 =< 1ms", "\"=<\" is not a comparison"),
             ("p99 << 1ms", "\"<<\" is not a comparison"),
             ("p99 >=> 1ms", "\">=>\" is not a comparison"),
+            (
+                "p99 < = 1ms",
+                "\"< =\" is not a comparison: use <, <=, > or >=, with no space inside",
+            ),
         ] {
             let error = bad.parse::<Threshold>().unwrap_err();
             assert!(
@@ -321,19 +319,36 @@ mod tests {
         }
     }
 
+    /// A measure exactly at its limit is judged at it, not a rounding
+    /// error away: 7 failures in 1,000 are 0.7%, 0.001s is 1 ms.
+    /// (Latencies under 2 ms are exact in the histogram; above, its 3
+    /// significant digits are the precision.)
+    #[test]
+    fn a_value_at_the_limit_is_at_the_limit() {
+        use loadlab_agent::Mode;
+        let mut m = crate::report::analysis::tests::mode(Mode::Async, &[1.0; 1000], false);
+        m.errors = 7;
+        for (expr, ok) in [
+            ("errors <= 0.7%", true),
+            ("errors < 0.7%", false),
+            ("max <= 0.001s", true),
+            ("max < 1ms", false),
+            ("p50 >= 1000us", true),
+            ("p50 <= 0.001s", true),
+        ] {
+            let verdict = expr.parse::<Threshold>().unwrap().judge(&m);
+            assert_eq!(verdict.ok, ok, "{expr}: {verdict:?}");
+        }
+        let verdict = "errors < 0.7%".parse::<Threshold>().unwrap().judge(&m);
+        assert_eq!(verdict.measured(), "0.70%");
+    }
+
     /// The value shown is on the verdict's side of the limit.
     #[test]
     fn a_measured_value_is_shown_on_its_side_of_the_limit() {
         let verdict = |expr: &str, value: f64| {
             let t: Threshold = expr.parse().unwrap();
-            let ok = t.op.holds(
-                if t.metric == Metric::Errors {
-                    value / 100.0
-                } else {
-                    value
-                },
-                t.limit,
-            );
+            let ok = t.op.holds(value, t.limit);
             Verdict {
                 expr: expr.into(),
                 mode: "async".into(),
