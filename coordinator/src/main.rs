@@ -144,9 +144,10 @@ struct RunArgs {
 
     /// Where the report links traces: a Jaeger UI's address (e.g.
     /// http://jaeger.internal:16686, pages at /trace/ID), or any URL with
-    /// `{trace_id}` in it. Default: the Jaeger UI at port 16686 when the
-    /// collector looks like a Jaeger (a `jaeger` or loopback host, port
-    /// 4317); else no links.
+    /// `{trace_id}` in it. Default: when the collector looks like a Jaeger,
+    /// its UI at port 16686 (on localhost for a `jaeger` or loopback
+    /// collector, else on the collector's host when it listens on 4317);
+    /// else no links.
     #[arg(long, env = "LOADLAB_TRACE_UI", value_name = "URL", value_parser = parse_trace_ui)]
     trace_ui: Option<String>,
 

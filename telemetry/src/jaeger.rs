@@ -25,12 +25,30 @@ pub fn trace_url(endpoint: &str, trace_id: &str) -> Option<String> {
 }
 
 /// The page for `trace_id` in the trace UI at `ui`: `{trace_id}` in it
-/// replaced, else Jaeger's `/trace/ID` under it.
+/// replaced, else Jaeger's `/trace/ID` under its path (its query and
+/// fragment kept).
 pub fn trace_page(ui: &str, trace_id: &str) -> String {
     if ui.contains("{trace_id}") {
-        ui.replace("{trace_id}", trace_id)
-    } else {
-        format!("{}/trace/{trace_id}", ui.trim_end_matches('/'))
+        return ui.replace("{trace_id}", trace_id);
+    }
+    let Ok(mut url) = url::Url::parse(ui) else {
+        return format!("{}/trace/{trace_id}", ui.trim_end_matches('/'));
+    };
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(["trace", trace_id]);
+    }
+    url.to_string()
+}
+
+/// A span within a trace's page: Jaeger's `uiFind` query highlights it
+/// (added to the page's own query, before any fragment).
+pub fn span_page(trace_page: &str, span_id: &str) -> String {
+    match url::Url::parse(trace_page) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("uiFind", span_id);
+            url.to_string()
+        }
+        Err(_) => format!("{trace_page}?uiFind={span_id}"),
     }
 }
 
@@ -47,6 +65,22 @@ mod tests {
         assert_eq!(
             trace_page("https://grafana.internal/explore?trace={trace_id}", ID),
             "https://grafana.internal/explore?trace=0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(
+            trace_page("http://jaeger:16686/ui/?x=1#top", ID),
+            "http://jaeger:16686/ui/trace/0af7651916cd43dd8448eb211c80319c?x=1#top"
+        );
+    }
+
+    #[test]
+    fn a_span_is_found_within_its_trace_s_page() {
+        assert_eq!(
+            span_page("http://localhost:16686/trace/ab", "cd"),
+            "http://localhost:16686/trace/ab?uiFind=cd"
+        );
+        assert_eq!(
+            span_page("https://ui.example/t/ab?tab=spans#top", "cd"),
+            "https://ui.example/t/ab?tab=spans&uiFind=cd#top"
         );
     }
 

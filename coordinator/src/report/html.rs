@@ -53,7 +53,7 @@ pub fn render(report: &Report) -> String {
                         p.meta {
                             "trace " code { (id) }
                             @if let Some(url) = &report.trace_url {
-                                " · " a href=(url) { "view it in Jaeger" }
+                                " · " a href=(url) { "view the trace" }
                             }
                         }
                     }
@@ -390,24 +390,18 @@ fn bar_markup(
             line.due x1=(fmt(axis.x(r.intended_ms))) x2=(fmt(axis.x(r.intended_ms))) y1=(fmt(y)) y2=(fmt(y + bar)) {}
         }
         @match (trace_url, &r.span_id) {
-            (Some(url), Some(span)) => a href=(span_link(url, span)) { (rect) },
+            (Some(url), Some(span)) => a href=(loadlab_telemetry::jaeger::span_page(url, span)) { (rect) },
             _ => (rect),
         }
     }
 }
 
-/// A span within the trace's page (Jaeger's `uiFind` highlights it).
-fn span_link(trace_url: &str, span: &str) -> String {
-    let join = if trace_url.contains('?') { '&' } else { '?' };
-    format!("{trace_url}{join}uiFind={span}")
-}
-
-/// A percentile's figure, linked to its exemplar's span in Jaeger when the
+/// A percentile's figure, linked to its exemplar's span in the trace UI when the
 /// run was traced: a real request that took about that long.
 fn percentile_cell(ms: f64, exemplar: Option<&Exemplar>, trace_url: Option<&str>) -> Markup {
     match (exemplar, trace_url) {
         (Some(e), Some(url)) => html! {
-            a.exemplar href=(span_link(url, &e.span_id))
+            a.exemplar href=(loadlab_telemetry::jaeger::span_page(url, &e.span_id))
                 title=(format!("{} of round {} on {}: {} — open its span", e.id, e.round, e.agent, fmt_ms(e.latency_ms)))
             { (fmt_ms(ms)) }
         },
@@ -685,19 +679,6 @@ mod tests {
     use super::*;
     use crate::report::analysis::tests::{mode, record, report_of};
     use loadlab_agent::Mode;
-
-    /// A span's link keeps a trace page's own query.
-    #[test]
-    fn span_links_join_the_trace_page_s_query() {
-        assert_eq!(
-            span_link("http://localhost:16686/trace/ab", "cd"),
-            "http://localhost:16686/trace/ab?uiFind=cd"
-        );
-        assert_eq!(
-            span_link("https://ui.example/t/ab?tab=spans", "cd"),
-            "https://ui.example/t/ab?tab=spans&uiFind=cd"
-        );
-    }
 
     /// Every bar carries the JSON's values, and sits where they say.
     #[test]

@@ -269,7 +269,7 @@ pub struct ModeReport {
     /// The tracker's resident memory at most during the mode, in MB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_mb: Option<f64>,
-    /// Traced requests near the median, near p99, and the slowest: each a
+    /// Traced requests near the median, p90 and p99, and the slowest: each a
     /// span of the run's trace to open (when the run was traced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exemplars: Option<Exemplars>,
