@@ -29,7 +29,7 @@ fn agent(url: &str, name: &str, token: Option<&str>) -> Running {
 }
 
 /// What a two-agent partitioned run under `policy` did when agent `victim`
-/// got `signal` a second into it.
+/// got `signal` once it had delivered a result.
 struct Loss {
     code: Option<i32>,
     /// From the signal to the coordinator's exit.

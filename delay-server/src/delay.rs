@@ -117,6 +117,7 @@ impl Delay {
         let mut status_given = false;
         let mut fail_given = false;
         let mut seen_fault: Vec<String> = Vec::new();
+        let mut jitter_text = String::from("0");
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             if matches!(key.as_ref(), "fail" | "reset" | "status" | "jitter") {
                 let parameter: &'static str = match key.as_ref() {
@@ -158,6 +159,7 @@ impl Delay {
                         status_given = true;
                     }
                     _ => {
+                        jitter_text = raw.to_owned();
                         faults.jitter = raw
                             .parse::<f64>()
                             .ok()
@@ -237,10 +239,10 @@ impl Delay {
         if duration > max {
             return Err(too_long());
         }
-        if duration + faults.jitter > max {
+        if duration.checked_add(faults.jitter).is_none_or(|d| d > max) {
             return Err(DelayError::JitterPastMax {
                 delay: format!("{parameter}={echo}"),
-                jitter: format!("{}", faults.jitter.as_secs_f64() * 1e3),
+                jitter: jitter_text,
                 max: humantime::format_duration(max).to_string(),
             });
         }
@@ -344,6 +346,10 @@ mod tests {
             ),
             ("ms=1&jitter=inf", "`jitter`: \"inf\""),
             ("ms=1&jitter=400000", "`jitter`: \"400000\""),
+            (
+                "ms=299999&jitter=4.9",
+                "`jitter`: ms=299999 plus up to 4.9 ms of jitter could exceed",
+            ),
             (
                 "seconds=300&jitter=1",
                 "`jitter`: seconds=300 plus up to 1 ms of jitter could exceed this server's --max-delay of 5m",

@@ -14,14 +14,24 @@ pub mod slowloris;
 /// An address on loopback where nothing listens: connecting to it is
 /// refused at once. (The port was free a moment ago and is left free.)
 ///
-/// The port is below Linux's ephemeral range (32768–60999), where no
-/// client's source port and no `bind(0)` lands: a client retrying against
-/// it cannot connect to itself (a source port equal to the port asked
-/// for), and a server started on it later finds it still free.
+/// The port is below the system's ephemeral range (Linux's
+/// `ip_local_port_range`, 32768–60999 by default), where no client's source
+/// port and no `bind(0)` lands: a client retrying against it cannot connect
+/// to itself (a source port equal to the port asked for), and a server
+/// started on it later finds it still free. Where that range leaves too
+/// little room below it, a port `bind(0)` chose, as before.
 pub fn closed_port() -> std::net::SocketAddr {
     use std::sync::atomic::{AtomicU32, Ordering};
-    const FIRST: u32 = 20_000;
-    const PORTS: u32 = 12_000;
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_from < 12_000 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        return listener.local_addr().expect("a bound address");
+    }
+    const PORTS: u32 = 10_000;
+    let first = ephemeral_from - PORTS;
     // Where this process starts (apart from other test processes), then
     // one port after another, so no two calls hand out the same port.
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -31,13 +41,13 @@ pub fn closed_port() -> std::net::SocketAddr {
             .map_or(0, |t| t.subsec_nanos());
     let _ = NEXT.compare_exchange(u32::MAX, seed % PORTS, Ordering::AcqRel, Ordering::Acquire);
     for _ in 0..PORTS {
-        let port = FIRST + NEXT.fetch_add(1, Ordering::AcqRel) % PORTS;
+        let port = first + NEXT.fetch_add(1, Ordering::AcqRel) % PORTS;
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
         if std::net::TcpListener::bind(address).is_ok() {
             return address;
         }
     }
-    panic!("no free port on 127.0.0.1 in {FIRST}..{}", FIRST + PORTS);
+    panic!("no free port on 127.0.0.1 in {first}..{ephemeral_from}");
 }
 
 pub mod grpc;
