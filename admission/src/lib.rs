@@ -205,11 +205,6 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Whether a request is in service on this connection now.
-    pub fn serving(&self) -> bool {
-        self.activity.serving.load(Ordering::Acquire) > 0
-    }
-
     /// Completes when this connection was evicted to make room: the server
     /// closes it then.
     pub fn evicted(&self) -> WaitForCancellationFuture<'_> {

@@ -237,6 +237,18 @@ fn validate(files: &[&Path]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// `text` written to `file` fails the check (exit 1) saying `expected`.
+fn refused(file: &Path, text: &str, expected: &str) {
+    std::fs::write(file, text).unwrap();
+    let (code, out) = validate(&[file]);
+    assert_eq!(code, Some(1), "{}: {out}", file.display());
+    assert!(
+        out.contains(expected),
+        "{}: expected {expected:?} in {out}",
+        file.display()
+    );
+}
+
 #[test]
 fn the_shipped_compose_and_kubernetes_files_match_their_schemas() {
     let (code, out) = validate(&[]);
@@ -283,14 +295,7 @@ fn a_wrong_field_name_or_type_in_a_manifest_fails() {
             &agent
         };
         assert_ne!(&text, original, "{name}: the mistake was not made");
-        let file = dir.join(name);
-        std::fs::write(&file, text).unwrap();
-        let (code, out) = validate(&[&file]);
-        assert_eq!(code, Some(1), "{name}: {out}");
-        assert!(
-            out.contains(expected),
-            "{name}: expected {expected:?} in {out}"
-        );
+        refused(&dir.join(name), &text, expected);
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -320,13 +325,6 @@ fn a_wrong_field_name_or_type_in_the_kustomization_fails() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
-        let file = dir.path().join("kustomization.yaml");
-        std::fs::write(&file, text).unwrap();
-        let (code, out) = validate(&[&file]);
-        assert_eq!(code, Some(1), "{case}: {out}");
-        assert!(
-            out.contains(expected),
-            "{case}: expected {expected:?} in {out}"
-        );
+        refused(&dir.path().join("kustomization.yaml"), &text, expected);
     }
 }

@@ -30,10 +30,7 @@ async fn a_slowloris_does_not_keep_new_clients_or_sleepers_waiting() {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_delay-server"));
     command.args(["--listen", "127.0.0.1:0", "--max-connections", "10000"]);
     let server = Running::spawn(command);
-    let address = server
-        .url_after("listening on http://", Duration::from_secs(10))
-        .parse()
-        .expect("the address printed");
+    let address = server.address_after_listening(Duration::from_secs(10));
     let pid = server.child.id();
 
     // Requests sleeping 8 s, in flight before the slowloris arrives.

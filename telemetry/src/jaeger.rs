@@ -21,7 +21,7 @@ pub fn trace_url(endpoint: &str, trace_id: &str) -> Option<String> {
     } else {
         return None;
     };
-    Some(format!("http://{ui_host}:16686/trace/{trace_id}"))
+    Some(trace_page(&format!("http://{ui_host}:16686"), trace_id))
 }
 
 /// The page for `trace_id` in the trace UI at `ui`: `{trace_id}` in it

@@ -21,27 +21,36 @@ pub mod slowloris;
 /// started on it later finds it still free. Where that range leaves too
 /// little room below it, a port `bind(0)` chose, as before.
 pub fn closed_port() -> std::net::SocketAddr {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU32, Ordering};
-    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32_768);
-    if ephemeral_from < 12_000 {
+    const PORTS: u32 = 10_000;
+    // Where the ephemeral range starts (None: too low to leave room below),
+    // read once.
+    static EPHEMERAL_FROM: OnceLock<Option<u32>> = OnceLock::new();
+    let ephemeral_from = *EPHEMERAL_FROM.get_or_init(|| {
+        let from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32_768);
+        (from >= PORTS + 2_000).then_some(from)
+    });
+    let Some(ephemeral_from) = ephemeral_from else {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         return listener.local_addr().expect("a bound address");
-    }
-    const PORTS: u32 = 10_000;
+    };
     let first = ephemeral_from - PORTS;
     // Where this process starts (apart from other test processes), then
     // one port after another, so no two calls hand out the same port.
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let seed = std::process::id().wrapping_mul(2_654_435_761)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |t| t.subsec_nanos());
-    let _ = NEXT.compare_exchange(u32::MAX, seed % PORTS, Ordering::AcqRel, Ordering::Acquire);
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.subsec_nanos());
+        AtomicU32::new(seed % PORTS)
+    });
     for _ in 0..PORTS {
-        let port = first + NEXT.fetch_add(1, Ordering::AcqRel) % PORTS;
+        let port = first + next.fetch_add(1, Ordering::Relaxed) % PORTS;
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
         if std::net::TcpListener::bind(address).is_ok() {
             return address;

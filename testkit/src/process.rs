@@ -107,6 +107,15 @@ impl Running {
             .to_owned()
     }
 
+    /// Waits up to `timeout` for the line `listening on http://HOST:PORT`
+    /// our servers print when ready, and returns that address.
+    pub fn address_after_listening(&self, timeout: std::time::Duration) -> std::net::SocketAddr {
+        let url = self.url_after("listening on http://", timeout);
+        url.trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|_| panic!("{url:?} is not the host:port a server listens on"))
+    }
+
     /// Peak resident memory of the process so far, in bytes.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
         peak_rss_bytes(self.child.id())

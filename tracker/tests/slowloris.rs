@@ -2,7 +2,6 @@
 //! client's 10,000 sockets and the tracker's would not fit in one process's
 //! open-files limit).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -30,11 +29,7 @@ async fn a_slowloris_does_not_keep_new_customers_out() {
         "10000",
     ]);
     let tracker = Running::spawn(command);
-    let address: SocketAddr = tracker
-        .url_after("listening on http://", Duration::from_secs(20))
-        .trim_start_matches("http://")
-        .parse()
-        .expect("the address printed");
+    let address = tracker.address_after_listening(Duration::from_secs(20));
 
     let order = unique("slowloris");
     let (mut connected, _) =

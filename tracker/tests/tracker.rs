@@ -298,11 +298,7 @@ async fn idle_async_customers_cost_tasks_not_threads() {
         "async",
     ]);
     let tracker = Running::spawn(command);
-    let address: SocketAddr = tracker
-        .url_after("listening on http://", Duration::from_secs(20))
-        .trim_start_matches("http://")
-        .parse()
-        .expect("the address printed");
+    let address = tracker.address_after_listening(Duration::from_secs(20));
     let stats = move || -> serde_json::Value {
         serde_json::from_str(get(address, "/stats").1.trim()).unwrap()
     };
@@ -346,8 +342,7 @@ async fn the_binary_names_an_unreachable_redis_and_stops_cleanly_on_sigterm() {
     let mut command = std::process::Command::new(&binary);
     command.args(["--listen", "127.0.0.1:0", "--redis-url", &url()]);
     let mut process = Running::spawn(command);
-    let base = process.url_after("listening on http://", Duration::from_secs(20));
-    let address: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let address = process.address_after_listening(Duration::from_secs(20));
     let mut sockets = Vec::new();
     for mode in ["async", "threads", "sync"] {
         sockets.push(customer(address, &format!("/{mode}/track/{}", unique("bye"))).await);

@@ -145,7 +145,7 @@ impl BlockingClients {
     }
 
     /// Runs one request, holding the calling thread until it is done.
-    pub fn call(&mut self, target: &Target, headers: &::http::HeaderMap) -> Outcome {
+    pub fn call(&mut self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
         match target {
             Target::Http(target) => self.http.send(target, headers),
             Target::Sql(target) => self.sql.query(target),

@@ -57,10 +57,8 @@ pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
                 // `async` code written this way would.
                 let mut clients =
                     BlockingClients::new(context.workload.timeout, context.queries.clone());
-                let started = context.start(&due);
                 // Looks asynchronous, is not: nothing here yields to the executor.
-                let outcome = clients.call(context.target(&started), &started.headers);
-                context.finish(started, outcome);
+                context.run_blocking(&mut clients, &due);
                 drop(permit);
             };
             if let Err(error) = spawner.spawn_local(task) {

@@ -192,6 +192,15 @@ impl Context {
         let _ = self.events.send(Event::Finished(outcome));
     }
 
+    /// Runs one request on blocking clients, holding the calling thread
+    /// until it is done; its trace headers go to the request.
+    pub fn run_blocking(&self, clients: &mut crate::kind::BlockingClients, due: &Due) {
+        let mut started = self.start(due);
+        let headers = std::mem::take(&mut started.headers);
+        let outcome = clients.call(self.target(&started), headers);
+        self.finish(started, outcome);
+    }
+
     /// The target of a started request.
     pub fn target(&self, started: &Started) -> &crate::kind::Target {
         &self.workload.round[started.request].target

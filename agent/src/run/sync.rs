@@ -21,8 +21,6 @@ pub(super) fn run(context: &Arc<Context>) {
             return;
         }
         pacer.handed(Instant::now());
-        let started = context.start(&due);
-        let outcome = clients.call(context.target(&started), &started.headers);
-        context.finish(started, outcome);
+        context.run_blocking(&mut clients, &due);
     }
 }

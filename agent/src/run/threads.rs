@@ -61,7 +61,7 @@ pub(super) fn run(context: &Arc<Context>) {
                     BlockingClients::new(workload.timeout, context.queries.clone())
                 });
                 pacer.handed(Instant::now());
-                run_one(context, clients, due);
+                context.run_blocking(clients, &due);
             } else if handoff.send(due).is_ok() {
                 pacer.handed(Instant::now());
             } else {
@@ -82,12 +82,6 @@ fn work(context: &Context, inbox: &Mutex<Receiver<Due>>) {
         if context.cancel.is_cancelled() {
             continue;
         }
-        run_one(context, &mut clients, due);
+        context.run_blocking(&mut clients, &due);
     }
-}
-
-fn run_one(context: &Context, clients: &mut BlockingClients, due: Due) {
-    let started = context.start(&due);
-    let outcome = clients.call(context.target(&started), &started.headers);
-    context.finish(started, outcome);
 }

@@ -60,23 +60,9 @@ impl BlockingClient {
 
     /// Sends the target's request with `headers` added (the trace context,
     /// when tracing).
-    pub fn send(&mut self, target: &HttpTarget, headers: &http::HeaderMap) -> Outcome {
+    pub fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
         let timeout = self.timeout;
-        let mut request = http::Request::builder()
-            .method(target.method.clone())
-            .uri(target.uri.clone());
-        if let Some(sent) = request.headers_mut() {
-            *sent = target.with(headers.clone());
-        }
-        let request = match request.body(target.body.as_ref()) {
-            Ok(request) => request,
-            Err(error) => {
-                return Outcome::failed(HttpError::Other {
-                    at: target.authority.clone(),
-                    message: error.to_string(),
-                });
-            }
-        };
+        let request = target.request(&target.uri, target.body.as_ref(), headers);
         let mut response = match self.agent(target.tls.as_ref()).run(request) {
             Ok(response) => response,
             Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),

@@ -62,15 +62,7 @@ impl AsyncClient {
             .ready()
             .await
             .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-        let mut request = http::Request::builder()
-            .method(target.method.clone())
-            .uri(target.origin.clone())
-            .body(Full::new(target.body.clone()))
-            .map_err(|e| HttpError::Other {
-                at: target.authority.clone(),
-                message: e.to_string(),
-            })?;
-        *request.headers_mut() = target.with(headers);
+        let request = target.request(&target.origin, Full::new(target.body.clone()), headers);
         let response = sender
             .send_request(request)
             .await
@@ -115,13 +107,8 @@ impl AsyncClient {
             .await
             .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
         let _ = stream.set_nodelay(true);
-        let hyper_error = |e: hyper::Error| describe_hyper(&target.authority, &e, timeout);
         let Some(tls) = &target.tls else {
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(hyper_error)?;
-            tokio::spawn(connection);
-            return Ok(sender);
+            return handshake(target, stream, timeout).await;
         };
         let tls_error = |message: String| HttpError::Tls {
             at: target.authority.clone(),
@@ -133,12 +120,25 @@ impl AsyncClient {
             .connect(name, stream)
             .await
             .map_err(|e| HttpError::io(&target.authority, &e, timeout))?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(hyper_error)?;
-        tokio::spawn(connection);
-        Ok(sender)
+        handshake(target, stream, timeout).await
     }
+}
+
+/// HTTP/1 over `io` (a TCP or TLS stream), its connection driven by a task
+/// of its own.
+async fn handshake<IO>(
+    target: &HttpTarget,
+    io: IO,
+    timeout: Option<Duration>,
+) -> Result<SendRequest<Full<Bytes>>, HttpError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 /// A hyper error in words: the I/O error under it when there is one.

@@ -174,12 +174,17 @@ impl HttpTarget {
         method
     }
 
-    /// Every header of the request with `extra` (the trace context) added,
-    /// replacing any of the same name.
-    fn with(&self, extra: http::HeaderMap) -> http::HeaderMap {
-        let mut all = self.headers.clone();
-        all.extend(extra);
-        all
+    /// The request to send to `uri` (origin-form for hyper, absolute for
+    /// ureq): the method, every header of the request with `extra` (the
+    /// trace context) added, replacing any of the same name, and `body`.
+    fn request<B>(&self, uri: &http::Uri, body: B, extra: http::HeaderMap) -> http::Request<B> {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.extend(extra);
+        request
     }
 
     /// Whether `status` is a success for this request.
@@ -363,7 +368,8 @@ mod tests {
         assert_eq!(own.headers["host"], "api.test");
         let mut trace = http::HeaderMap::new();
         trace.insert("traceparent", http::HeaderValue::from_static("ours"));
-        let sent = own.with(trace);
+        let request = own.request(&own.origin, (), trace);
+        let sent = request.headers();
         assert_eq!(sent.get_all("traceparent").iter().count(), 1);
         assert_eq!(sent["traceparent"], "ours");
         assert!(
