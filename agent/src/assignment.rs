@@ -40,11 +40,16 @@ struct Pending {
     spans: Option<RequestSpans>,
     completed: RangeSet,
     tally: Tally,
+    /// The same requests by their place in the round (one tally per
+    /// request id of the spec: bounded whatever the run's length).
+    by_request: Vec<Tally>,
     records: Vec<v1::RequestRecord>,
     /// Which records go with it.
     sampler: RecordSampler,
     /// Requests started, as last reported.
     reported_started: u64,
+    /// The round's request ids, in order.
+    ids: Vec<Arc<str>>,
 }
 
 impl Pending {
@@ -52,14 +57,19 @@ impl Pending {
         self.completed.insert_one(outcome.index);
         let response_us = outcome.end_us.saturating_sub(outcome.intended_us);
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
+        let by_request = &mut self.by_request[outcome.request];
         match &outcome.error {
-            None => self.tally.record(outcome.sample()),
+            None => {
+                self.tally.record(outcome.sample());
+                by_request.record(outcome.sample());
+            }
             Some(error) => {
                 // Failures are counted by request and reason: `R2: HTTP 503 ...`.
                 let reason = format!("{}: {error}", workload.round[outcome.request].id);
                 let mut sample = outcome.sample();
                 sample.error = Some(&reason);
                 self.tally.record(sample);
+                by_request.record(sample);
             }
         }
         // Sampled requests are traced, and so are the ones whose records
@@ -97,8 +107,19 @@ impl Pending {
             return Ok(());
         }
         self.reported_started = started;
-        let tally = match self.tally.to_wire() {
-            Ok(tally) => tally,
+        let encoded = self.tally.to_wire().and_then(|tally| {
+            let by_request = workload_ids(&self.by_request, &self.ids)
+                .map(|(id, t)| {
+                    t.to_wire().map(|tally| v1::RequestTally {
+                        id: id.to_owned(),
+                        tally: Some(tally),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((tally, by_request))
+        });
+        let (tally, by_request) = match encoded {
+            Ok(encoded) => encoded,
             Err(error) => {
                 warn!(%error, "cannot encode a tally");
                 return Err(());
@@ -110,11 +131,29 @@ impl Pending {
             tally: Some(tally),
             started,
             records: std::mem::take(&mut self.records),
+            by_request,
         };
         self.completed = RangeSet::new();
         self.tally.clear();
+        for t in &mut self.by_request {
+            t.clear();
+        }
         send(outbound, agent_message::Kind::Progress(progress)).await
     }
+}
+
+/// The non-empty tallies of `by_request` with their request ids (the
+/// round's ids, in the round's order; ids repeat only across kinds that
+/// share one, and then their tallies go as separate entries the
+/// coordinator adds up).
+fn workload_ids<'a>(
+    by_request: &'a [Tally],
+    ids: &'a [Arc<str>],
+) -> impl Iterator<Item = (&'a str, &'a Tally)> {
+    ids.iter()
+        .map(|id| &**id)
+        .zip(by_request)
+        .filter(|(_, t)| !t.is_empty())
 }
 
 async fn send(outbound: &mpsc::Sender<AgentMessage>, kind: agent_message::Kind) -> Result<(), ()> {
@@ -165,6 +204,8 @@ pub async fn run(
         spans,
         completed: RangeSet::new(),
         tally: Tally::new(),
+        by_request: workload.round.iter().map(|_| Tally::new()).collect(),
+        ids: workload.round.iter().map(|r| r.id.clone()).collect(),
         records: Vec::new(),
         sampler: RecordSampler::new(),
         reported_started: 0,

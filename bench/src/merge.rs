@@ -92,6 +92,7 @@ async fn measure(options: Options) -> anyhow::Result<()> {
             tally: Some(encoded.clone()),
             started: options.samples,
             records: Vec::new(),
+            by_request: Vec::new(),
         };
         tx.send(message(agent_message::Kind::Progress(progress)))
             .await?;

@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::ServerTlsConfig;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Identifies one agent connection for the lifetime of the coordinator.
 pub type AgentKey = u64;
@@ -156,6 +156,10 @@ impl Coordinator for CoordinatorService {
         };
         info!(agent = %name, ?peer, version = %hello.version, "agent joined");
         let handle_outbound = outbound.downgrade();
+        // Whether the run loop still holds the agent: once it has let go,
+        // the run is over for this agent and a connection torn down
+        // mid-frame is the agent hanging up, not a fault.
+        let held = outbound.downgrade();
         let handle = AgentHandle {
             key,
             name,
@@ -189,6 +193,10 @@ impl Coordinator for CoordinatorService {
                         warn!(agent = key, "rejected an empty message");
                     }
                     Ok(Ok(None)) => break "disconnected".to_owned(),
+                    Ok(Err(status)) if held.upgrade().is_none() => {
+                        debug!(agent = key, code = ?status.code(), "the agent hung up after its run: {}", status.message());
+                        break "disconnected".to_owned();
+                    }
                     Ok(Err(status)) => {
                         // Malformed or oversized messages end up here too:
                         // the stream cannot be trusted past them.

@@ -269,6 +269,18 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Some(t) = args.thresholds.iter().find(|t| {
+        t.request
+            .as_deref()
+            .is_some_and(|id| !spec.round().iter().any(|w| w.id() == id))
+    }) {
+        eprintln!(
+            "coordinator: --threshold {:?}: the spec has no request `{}`",
+            t.expr,
+            t.request.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let options = match options(&args, &spec) {
         Ok(options) => options,
         Err(error) => {

@@ -8,16 +8,22 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::ModeReport;
+use loadlab_proto::histogram::LatencyHistogram;
+
+use crate::report::{LatencySummary, ModeReport, PercentilePoint};
 
 /// The forms a threshold takes, for messages.
-pub const FORMS: &str = "`p50|p90|p99|p999|max|mean <|<=|>|>= DURATION` (e.g. `p99 < 250ms`), \
+pub const FORMS: &str = "`p50|p90|p95|p99|p99.9|p(N)|max|mean <|<=|>|>= DURATION` (e.g. `p99 < 250ms`, \
+     `p(99.9) < 1s`), \
      `errors <|<=|>|>= PERCENT` (e.g. `errors < 1%`) or `rps <|<=|>|>= NUMBER` (e.g. `rps > 500`)";
 
 /// One threshold, as written and as understood.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     pub expr: String,
+    /// `Slow: p99 < 120ms` names request `Slow`: judged on its figures
+    /// alone. `None`: on the mode's.
+    pub request: Option<String>,
     metric: Metric,
     op: Op,
     /// Milliseconds for latencies (whole µs, as they are measured), a
@@ -25,12 +31,11 @@ pub struct Threshold {
     limit: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {
-    P50,
-    P90,
-    P99,
-    P999,
+    /// The response time below which this percent of requests ended
+    /// (above 0, at most 100).
+    Percentile(f64),
     Max,
     Mean,
     Errors,
@@ -62,6 +67,33 @@ impl FromStr for Threshold {
     fn from_str(text: &str) -> Result<Threshold, String> {
         let bad = |why: &str| format!("threshold {text:?}: {why}; write {FORMS}");
         let expr = text.trim();
+        // `ID: ...` before the measure names one request.
+        let (request, expr_of_measure) = match expr.split_once(':') {
+            Some((id, rest)) if !id.contains(['<', '>']) => {
+                let id = id.trim();
+                if id.is_empty() || id.contains(char::is_whitespace) {
+                    return Err(bad(&format!(
+                        "{id:?} is not a request id (write `ID: p99 < 250ms`)"
+                    )));
+                }
+                (Some(id.to_owned()), rest.trim())
+            }
+            _ => (None, expr),
+        };
+        let parsed = measure(expr_of_measure).map_err(|why| bad(&why))?;
+        Ok(Threshold {
+            expr: expr.to_owned(),
+            request,
+            ..parsed
+        })
+    }
+}
+
+/// The measure, comparison and limit of a threshold (`p99 < 250ms`), or
+/// why not.
+fn measure(expr: &str) -> Result<Threshold, String> {
+    {
+        let bad = |why: &str| why.to_owned();
         let split = expr
             .find(['<', '>'])
             .ok_or_else(|| bad("no comparison (<, <=, >, >=)"))?;
@@ -96,10 +128,11 @@ impl FromStr for Threshold {
             return Err(bad("no comparison (<, <=, >, >=)"));
         };
         let metric = match name.trim() {
-            "p50" => Metric::P50,
-            "p90" => Metric::P90,
-            "p99" => Metric::P99,
-            "p999" => Metric::P999,
+            // p999 as wave 2 wrote it: the 99.9th, not the 999th.
+            "p999" => Metric::Percentile(99.9),
+            p if p.starts_with('p') && percentile(p).is_some() => {
+                Metric::Percentile(percentile(p).unwrap_or_default())
+            }
             "max" => Metric::Max,
             "mean" => Metric::Mean,
             "errors" => Metric::Errors,
@@ -136,11 +169,29 @@ impl FromStr for Threshold {
         };
         Ok(Threshold {
             expr: expr.to_owned(),
+            request: None,
             metric,
             op,
             limit,
         })
     }
+}
+
+/// The percent of `p95`, `p99.9` or `p(99.9)`: above 0, at most 100.
+fn percentile(name: &str) -> Option<f64> {
+    let number = name.strip_prefix('p')?;
+    let number = number
+        .strip_prefix('(')
+        .and_then(|n| n.strip_suffix(')'))
+        .unwrap_or(number);
+    if !number.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| *p > 0.0 && *p <= 100.0)
 }
 
 /// `250ms`, `1.5s`, `800us` in milliseconds.
@@ -205,23 +256,33 @@ pub struct Verdict {
 impl Threshold {
     /// Judges the threshold on a mode's merged figures.
     pub fn judge(&self, mode: &ModeReport) -> Verdict {
-        let h = &mode.histogram;
-        let measured = match self.metric {
-            Metric::P50 => h.p50_ms,
-            Metric::P90 => h.p90_ms,
-            Metric::P99 => h.p99_ms,
-            Metric::P999 => h.p999_ms,
-            Metric::Max => h.max_ms,
-            Metric::Mean => h.mean_ms,
-            Metric::Errors => {
-                let all = h.count + mode.not_started;
-                if all == 0 {
-                    0.0
-                } else {
-                    (mode.errors + mode.not_started) as f64 * 100.0 / all as f64
-                }
-            }
-            Metric::Rps => mode.achieved_rate,
+        let measured = match &self.request {
+            None => self.measure(Figures {
+                summary: &mode.histogram,
+                histogram: mode.response.as_ref(),
+                curve: &mode.percentiles,
+                failed: mode.errors + mode.not_started,
+                all: mode.histogram.count + mode.not_started,
+                rps: mode.achieved_rate,
+            }),
+            Some(id) => mode.by_request.get(id).map_or(
+                // Not one request of it ran in this mode: nothing was
+                // measured, which no limit but `errors`/`rps` of 0 passes.
+                match self.metric {
+                    Metric::Errors | Metric::Rps => 0.0,
+                    _ => f64::NAN,
+                },
+                |r| {
+                    self.measure(Figures {
+                        summary: &r.histogram,
+                        histogram: r.response.as_ref(),
+                        curve: &r.percentiles,
+                        failed: r.errors,
+                        all: r.count,
+                        rps: r.rps,
+                    })
+                },
+            ),
         };
         let ok = self.op.holds(measured, self.limit);
         Verdict {
@@ -231,6 +292,54 @@ impl Threshold {
             ok,
         }
     }
+}
+
+/// What a threshold is judged on: a mode's figures or one request's.
+struct Figures<'a> {
+    summary: &'a LatencySummary,
+    histogram: Option<&'a LatencyHistogram>,
+    curve: &'a [PercentilePoint],
+    failed: u64,
+    all: u64,
+    rps: f64,
+}
+
+impl Threshold {
+    /// The threshold's measure of `f`, in its unit.
+    fn measure(&self, f: Figures<'_>) -> f64 {
+        match self.metric {
+            Metric::Percentile(p) => percentile_ms(&f, p),
+            Metric::Max => f.summary.max_ms,
+            Metric::Mean => f.summary.mean_ms,
+            Metric::Errors if f.all == 0 => 0.0,
+            Metric::Errors => f.failed as f64 * 100.0 / f.all as f64,
+            Metric::Rps => f.rps,
+        }
+    }
+}
+
+/// The response time at percentile `p`: from the merged histogram while
+/// the run is in memory, else from the summary's or the curve's own points
+/// (a saved report), the nearest at or above `p`.
+fn percentile_ms(f: &Figures<'_>, p: f64) -> f64 {
+    if let Some(h) = f.histogram {
+        return h.value_at_quantile(p / 100.0) as f64 / 1e3;
+    }
+    let s = f.summary;
+    let known = [
+        (50.0, s.p50_ms),
+        (90.0, s.p90_ms),
+        (95.0, s.p95_ms),
+        (99.0, s.p99_ms),
+        (99.9, s.p999_ms),
+        (100.0, s.max_ms),
+    ];
+    known
+        .into_iter()
+        .chain(f.curve.iter().map(|c| (c.percentile, c.ms)))
+        .filter(|(at, _)| *at >= p)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(s.max_ms, |(_, ms)| ms)
 }
 
 impl Verdict {
@@ -276,9 +385,15 @@ mod tests {
     #[test]
     fn every_form_parses_and_bad_ones_name_the_forms() {
         let t: Threshold = "p99 < 250ms".parse().unwrap();
-        assert_eq!((t.metric, t.op, t.limit), (Metric::P99, Op::Lt, 250.0));
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Percentile(99.0), Op::Lt, 250.0)
+        );
         let t: Threshold = "p50<=1.5s".parse().unwrap();
-        assert_eq!((t.metric, t.op, t.limit), (Metric::P50, Op::Le, 1500.0));
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Percentile(50.0), Op::Le, 1500.0)
+        );
         let t: Threshold = "errors < 1%".parse().unwrap();
         assert_eq!((t.metric, t.limit), (Metric::Errors, 1.0));
         // Whole microseconds: not 1000.9999999999999.
@@ -287,15 +402,23 @@ mod tests {
         let t: Threshold = "rps >= 500".parse().unwrap();
         assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Ge, 500.0));
         for (form, metric) in [
-            ("p90 > 800us", Metric::P90),
-            ("p999 < 2s", Metric::P999),
+            ("p90 > 800us", Metric::Percentile(90.0)),
+            ("p95 < 2s", Metric::Percentile(95.0)),
+            ("p999 < 2s", Metric::Percentile(99.9)),
+            ("p99.9 < 2s", Metric::Percentile(99.9)),
+            ("p(99.9) < 2s", Metric::Percentile(99.9)),
+            ("p(97.5) < 2s", Metric::Percentile(97.5)),
+            ("p98 < 1s", Metric::Percentile(98.0)),
             ("max < 1s", Metric::Max),
             ("mean < 10ms", Metric::Mean),
         ] {
             assert_eq!(form.parse::<Threshold>().unwrap().metric, metric, "{form}");
         }
         for (bad, why) in [
-            ("p98 < 1s", "unknown measure \"p98\""),
+            ("p101 < 1s", "unknown measure \"p101\""),
+            ("p0 < 1s", "unknown measure \"p0\""),
+            ("p(x) < 1s", "unknown measure \"p(x)\""),
+            ("pfast < 1s", "unknown measure \"pfast\""),
             ("p99 = 1s", "no comparison"),
             ("p99 < 250", "is not a duration"),
             ("p99 < -5ms", "is not a duration"),
@@ -341,6 +464,24 @@ mod tests {
         }
         let verdict = "errors < 0.7%".parse::<Threshold>().unwrap().judge(&m);
         assert_eq!(verdict.measured(), "0.70%");
+    }
+
+    /// Any percentile is judged on the merged histogram; a saved report
+    /// (no histogram) falls back on its own points at or above it.
+    #[test]
+    fn any_percentile_is_judged_on_the_merged_histogram() {
+        use loadlab_agent::Mode;
+        let latencies: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let mut m = crate::report::analysis::tests::mode(Mode::Async, &latencies, false);
+        let judge = |expr: &str, m: &ModeReport| expr.parse::<Threshold>().unwrap().judge(m);
+        let v = judge("p(97.5) <= 976ms", &m);
+        assert!(v.ok && (974.0..=977.0).contains(&v.value), "{v:?}");
+        assert!(!judge("p97.5 < 970ms", &m).ok);
+        let p95 = judge("p95 < 1s", &m).value;
+        assert!((949.0..=951.0).contains(&p95), "{p95}");
+        assert_eq!(p95, m.histogram.p95_ms);
+        m.response = None;
+        assert_eq!(judge("p(97.5) < 1s", &m).value, m.histogram.p99_ms);
     }
 
     /// The value shown is on the verdict's side of the limit.

@@ -342,3 +342,21 @@ fn a_long_mode_keeps_a_sample_and_streams_every_record() {
     }
     assert_eq!(seen.len(), 5000, "every request once");
 }
+
+/// Agents hanging up when a run is over is not a fault: twenty clean runs
+/// with two in-process agents print no warning (a warning is kept for
+/// streams that break mid-run, see `distributed.rs`).
+#[test]
+fn clean_runs_with_two_agents_print_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: quiet\nmodes: [sync, async]\nrequests:\n  - { id: R1, path: /delay-me?ms=3 }\n  - { id: R2, path: /delay-me?ms=1 }\n",
+    );
+    for run in 0..20 {
+        let out = coordinator(&["run", &spec, "--quiet", "--agents", "2"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "run {run}: {stderr}");
+        assert!(!stderr.contains("WARN"), "run {run} warned: {stderr}");
+    }
+}

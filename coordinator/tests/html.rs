@@ -216,11 +216,12 @@ fn every_bar_is_drawn_where_its_data_says() {
 }
 
 /// A 20,000-request run: the page stays small and opens fast (bars for a
-/// sample, requests in flight for the rest), and still without errors.
+/// sample, requests in flight for the rest), still without errors, and the
+/// sample's bars spread over the whole run instead of its first moments.
 #[test]
 fn a_large_run_makes_a_small_page_that_opens_fast() {
     let dir = tempfile::tempdir().unwrap();
-    let (page, _) = run(
+    let (page, report) = run(
         &dir,
         "name: large\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=0 }]\n\
          repeat: 20000\nconcurrency: 50\n",
@@ -232,7 +233,25 @@ fn a_large_run_makes_a_small_page_that_opens_fast() {
     // Generous: another test's Chromium or run may share the two cores; a
     // page that drew every one of 20,000 bars took far longer.
     assert!(loaded < Duration::from_secs(5), "loaded in {loaded:?}");
-    assert_eq!(bars.as_array().unwrap().len(), 300, "a sample of bars");
+    let bars = bars.as_array().unwrap();
+    assert_eq!(bars.len(), 300, "a sample of bars");
+    // Spread: from the run's start to near its end, on screen too, with a
+    // fair share in its second half.
+    let wall = report["modes"][0]["wall_ms"].as_f64().unwrap();
+    let starts: Vec<f64> = bars.iter().map(|b| b["start"].as_f64().unwrap()).collect();
+    let (first, last) = starts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    assert!(
+        first < 0.1 * wall && last > 0.8 * wall,
+        "bars from {first} to {last} ms of {wall}"
+    );
+    let late = starts.iter().filter(|s| **s > wall / 2.0).count();
+    assert!(late >= 60, "{late} of 300 bars in the run's second half");
+    let xs: Vec<f64> = bars.iter().map(|b| b["x"].as_f64().unwrap()).collect();
+    let span_px =
+        xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(span_px > 500.0, "the bars cover {span_px} px of the axis");
 }
 
 /// Thresholds on the page: a row per threshold and mode, ✓ or ✗, with the

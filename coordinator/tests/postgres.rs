@@ -396,3 +396,110 @@ fn unreachable_or_unknown_database_is_one_clear_line() {
     );
     assert!(!text(&unknown.stdout).contains("Querying"));
 }
+
+/// A login role of the test's own whose sessions plan with `settings`
+/// (role-level, so only the agent's and the watcher's sessions see them),
+/// dropped when the test ends.
+struct TestRole(String);
+
+impl TestRole {
+    fn new(schema: &SchemaName, settings: &[(&str, &str)]) -> TestRole {
+        let name = format!(
+            "loadlab_role_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let mut sql = format!(
+            "CREATE ROLE {name} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {name}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {name};"
+        );
+        for (key, value) in settings {
+            sql.push_str(&format!("ALTER ROLE {name} SET {key} = {value};"));
+        }
+        client().batch_execute(&sql).unwrap();
+        TestRole(name)
+    }
+
+    fn url(&self) -> String {
+        let mut url = url::Url::parse(&database_url()).unwrap();
+        url.set_username(&self.0).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let _ = client()
+                .batch_execute(&format!("DROP OWNED BY {name}; DROP ROLE IF EXISTS {name}"));
+        })
+        .join();
+    }
+}
+
+/// The SQL lesson in the terminal, from a real PostgreSQL: CPU-bound
+/// queries that slow each other down in async say so under the async
+/// mode (not only in the JSON); and sync says when the database ran its
+/// one query on parallel workers, and only then.
+#[test]
+fn the_terminal_says_what_the_database_did() {
+    let schema = TestSchema::new();
+    let s = &schema.0;
+    client()
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.numbers AS \
+             SELECT n FROM generate_series(1, 600000) n; ANALYZE {s}.numbers;"
+        ))
+        .unwrap();
+    let query = format!("SELECT count(*) FROM {s}.numbers WHERE md5(md5(n::text)) LIKE '%ab%'");
+    let run = |role: &TestRole| {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = write_spec(
+            &dir,
+            &format!(
+                "name: lesson\ntarget: {{ postgres: \"{}\" }}\nmodes: [sync, async]\n\
+                 statement_timeout: 60s\nqueries:\n{}",
+                role.url(),
+                (1..=4)
+                    .map(|i| format!("  - {{ id: Q{i}, sql: \"{query}\" }}\n"))
+                    .collect::<String>()
+            ),
+        );
+        let out = coordinator(&["run", &spec], &[]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        // Each mode's own lines end at its `==========`; the summary follows.
+        let sections: Vec<String> = stdout.split("==========").map(str::to_owned).collect();
+        assert!(sections.len() >= 3, "{stdout}");
+        (sections[0].clone(), sections[1].clone())
+    };
+
+    let parallel = TestRole::new(
+        s,
+        &[
+            ("max_parallel_workers_per_gather", "2"),
+            ("parallel_setup_cost", "0"),
+            ("parallel_tuple_cost", "0"),
+            ("min_parallel_table_scan_size", "0"),
+        ],
+    );
+    let (sync, together) = run(&parallel);
+    assert!(sync.contains("Time elapsed"), "{sync}");
+    assert!(
+        sync.contains("1 query in flight, but the database ran it on ~")
+            && sync.contains("backends (parallel workers): the cores were already busy"),
+        "sync with parallel workers: {sync}"
+    );
+    assert!(
+        together.contains("longer beside the others;") && together.contains("backends were active"),
+        "async's lesson under the async mode: {together}"
+    );
+
+    let alone = TestRole::new(s, &[("max_parallel_workers_per_gather", "0")]);
+    let (sync, _) = run(&alone);
+    assert!(sync.contains("Time elapsed"), "{sync}");
+    assert!(
+        !sync.contains("parallel workers"),
+        "sync without parallel workers: {sync}"
+    );
+}

@@ -3,6 +3,8 @@
 //! their merged tally. An agent's share of a mode is one dispatch; a lost
 //! agent's unfinished requests handed to another are another.
 
+use std::collections::BTreeMap;
+
 use loadlab_agent::schedule::Schedule;
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
@@ -65,6 +67,9 @@ pub struct Dispatch {
     pub delivered: RangeSet,
     /// The tally of the delivered requests.
     pub tally: Tally,
+    /// The same, by request id (without per-second figures: the mode's
+    /// tally has those).
+    pub by_request: BTreeMap<String, Tally>,
     /// The agent's last word on the assignment, once it is done.
     pub done: Option<v1::AssignmentDone>,
     pub state: State,
@@ -89,6 +94,7 @@ impl Dispatch {
             round_len,
             delivered: RangeSet::new(),
             tally: Tally::new(),
+            by_request: BTreeMap::new(),
             done: None,
             state: State::Running,
             span,
@@ -132,6 +138,7 @@ impl Dispatch {
                 completed.len()
             ));
         }
+        let by_request = self.by_request(&progress.by_request, tally.count)?;
         let mut recorded = RangeSet::new();
         for record in &progress.records {
             if !completed.contains(record.index) || recorded.contains(record.index) {
@@ -145,12 +152,59 @@ impl Dispatch {
         self.tally
             .merge(&tally)
             .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
+        for (id, tally) in by_request {
+            self.by_request
+                .entry(id)
+                .or_default()
+                .merge(&tally)
+                .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
+        }
         // Seconds well behind the latest are done: keep them encoded.
         if let Some(last) = self.tally.intervals.last_second() {
             let _ = self.tally.intervals.store_before(last.saturating_sub(2));
         }
         self.delivered.union_with(&completed);
         Ok(progress.records)
+    }
+
+    /// A progress's tallies by request id, read and checked: as many ids
+    /// as the round has at most (so what the coordinator holds stays
+    /// bounded whatever an agent sends), counts adding up to `count`.
+    fn by_request(
+        &self,
+        wire: &[v1::RequestTally],
+        count: u64,
+    ) -> Result<Vec<(String, Tally)>, String> {
+        if wire.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = Vec::with_capacity(wire.len());
+        for entry in wire {
+            let mut tally = entry
+                .tally
+                .as_ref()
+                .map(Tally::from_wire)
+                .transpose()
+                .map_err(|e| format!("a tally of {} that cannot be read: {e}", entry.id))?
+                .unwrap_or_default();
+            tally.intervals = Default::default();
+            read.push((entry.id.clone(), tally));
+        }
+        let total: u64 = read.iter().map(|(_, t)| t.count).sum();
+        if total != count {
+            return Err(format!(
+                "tallies by request of {total} requests for {count} finished"
+            ));
+        }
+        let known = |id: &String| self.by_request.contains_key(id);
+        let new = read.iter().filter(|(id, _)| !known(id)).count();
+        if self.by_request.len() + new > self.round_len.max(1) {
+            return Err(format!(
+                "more request ids than its round of {} has",
+                self.round_len
+            ));
+        }
+        Ok(read)
     }
 
     /// The indices it was given and did not deliver.
@@ -203,6 +257,7 @@ mod tests {
             tally: Some(tally.to_wire().unwrap()),
             started: 0,
             records: Vec::new(),
+            by_request: Vec::new(),
         }
     }
 

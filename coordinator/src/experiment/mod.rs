@@ -17,10 +17,11 @@ use tracing::Instrument;
 
 use crate::hub::{AgentHandle, Hub};
 use crate::observer::Observer;
-use crate::report::Report;
-use crate::report::analysis::compare_with_sync;
+use crate::report::analysis::{compare_mode_with_sync, compare_with_sync};
+use crate::report::{ModeReport, Report};
 use crate::round::{Resolved, Round};
 use crate::spec::Spec;
+use loadlab_agent::Mode;
 
 /// Runs every mode of `spec` on `agents` and reports. Agents that are lost
 /// are named in the report and not used for later modes; with
@@ -84,6 +85,12 @@ async fn run_modes(
             interrupt,
         )
         .await;
+        let mut report = report;
+        // Compared with sync now, when sync ran before it, so that the
+        // mode's own lines end with the whole explanation.
+        if let Some(sync) = modes.iter().find(|m: &&ModeReport| m.mode == Mode::Sync) {
+            compare_mode_with_sync(sync, &mut report);
+        }
         observer.mode_finished(&report);
         modes.push(report);
         if stop {

@@ -2,7 +2,7 @@
 //! back (each request accounted for once), deal with agents that are lost,
 //! and hand the merged results to the report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
@@ -517,12 +517,18 @@ impl<'a> ModeRun<'a> {
     pub fn finish(self) -> ModeReport {
         let mut failures = self.failures;
         let mut merged = Tally::new();
+        let mut by_request: BTreeMap<String, Tally> = BTreeMap::new();
         let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
         let mut not_started = 0u64;
         for d in &self.dispatches {
             let name = &d.name;
             if let Err(error) = merged.merge(&d.tally) {
                 failures.push(format!("merging agent {name}'s results: {error}"));
+            }
+            for (id, tally) in &d.by_request {
+                if let Err(error) = by_request.entry(id.clone()).or_default().merge(tally) {
+                    failures.push(format!("merging agent {name}'s results for {id}: {error}"));
+                }
             }
             match per_agent
                 .iter_mut()
@@ -611,6 +617,7 @@ impl<'a> ModeRun<'a> {
             mode: self.mode,
             load,
             tally: merged,
+            by_request,
             agents,
             records: self.records.into_records(),
             not_started: not_started + self.unreported,

@@ -10,7 +10,7 @@ use loadlab_proto::tally::Tally;
 
 use super::model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, LatencySummary, LoadKind,
-    ModeReport, PercentilePoint, RequestRecord, StallSummary,
+    ModeReport, PercentilePoint, RequestFigures, RequestRecord, StallSummary,
 };
 use super::text;
 use loadlab_agent::probe::Stall;
@@ -32,6 +32,8 @@ pub struct ModeResults {
     pub load: Load,
     /// Every agent's requests, merged.
     pub tally: Tally,
+    /// The same by request id, merged.
+    pub by_request: BTreeMap<String, Tally>,
     pub agents: Vec<AgentResult>,
     pub records: Vec<RequestRecord>,
     /// Requests that never started.
@@ -75,6 +77,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         mode,
         load,
         tally,
+        by_request,
         agents,
         mut records,
         not_started,
@@ -140,6 +143,9 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         stall,
     };
     let mut explanation = explain(mode, &measured);
+    if let Some(db) = database {
+        explanation.push_str(&parallel_workers(&db, in_flight));
+    }
     if let Some(tracking) = &tracking {
         explanation = explain_tracking(mode, &tally, &histogram, tracking);
     }
@@ -191,6 +197,11 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         database,
         slowdown_vs_sync: None,
         percentiles: curve(&tally.response),
+        response: (!tally.response.is_empty()).then(|| tally.response.clone()),
+        by_request: by_request
+            .into_iter()
+            .map(|(id, t)| (id, request_figures(t, wall_ms)))
+            .collect(),
         errors: tally.errors,
         errors_by_reason: tally.failures.clone(),
         not_started,
@@ -200,6 +211,25 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         agents: agents.iter().map(figures).collect(),
         requests_sampled: records.len() as u64 != tally.count,
         requests: records,
+    }
+}
+
+/// One request id's figures, from its merged tally: its rate over the
+/// mode's wall time, as the mode's own rate is.
+fn request_figures(tally: Tally, wall_ms: f64) -> RequestFigures {
+    RequestFigures {
+        count: tally.count,
+        errors: tally.errors,
+        rps: if wall_ms > 0.0 {
+            tally.count as f64 / (wall_ms / 1e3)
+        } else {
+            0.0
+        },
+        histogram: summary(&tally.response),
+        service_time: summary(&tally.service),
+        schedule_lag: summary(&tally.lag),
+        percentiles: curve(&tally.response),
+        response: (!tally.response.is_empty()).then_some(tally.response),
     }
 }
 
@@ -359,6 +389,7 @@ pub fn summary(h: &LatencyHistogram) -> LatencySummary {
         mean_ms: h.mean() / 1e3,
         p50_ms: ms(h.value_at_quantile(0.5)),
         p90_ms: ms(h.value_at_quantile(0.9)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
         p99_ms: ms(h.value_at_quantile(0.99)),
         p999_ms: ms(h.value_at_quantile(0.999)),
         max_ms: ms(h.max()),
@@ -456,33 +487,58 @@ fn explain_tracking(
 
 /// Compares each mode with sync, where the requests ran alone: its
 /// speedup, how much longer each request took beside the others, and — for
-/// queries — whether the database was the bottleneck.
+/// queries — whether the database was the bottleneck. Modes already
+/// compared (see [`compare_mode_with_sync`]) are left as they are.
 pub fn compare_with_sync(modes: &mut [ModeReport]) {
-    let Some(sync) = modes.iter().find(|m| m.mode == Mode::Sync) else {
+    let Some(sync) = modes.iter().find(|m| m.mode == Mode::Sync).cloned() else {
         return;
     };
-    let sync_ms = sync.wall_ms;
-    let alone = mean_latency_by_id(sync);
     for m in modes.iter_mut() {
-        if m.wall_ms > 0.0 {
-            m.speedup_vs_sync = Some(sync_ms / m.wall_ms);
-        }
-        if m.mode == Mode::Sync {
-            continue;
-        }
-        m.slowdown_vs_sync = slowdown(&alone, &mean_latency_by_id(m));
-        // Queries that slowed each other down: say what the database did.
-        if let (Some(slowdown), Some(db)) = (m.slowdown_vs_sync, m.database)
-            && slowdown >= 1.2
-        {
-            m.explanation.push_str(&format!(
-                "; {} vs sync {}: each query took {slowdown:.1}× longer beside the others; {}",
-                text::fmt_ms(m.wall_ms),
-                text::fmt_ms(sync_ms),
-                database_verdict(&db)
-            ));
+        if m.speedup_vs_sync.is_none() {
+            compare_mode_with_sync(&sync, m);
         }
     }
+}
+
+/// Compares one mode with `sync` (its speedup, and for modes other than
+/// sync the slowdown of each request and what the database did), so that
+/// the run loop can do it as soon as the mode ends and the terminal shows
+/// the whole explanation under the mode.
+pub fn compare_mode_with_sync(sync: &ModeReport, m: &mut ModeReport) {
+    let sync_ms = sync.wall_ms;
+    if m.wall_ms > 0.0 {
+        m.speedup_vs_sync = Some(sync_ms / m.wall_ms);
+    }
+    if m.mode == Mode::Sync {
+        return;
+    }
+    m.slowdown_vs_sync = slowdown(&mean_latency_by_id(sync), &mean_latency_by_id(m));
+    // Queries that slowed each other down: say what the database did.
+    if let (Some(slowdown), Some(db)) = (m.slowdown_vs_sync, m.database)
+        && slowdown >= 1.2
+    {
+        m.explanation.push_str(&format!(
+            "; {} vs sync {}: each query took {slowdown:.1}× longer beside the others; {}",
+            text::fmt_ms(m.wall_ms),
+            text::fmt_ms(sync_ms),
+            database_verdict(&db)
+        ));
+    }
+}
+
+/// One query at a time that still kept several backends busy: PostgreSQL
+/// ran it on parallel workers, so the cores were busy before any
+/// concurrency was added (why async gains little on a CPU-bound query).
+/// Empty unless the measured figures say so.
+fn parallel_workers(db: &DatabaseActivity, in_flight: InFlight) -> String {
+    if in_flight.max > 1 || db.active_mean < 1.5 {
+        return String::new();
+    }
+    format!(
+        "; 1 query in flight, but the database ran it on ~{:.1} backends (parallel workers): \
+         the cores were already busy",
+        db.active_mean
+    )
 }
 
 /// What the database's activity says about a slowdown.
@@ -569,6 +625,7 @@ pub(crate) mod tests {
             mode,
             load: Load::Closed { cap: 0 },
             tally,
+            by_request: BTreeMap::new(),
             agents: Vec::new(),
             records: Vec::new(),
             not_started: 0,
@@ -772,6 +829,30 @@ pub(crate) mod tests {
             ),
             "{}",
             modes[1].explanation
+        );
+    }
+
+    /// One query in flight on several busy backends is named as parallel
+    /// workers; one backend, or several queries in flight, is not.
+    #[test]
+    fn parallel_workers_are_named_when_one_query_kept_several_backends_busy() {
+        let db = |active_mean| DatabaseActivity {
+            samples: 20,
+            active_max: 3,
+            active_mean,
+            lock_wait_share: 0.0,
+            io_wait_share: 0.0,
+        };
+        let one = InFlight { max: 1, mean: 1.0 };
+        assert_eq!(
+            parallel_workers(&db(2.6), one),
+            "; 1 query in flight, but the database ran it on ~2.6 backends (parallel workers): \
+             the cores were already busy"
+        );
+        assert_eq!(parallel_workers(&db(1.0), one), "");
+        assert_eq!(
+            parallel_workers(&db(2.6), InFlight { max: 3, mean: 2.5 }),
+            ""
         );
     }
 

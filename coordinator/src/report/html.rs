@@ -20,7 +20,8 @@ use super::model::{
 };
 use super::text::fmt_ms;
 
-/// Bars drawn per mode; beyond, a sample of this many (the earliest).
+/// Bars drawn per mode; beyond, a sample of this many spread over the run
+/// (see [`drawn`]).
 pub const BARS_PER_MODE: usize = 300;
 
 /// The page for `report`.
@@ -77,7 +78,7 @@ fn summary(report: &Report) -> Markup {
             table {
                 thead { tr {
                     th { "mode" } th { "wall" } th { "vs sync" } th { "requests" } th { "errors" }
-                    th { "p50" } th { "p90" } th { "p99" } th { "max" }
+                    th { "req/s" } th { "mean" } th { "p50" } th { "p90" } th { "p95" } th { "p99" } th { "max" }
                 } }
                 tbody {
                     @for m in &report.modes {
@@ -87,11 +88,30 @@ fn summary(report: &Report) -> Markup {
                             td { (m.speedup_vs_sync.map_or("-".to_owned(), |s| format!("{s:.2}x"))) }
                             td { (m.histogram.count) }
                             td class=(if m.errors > 0 { "failed" } else { "" }) { (m.errors) }
+                            td { (format!("{:.1}", m.achieved_rate)) }
+                            td { (fmt_ms(m.histogram.mean_ms)) }
                             @let exemplars = m.exemplars.as_ref();
                             td { (percentile_cell(m.histogram.p50_ms, exemplars.and_then(|e| e.p50.as_ref()), report.trace_url.as_deref())) }
                             td { (percentile_cell(m.histogram.p90_ms, exemplars.and_then(|e| e.p90.as_ref()), report.trace_url.as_deref())) }
+                            td { (fmt_ms(m.histogram.p95_ms)) }
                             td { (percentile_cell(m.histogram.p99_ms, exemplars.and_then(|e| e.p99.as_ref()), report.trace_url.as_deref())) }
                             td { (percentile_cell(m.histogram.max_ms, exemplars.and_then(|e| e.max.as_ref()), report.trace_url.as_deref())) }
+                        }
+                        @if m.by_request.len() > 1 {
+                            @for (id, r) in &m.by_request {
+                                tr.request data-mode=(m.mode) data-request=(id) {
+                                    td.request-id { "· " (id) } td {} td {}
+                                    td { (r.count) }
+                                    td class=(if r.errors > 0 { "failed" } else { "" }) { (r.errors) }
+                                    td { (format!("{:.1}", r.rps)) }
+                                    td { (fmt_ms(r.histogram.mean_ms)) }
+                                    td { (fmt_ms(r.histogram.p50_ms)) }
+                                    td { (fmt_ms(r.histogram.p90_ms)) }
+                                    td { (fmt_ms(r.histogram.p95_ms)) }
+                                    td { (fmt_ms(r.histogram.p99_ms)) }
+                                    td { (fmt_ms(r.histogram.max_ms)) }
+                                }
+                            }
                         }
                     }
                 }
@@ -200,9 +220,7 @@ fn lanes(report: &Report) -> Vec<Lane<'_>> {
         .modes
         .iter()
         .map(|mode| {
-            let mut bars: Vec<&RequestRecord> = mode.requests.iter().collect();
-            bars.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-            bars.truncate(BARS_PER_MODE);
+            let mut bars = drawn(&mode.requests, BARS_PER_MODE);
             bars.sort_by(|a, b| {
                 a.agent
                     .cmp(&b.agent)
@@ -218,6 +236,38 @@ fn lanes(report: &Report) -> Vec<Lane<'_>> {
                 agents,
             }
         })
+        .collect()
+}
+
+/// Which of a mode's records the timeline draws, at most `limit`: all of
+/// them when they fit; else the failed and the slowest (up to a fifth of
+/// `limit` each), and the rest chosen every k-th in order of start, so the
+/// bars spread over the whole run instead of crowding its first moments.
+fn drawn(requests: &[RequestRecord], limit: usize) -> Vec<&RequestRecord> {
+    if requests.len() <= limit {
+        return requests.iter().collect();
+    }
+    let mut picked = vec![false; requests.len()];
+    let failed = (0..requests.len()).filter(|&i| !requests[i].ok);
+    for i in failed.take(limit / 5) {
+        picked[i] = true;
+    }
+    let mut by_latency: Vec<usize> = (0..requests.len()).collect();
+    by_latency.sort_by(|&a, &b| requests[b].latency_ms.total_cmp(&requests[a].latency_ms));
+    for &i in by_latency.iter().take(limit / 5) {
+        picked[i] = true;
+    }
+    let room = limit - picked.iter().filter(|p| **p).count();
+    let mut rest: Vec<usize> = (0..requests.len()).filter(|&i| !picked[i]).collect();
+    rest.sort_by(|&a, &b| requests[a].start_ms.total_cmp(&requests[b].start_ms));
+    let step = rest.len() as f64 / room.max(1) as f64;
+    for k in 0..room.min(rest.len()) {
+        picked[rest[(k as f64 * step) as usize]] = true;
+    }
+    requests
+        .iter()
+        .zip(picked)
+        .filter_map(|(r, p)| p.then_some(r))
         .collect()
 }
 
@@ -307,7 +357,7 @@ fn lane_markup(lane: &Lane, axis: &Axis, top: f64, trace_url: Option<&str>) -> M
     let mode = lane.mode;
     let shown = if lane.bars.len() < mode.histogram.count as usize {
         format!(
-            "{} — {} requests; the first {} drawn",
+            "{} — {} requests; {} drawn: the failed, the slowest and the rest spread evenly over the run",
             mode.mode,
             mode.histogram.count,
             lane.bars.len()
@@ -489,7 +539,8 @@ fn mode_section(mode: &ModeReport) -> Markup {
 
 fn summary_cells(s: &super::model::LatencySummary) -> Markup {
     html! {
-        "p50 " (fmt_ms(s.p50_ms)) " · p90 " (fmt_ms(s.p90_ms)) " · p99 " (fmt_ms(s.p99_ms))
+        "p50 " (fmt_ms(s.p50_ms)) " · p90 " (fmt_ms(s.p90_ms)) " · p95 " (fmt_ms(s.p95_ms))
+        " · p99 " (fmt_ms(s.p99_ms))
         " · max " (fmt_ms(s.max_ms)) " (" (s.count) ")"
     }
 }
@@ -508,11 +559,18 @@ fn nines(percentile: f64) -> f64 {
     }
 }
 
+/// One colour per request id on a mode's latency curve (cycled past ten).
+const REQUEST_COLOURS: [&str; 10] = [
+    "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#bab0ac", "#86bcb6",
+];
+
 fn latency_curve(mode: &ModeReport) -> Markup {
     let top_ms = mode
         .percentiles
         .iter()
         .chain(mode.agents.iter().flat_map(|a| &a.percentiles))
+        .chain(mode.by_request.values().flat_map(|r| &r.percentiles))
         .map(|p| p.ms)
         .fold(0.0, f64::max)
         .max(0.001);
@@ -526,9 +584,18 @@ fn latency_curve(mode: &ModeReport) -> Markup {
             .join(" ")
     };
     let several = mode.agents.len() > 1;
+    let requests = mode.by_request.len() > 1;
     html! {
         figure {
-            figcaption { "Response time by percentile" @if several { " (merged, and per agent dashed)" } }
+            figcaption {
+                "Response time by percentile" @if several { " (merged, and per agent dashed)" }
+                @if requests {
+                    br;
+                    @for (i, id) in mode.by_request.keys().enumerate() {
+                        span.legend style=(format!("color: {}", REQUEST_COLOURS[i % REQUEST_COLOURS.len()])) { "━ " (id) " " }
+                    }
+                }
+            }
             svg.chart xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {CHART_W} {CHART_H}")) width=(CHART_W) height=(CHART_H) {
                 @for (p, label) in [(0.0, "0%"), (90.0, "90%"), (99.0, "99%"), (99.9, "99.9%"), (99.99, "99.99%"), (99.999, "99.999%"), (100.0, "max")] {
                     line.gridline x1=(fmt(x(p))) x2=(fmt(x(p))) y1="10" y2=(fmt(CHART_H - PAD + 10.0)) {}
@@ -540,6 +607,11 @@ fn latency_curve(mode: &ModeReport) -> Markup {
                 @if several {
                     @for agent in &mode.agents {
                         polyline.agent-curve points=(points(&agent.percentiles)) { title { (agent.name) } }
+                    }
+                }
+                @if requests {
+                    @for (i, (id, r)) in mode.by_request.iter().enumerate() {
+                        polyline.request-curve data-request=(id) stroke=(REQUEST_COLOURS[i % REQUEST_COLOURS.len()]) points=(points(&r.percentiles)) { title { (id) } }
                     }
                 }
                 polyline.curve points=(points(&mode.percentiles)) { title { "merged" } }
@@ -638,6 +710,7 @@ th, td { text-align: right; padding: .2rem .6rem; border-bottom: 1px solid #eee;
 th:first-child, td:first-child { text-align: left; }
 table.figures th { text-align: left; font-weight: 600; }
 table.figures td { text-align: left; }
+tr.request td { color: #555; font-size: .92em; } td.request-id { padding-left: 1.4rem; }
 .why { padding-left: 1.2rem; } .why li { margin: .3rem 0; }
 .note { color: #555; } .failed { color: #c0392b; }
 svg text { font: 11px system-ui, sans-serif; fill: #444; }
@@ -650,7 +723,7 @@ svg text { font: 11px system-ui, sans-serif; fill: #444; }
 .charts { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; } figcaption { color: #555; }
 polyline { fill: none; stroke-width: 2; }
-.curve { stroke: #4e79a7; } .agent-curve { stroke: #9fb7d3; stroke-dasharray: 4 3; stroke-width: 1.5; }
+.curve { stroke: #4e79a7; } .request-curve { fill: none; stroke-width: 1.5; } .agent-curve { stroke: #9fb7d3; stroke-dasharray: 4 3; stroke-width: 1.5; }
 .p50, polyline.p50 { stroke: #59a14f; color: #59a14f; } .p99, polyline.p99 { stroke: #f28e2b; color: #f28e2b; }
 .max, polyline.max { stroke: #e15759; color: #e15759; }
 "#;
@@ -679,6 +752,33 @@ mod tests {
     use super::*;
     use crate::report::analysis::tests::{mode, record, report_of};
     use loadlab_agent::Mode;
+
+    /// Past the limit, the drawn bars span the whole run (not its first
+    /// moments), and keep every failure and the slowest request.
+    #[test]
+    fn a_large_mode_draws_bars_spread_over_the_run_with_failures_and_the_slowest() {
+        let mut requests: Vec<RequestRecord> = (0..3_000)
+            .map(|i| record("R1", f64::from(i), f64::from(i) + 1.0))
+            .collect();
+        requests[2_500].ok = false;
+        requests[1_234].end_ms += 50.0;
+        requests[1_234].latency_ms += 50.0;
+        let bars = drawn(&requests, 300);
+        assert_eq!(bars.len(), 300);
+        let last = bars.iter().map(|b| b.start_ms).fold(0.0, f64::max);
+        assert!(last >= 2_900.0, "the last bar starts at {last} ms of 3,000");
+        let late_half = bars.iter().filter(|b| b.start_ms >= 1_500.0).count();
+        assert!(
+            (120..=180).contains(&late_half),
+            "{late_half} of 300 in the second half"
+        );
+        assert!(bars.iter().any(|b| !b.ok), "the failure is drawn");
+        assert!(
+            bars.iter().any(|b| b.latency_ms > 50.0),
+            "the slowest is drawn"
+        );
+        assert_eq!(drawn(&requests[..200], 300).len(), 200, "all when they fit");
+    }
 
     /// Every bar carries the JSON's values, and sits where they say.
     #[test]

@@ -15,5 +15,6 @@ pub mod text;
 
 pub use model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, Kind, LatencySummary, LoadKind,
-    ModeReport, PercentilePoint, Report, RequestRecord, StallSummary, Targets, TrackerActivity,
+    ModeReport, PercentilePoint, Report, RequestFigures, RequestRecord, StallSummary, Targets,
+    TrackerActivity,
 };

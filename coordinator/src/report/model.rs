@@ -241,6 +241,15 @@ pub struct ModeReport {
     /// Response time by percentile, for the latency curve.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub percentiles: Vec<PercentilePoint>,
+    /// The merged response-time histogram itself (µs), while the run that
+    /// made it is in memory: what a threshold on any percentile is judged
+    /// on. Not written: a saved report keeps its summaries.
+    #[serde(skip)]
+    pub response: Option<loadlab_proto::histogram::LatencyHistogram>,
+    /// Each request id's own figures, merged across agents like the
+    /// mode's: a fast and a slow endpoint are not one histogram.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_request: BTreeMap<String, RequestFigures>,
     pub agents: Vec<AgentFigures>,
     /// Requests as they happened, ordered by start: every one, or (see
     /// `requests_sampled`) the first, the failures, the slowest and a
@@ -273,6 +282,29 @@ pub struct ModeReport {
     /// span of the run's trace to open (when the run was traced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exemplars: Option<Exemplars>,
+}
+
+/// One request id's share of a mode.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequestFigures {
+    pub count: u64,
+    /// Of those, failed.
+    pub errors: u64,
+    /// Finished per second of the mode's wall time.
+    pub rps: f64,
+    /// Response time (from when each was due), as the mode's `histogram`.
+    pub histogram: LatencySummary,
+    #[serde(default)]
+    pub service_time: LatencySummary,
+    #[serde(default)]
+    pub schedule_lag: LatencySummary,
+    /// Response time by percentile, for its latency curve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<PercentilePoint>,
+    /// Its merged histogram (µs) while the run is in memory, for
+    /// thresholds on any percentile; not written.
+    #[serde(skip)]
+    pub response: Option<loadlab_proto::histogram::LatencyHistogram>,
 }
 
 /// Requests that stand for a percentile, with their spans.
@@ -376,6 +408,9 @@ pub struct LatencySummary {
     pub mean_ms: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
+    /// Absent from reports written before it was added (read as 0).
+    #[serde(default)]
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,

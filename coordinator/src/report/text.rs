@@ -50,7 +50,8 @@ pub fn mode_footer(mode: &ModeReport) -> String {
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     let header = [
-        "mode", "wall", "vs sync", "requests", "errors", "p50", "p90", "p99", "max",
+        "mode", "wall", "vs sync", "requests", "errors", "req/s", "mean", "p50", "p90", "p95",
+        "p99", "max",
     ];
     let mut rows = vec![header.map(str::to_owned).to_vec()];
     for m in &report.modes {
@@ -61,8 +62,11 @@ pub fn summary(report: &Report) -> String {
                 .map_or("-".to_owned(), |s| format!("{s:.2}x")),
             m.histogram.count.to_string(),
             m.errors.to_string(),
+            format!("{:.1}", m.achieved_rate),
+            fmt_ms(m.histogram.mean_ms),
             fmt_ms(m.histogram.p50_ms),
             fmt_ms(m.histogram.p90_ms),
+            fmt_ms(m.histogram.p95_ms),
             fmt_ms(m.histogram.p99_ms),
             fmt_ms(m.histogram.max_ms),
         ]);
@@ -115,6 +119,31 @@ pub fn summary(report: &Report) -> String {
             ]);
         }
         table(&mut out, &rows);
+    }
+    for m in &report.modes {
+        if m.by_request.len() > 1 {
+            let _ = writeln!(out, "\n{} by request:", m.mode);
+            let header = [
+                "request", "requests", "errors", "req/s", "mean", "p50", "p90", "p95", "p99", "max",
+            ];
+            let mut rows = vec![header.map(str::to_owned).to_vec()];
+            for (id, r) in &m.by_request {
+                let h = &r.histogram;
+                rows.push(vec![
+                    id.clone(),
+                    r.count.to_string(),
+                    r.errors.to_string(),
+                    format!("{:.1}", r.rps),
+                    fmt_ms(h.mean_ms),
+                    fmt_ms(h.p50_ms),
+                    fmt_ms(h.p90_ms),
+                    fmt_ms(h.p95_ms),
+                    fmt_ms(h.p99_ms),
+                    fmt_ms(h.max_ms),
+                ]);
+            }
+            table(&mut out, &rows);
+        }
     }
     for m in &report.modes {
         if m.agents.len() > 1 {

@@ -272,6 +272,25 @@ impl Spec {
                 "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both, or `track`",
             ));
         }
+        if let Some(t) = spec
+            .thresholds
+            .iter()
+            .find(|t| t.request.as_deref().is_some_and(|id| !ids.contains(id)))
+        {
+            let mut known: Vec<&str> = ids.iter().copied().collect();
+            known.sort_unstable();
+            return Err(diagnostic::at_field(
+                text,
+                origin,
+                "thresholds",
+                format!(
+                    "threshold {:?} names request `{}`, which the spec does not have (its ids: {})",
+                    t.expr,
+                    t.request.as_deref().unwrap_or_default(),
+                    known.join(", ")
+                ),
+            ));
+        }
         if let Err((field, message)) = spec.check_load().and_then(|()| spec.check_delay_server()) {
             return Err(diagnostic::at_field(text, origin, field, message));
         }
