@@ -120,6 +120,7 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         mode: Mode::Async,
         load: Load::Closed { cap: 0 },
         tally: merged,
+        by_request: Default::default(),
         agents: per_agent,
         records: Vec::new(),
         not_started: 0,
