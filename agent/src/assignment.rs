@@ -80,7 +80,7 @@ impl Pending {
         {
             let request = &workload.round[outcome.request];
             let (name, attributes) = request.target.span(&request.id, &outcome);
-            let span = RequestSpan {
+            let mut span = RequestSpan {
                 name,
                 kind: SpanKind::Client,
                 start: self.clock.unix(outcome.start_us),
@@ -88,6 +88,7 @@ impl Pending {
                 attributes,
                 error: outcome.error.clone(),
             };
+            redact(&mut span, &workload.redact);
             span_id = Some(spans.export(outcome.sampled, span));
         }
         if in_sample || workload.all_records {
@@ -139,6 +140,34 @@ impl Pending {
             t.clear();
         }
         send(outbound, agent_message::Kind::Progress(progress)).await
+    }
+}
+
+/// `span` with every value of `secrets` written `***` (the spec's secret
+/// variables may sit in a URL, a query or a reason).
+fn redact(span: &mut RequestSpan, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let clean = |text: &str| -> Option<String> {
+        secrets.iter().any(|s| text.contains(s.as_str())).then(|| {
+            secrets
+                .iter()
+                .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
+        })
+    };
+    if let Some(name) = clean(&span.name) {
+        span.name = name.into();
+    }
+    for attribute in &mut span.attributes {
+        if let opentelemetry::Value::String(value) = &attribute.value
+            && let Some(value) = clean(value.as_str())
+        {
+            attribute.value = opentelemetry::Value::String(value.into());
+        }
+    }
+    if let Some(error) = span.error.as_deref().and_then(clean) {
+        span.error = Some(error);
     }
 }
 

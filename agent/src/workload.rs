@@ -33,6 +33,8 @@ pub struct Workload {
     pub trace_context: HashMap<String, String>,
     /// The zero of the mode's time axis, as Unix time in microseconds.
     pub mode_started_unix_us: u64,
+    /// Secret values no span may carry.
+    pub redact: Vec<String>,
 }
 
 /// One request of a round.
@@ -147,6 +149,11 @@ impl TryFrom<v1::Assignment> for Workload {
             all_records: assignment.all_records || assignment.live_events,
             trace_context: assignment.trace_context,
             mode_started_unix_us: assignment.mode_started_unix_us,
+            redact: assignment
+                .redact
+                .into_iter()
+                .filter(|value| !value.is_empty())
+                .collect(),
         })
     }
 }

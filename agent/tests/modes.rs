@@ -55,6 +55,7 @@ fn assignment(
         trace_context: Default::default(),
         mode_started_unix_us: 0,
         all_records: true,
+        redact: Vec::new(),
     })
     .unwrap()
 }

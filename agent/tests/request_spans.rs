@@ -122,6 +122,7 @@ async fn run(url: &str, rounds: u64, concurrency: u32) -> (TraceId, Vec<v1::Requ
         trace_context: HashMap::from([("traceparent".to_owned(), parent)]),
         mode_started_unix_us: now_us,
         all_records: false,
+        redact: Vec::new(),
     };
     let (outbound, mut received) = tokio::sync::mpsc::channel(64);
     let running = tokio::spawn(loadlab_agent::assignment::run(

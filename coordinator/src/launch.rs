@@ -182,14 +182,14 @@ pub async fn run(
         ));
     }
 
-    let live = Live::new(agents.len() > 1, options.quiet);
+    let live = Live::new(agents.len() > 1, options.quiet, spec.secrets.clone());
     let report = match &options.requests {
         None => {
             let mut live = live;
             experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await
         }
         Some(path) => {
-            let file = RequestsFile::create(path)
+            let file = RequestsFile::create(path, spec.secrets.clone())
                 .with_context(|| format!("--requests {}", path.display()))?;
             let mut both = Both(live, file);
             let mut report =

@@ -9,6 +9,7 @@ use crate::observer::Observer;
 use crate::report::text::mode_footer;
 use crate::report::{Kind, ModeReport, RequestRecord};
 use crate::round::Entry;
+use crate::spec::variables::Secrets;
 
 /// Prints as things happen, on stdout (the bar goes to stderr and only when
 /// it is a terminal).
@@ -18,14 +19,17 @@ pub struct Live {
     /// Print nothing while running (the summary still prints).
     quiet: bool,
     bar: Option<ProgressBar>,
+    /// Secret values, written `${NAME}` in every line.
+    secrets: Secrets,
 }
 
 impl Live {
-    pub fn new(show_agent: bool, quiet: bool) -> Live {
+    pub fn new(show_agent: bool, quiet: bool, secrets: Secrets) -> Live {
         Live {
             show_agent,
             quiet,
             bar: None,
+            secrets,
         }
     }
 
@@ -33,6 +37,7 @@ impl Live {
         if self.quiet {
             return;
         }
+        let text = self.secrets.redact(&text);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => println!("{text}"),
@@ -122,7 +127,7 @@ impl Observer for Live {
             bar.finish_and_clear();
         }
         if !self.quiet {
-            print!("{}", mode_footer(report));
+            print!("{}", self.secrets.redact(&mode_footer(report)));
         }
     }
 

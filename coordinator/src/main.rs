@@ -14,6 +14,7 @@ use loadlab_coordinator::dataset::SeedError;
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
 use loadlab_coordinator::report::text::{self, Glyphs};
 use loadlab_coordinator::report::{Report, file};
+use loadlab_coordinator::spec::variables::{self, Environment};
 use loadlab_coordinator::spec::{Plan, SchemaName, Spec};
 use loadlab_proto::auth::Token;
 use loadlab_telemetry::{TraceConfig, process};
@@ -61,17 +62,31 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         html: Option<PathBuf>,
     },
-    /// Check a spec without running anything.
+    /// Check a spec without running anything: which loop it runs, and the
+    /// variables it uses and whether each is set.
     Validate {
         /// The experiment spec (YAML), e.g. experiments/http.yaml
         spec: PathBuf,
+        /// Set a `${VAR}` of the spec (repeatable), over the environment.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_variable)]
+        env: Vec<(String, String)>,
     },
+}
+
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    variables::parse_assignment(text)
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// The experiment spec (YAML), e.g. experiments/http.yaml
     spec: PathBuf,
+
+    /// Set a `${VAR}` of the spec (repeatable), over the environment.
+    /// Values of variables named like secrets (TOKEN, SECRET, PASSWORD,
+    /// KEY) are written `${NAME}` in every output.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_variable)]
+    env: Vec<(String, String)>,
 
     /// In-process agents to start (default: the spec's `agents.count`, else 1).
     #[arg(long, conflicts_with = "listen")]
@@ -182,6 +197,11 @@ struct RunArgs {
     thresholds: Vec<Threshold>,
 }
 
+/// The spec's variables: `-e` over the process's environment.
+fn environment(overrides: Vec<(String, String)>) -> Environment {
+    Environment::process(overrides.into_iter().collect())
+}
+
 fn parse_threshold(text: &str) -> Result<Threshold, String> {
     text.parse()
 }
@@ -202,10 +222,12 @@ fn main() -> ExitCode {
         loadlab_telemetry::init_logging("warn");
     }
     match cli.command {
-        Command::Validate { spec } => match Spec::load(&spec) {
+        Command::Validate { spec, env } => match Spec::load_with(&spec, &environment(env)) {
             Ok(parsed) => {
                 let load = match parsed.plan() {
-                    Plan::Closed { rounds } => format!("{rounds} rounds"),
+                    Plan::Closed { rounds } => {
+                        format!("closed loop, {rounds} rounds each started when a slot frees")
+                    }
                     Plan::Open { profile, .. } => format!(
                         "open loop, {:.0} rounds over {}",
                         profile.expected(),
@@ -218,6 +240,15 @@ fn main() -> ExitCode {
                     parsed.round().len(),
                     parsed.modes.len()
                 );
+                for v in &parsed.variables {
+                    let how = match (v.set, &v.default) {
+                        (true, _) if v.secret => "set (secret: never shown)".to_owned(),
+                        (true, _) => "set".to_owned(),
+                        (false, Some(default)) => format!("not set, default {default:?}"),
+                        (false, None) => "not set".to_owned(),
+                    };
+                    println!("  ${{{}}}: {how}", v.name);
+                }
                 ExitCode::SUCCESS
             }
             Err(error) => {
@@ -262,7 +293,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let spec = match Spec::load(&args.spec) {
+    let spec = match Spec::load_with(&args.spec, &environment(args.env.clone())) {
         Ok(spec) => spec,
         Err(error) => {
             eprintln!("{error}");
@@ -355,6 +386,7 @@ fn run(args: RunArgs) -> ExitCode {
     if !report.interrupted {
         report.judge(&thresholds);
     }
+    let report = report.redacted(&spec.secrets);
     show(&report);
     if let Err(code) = write(&report, args.json.as_deref(), args.html.as_deref()) {
         return code;

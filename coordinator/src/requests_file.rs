@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use loadlab_agent::Mode;
 use serde::Serialize;
 
+use crate::spec::variables::Secrets;
+
 use crate::observer::Observer;
 use crate::report::RequestRecord;
 
@@ -18,6 +20,8 @@ pub struct RequestsFile {
     written: u64,
     /// The first write that failed; later records are not written.
     error: Option<std::io::Error>,
+    /// Secret values, written `${NAME}` in every record.
+    secrets: Secrets,
 }
 
 #[derive(Serialize)]
@@ -28,12 +32,13 @@ struct Line<'a> {
 }
 
 impl RequestsFile {
-    pub fn create(path: &Path) -> std::io::Result<RequestsFile> {
+    pub fn create(path: &Path, secrets: Secrets) -> std::io::Result<RequestsFile> {
         Ok(RequestsFile {
             path: path.to_owned(),
             out: BufWriter::with_capacity(1 << 16, File::create(path)?),
             written: 0,
             error: None,
+            secrets,
         })
     }
 
@@ -60,9 +65,18 @@ impl Observer for RequestsFile {
         if self.error.is_some() {
             return;
         }
-        let written = serde_json::to_writer(&mut self.out, &Line { mode, record })
-            .map_err(std::io::Error::other)
-            .and_then(|()| self.out.write_all(b"\n"));
+        let line = Line { mode, record };
+        let written = if self.secrets.is_empty() {
+            serde_json::to_writer(&mut self.out, &line).map_err(std::io::Error::other)
+        } else {
+            serde_json::to_value(&line)
+                .map_err(std::io::Error::other)
+                .and_then(|mut value| {
+                    self.secrets.redact_json(&mut value);
+                    serde_json::to_writer(&mut self.out, &value).map_err(std::io::Error::other)
+                })
+        }
+        .and_then(|()| self.out.write_all(b"\n"));
         match written {
             Ok(()) => self.written += 1,
             Err(error) => self.error = Some(error),

@@ -131,6 +131,7 @@ impl<'a> ModeRun<'a> {
             live_events: self.live_events,
             mode_started_unix_us: self.started_unix_us,
             all_records: self.all_records,
+            redact: self.spec.secrets.values().map(str::to_owned).collect(),
         };
         let sent = agent
             .send(coordinator_message::Kind::Assignment(assignment))

@@ -241,8 +241,10 @@ fn lanes(report: &Report) -> Vec<Lane<'_>> {
 
 /// Which of a mode's records the timeline draws, at most `limit`: all of
 /// them when they fit; else the failed and the slowest (up to a fifth of
-/// `limit` each), and the rest chosen every k-th in order of start, so the
-/// bars spread over the whole run instead of crowding its first moments.
+/// `limit` each), then one record per equal slice of time from the first
+/// start to the last (the kept records crowd a run's first moments: the
+/// first thousand are all kept), then, while there is room, every k-th of
+/// the rest in order of start.
 fn drawn(requests: &[RequestRecord], limit: usize) -> Vec<&RequestRecord> {
     if requests.len() <= limit {
         return requests.iter().collect();
@@ -257,9 +259,32 @@ fn drawn(requests: &[RequestRecord], limit: usize) -> Vec<&RequestRecord> {
     for &i in by_latency.iter().take(limit / 5) {
         picked[i] = true;
     }
-    let room = limit - picked.iter().filter(|p| **p).count();
-    let mut rest: Vec<usize> = (0..requests.len()).filter(|&i| !picked[i]).collect();
-    rest.sort_by(|&a, &b| requests[a].start_ms.total_cmp(&requests[b].start_ms));
+    let unpicked = |picked: &[bool]| -> Vec<usize> {
+        let mut rest: Vec<usize> = (0..requests.len()).filter(|&i| !picked[i]).collect();
+        rest.sort_by(|&a, &b| requests[a].start_ms.total_cmp(&requests[b].start_ms));
+        rest
+    };
+    let room = |picked: &[bool]| limit.saturating_sub(picked.iter().filter(|p| **p).count());
+    // One per slice of time.
+    let rest = unpicked(&picked);
+    let slices = room(&picked);
+    if let (Some(&first), Some(&last)) = (rest.first(), rest.last())
+        && slices > 0
+    {
+        let (from, to) = (requests[first].start_ms, requests[last].start_ms);
+        let width = ((to - from) / slices as f64).max(f64::MIN_POSITIVE);
+        let mut taken = None;
+        for &i in &rest {
+            let slice = (((requests[i].start_ms - from) / width) as usize).min(slices - 1);
+            if taken.is_none_or(|t| slice > t) {
+                picked[i] = true;
+                taken = Some(slice);
+            }
+        }
+    }
+    // Then every k-th of what is left, while there is room.
+    let rest = unpicked(&picked);
+    let room = room(&picked);
     let step = rest.len() as f64 / room.max(1) as f64;
     for k in 0..room.min(rest.len()) {
         picked[rest[(k as f64 * step) as usize]] = true;
@@ -357,7 +382,7 @@ fn lane_markup(lane: &Lane, axis: &Axis, top: f64, trace_url: Option<&str>) -> M
     let mode = lane.mode;
     let shown = if lane.bars.len() < mode.histogram.count as usize {
         format!(
-            "{} — {} requests; {} drawn: the failed, the slowest and the rest spread evenly over the run",
+            "{} — {} requests; {} drawn: the failed, the slowest and the rest spread over the run's time",
             mode.mode,
             mode.histogram.count,
             lane.bars.len()
@@ -778,6 +803,19 @@ mod tests {
             "the slowest is drawn"
         );
         assert_eq!(drawn(&requests[..200], 300).len(), 200, "all when they fit");
+
+        // Kept records crowd the start (the first thousand of a long run):
+        // the bars still reach its end, and every late record is drawn.
+        let mut crowded: Vec<RequestRecord> = (0..1_000)
+            .map(|i| record("R1", f64::from(i) * 0.01, f64::from(i) * 0.01 + 1.0))
+            .collect();
+        crowded.extend(
+            (1..=40).map(|i| record("R1", f64::from(i) * 100.0, f64::from(i) * 100.0 + 1.0)),
+        );
+        let bars = drawn(&crowded, 300);
+        assert_eq!(bars.len(), 300);
+        let late = bars.iter().filter(|b| b.start_ms >= 100.0).count();
+        assert_eq!(late, 40, "every one of the 40 late records");
     }
 
     /// Every bar carries the JSON's values, and sits where they say.

@@ -116,6 +116,28 @@ impl Report {
         }
     }
 
+    /// The report with every secret value written `${NAME}`, in every
+    /// string it holds (the saved spec, URLs, bodies, reasons): what all
+    /// renderers are given. Read back through its JSON form; the in-memory
+    /// histograms, used only to judge thresholds, are not kept.
+    pub fn redacted(self, secrets: &crate::spec::variables::Secrets) -> Report {
+        if secrets.is_empty() {
+            return self;
+        }
+        let Ok(mut value) = serde_json::to_value(&self) else {
+            return self;
+        };
+        secrets.redact_json(&mut value);
+        let secrets_kept = self.spec.secrets.clone();
+        match serde_json::from_value::<Report>(value) {
+            Ok(mut redacted) => {
+                redacted.spec.secrets = secrets_kept;
+                redacted
+            }
+            Err(_) => self,
+        }
+    }
+
     /// Judges `thresholds` on every mode (replacing earlier verdicts).
     pub fn judge(&mut self, thresholds: &[crate::threshold::Threshold]) {
         self.thresholds = thresholds

@@ -12,6 +12,7 @@ mod de;
 mod diagnostic;
 mod request;
 mod values;
+pub mod variables;
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
@@ -113,6 +114,12 @@ pub struct Spec {
     /// any failed exits 99. E.g. `["p99 < 250ms", "errors < 1%"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::threshold::Threshold>,
+    /// The `${VAR}`s the spec's text used, as they were resolved.
+    #[serde(skip)]
+    pub variables: Vec<variables::Variable>,
+    /// The values of its secret variables, which no output shows.
+    #[serde(skip)]
+    pub secrets: variables::Secrets,
 }
 
 /// How many agents run the experiment, and how they share it.
@@ -244,20 +251,40 @@ impl Work<'_> {
 }
 
 impl Spec {
-    /// Reads and validates the spec at `path`.
+    /// Reads and validates the spec at `path`, its variables from the
+    /// process's environment.
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        Spec::load_with(path, &variables::Environment::default())
+    }
+
+    /// Reads and validates the spec at `path`, its variables from `env`.
+    pub fn load_with(path: &Path, env: &variables::Environment) -> Result<Spec, SpecError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             path: shown.clone(),
             source,
         })?;
-        Spec::parse(&text, &shown)
+        Spec::parse_with(&text, &shown, env)
     }
 
     /// Validates `text`; `origin` names it in errors (usually the file path).
     pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
-        let spec = serde_yaml_ng::from_str::<Spec>(text)
+        Spec::parse_with(text, origin, &variables::Environment::default())
+    }
+
+    /// Resolves `text`'s variables from `env`, then validates it.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        env: &variables::Environment,
+    ) -> Result<Spec, SpecError> {
+        let interpolated = variables::interpolate(text, env)
+            .map_err(|(at, message)| SpecError::at(origin, at, message))?;
+        let text = interpolated.text.as_str();
+        let mut spec = serde_yaml_ng::from_str::<Spec>(text)
             .map_err(|error| SpecError::from_yaml(origin, &error))?;
+        spec.variables = interpolated.variables;
+        spec.secrets = interpolated.secrets;
         let round = spec.round();
         let ids: HashSet<&str> = round.iter().map(|work| work.id()).collect();
         if ids.len() < round.len()
