@@ -10,7 +10,8 @@ WORKDIR /src
 # The whole workspace (.dockerignore leaves out target/ and .git/). No protoc is
 # needed: proto/build.rs compiles loadlab.proto with protox, in Rust.
 COPY . .
-RUN cargo build --release --locked \
+# The `dist` profile: fat LTO, one codegen unit (see Cargo.toml).
+RUN cargo build --profile dist --locked \
         --bin coordinator --bin agent --bin delay-server --bin tracker
 
 # --- runtime stage -----------------------------------------------------------
@@ -19,10 +20,10 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/release/coordinator \
-                  /src/target/release/agent \
-                  /src/target/release/delay-server \
-                  /src/target/release/tracker \
+COPY --from=build /src/target/dist/coordinator \
+                  /src/target/dist/agent \
+                  /src/target/dist/delay-server \
+                  /src/target/dist/tracker \
                   /usr/local/bin/
 # The experiment specs, so `coordinator run /experiments/http.yaml` works.
 COPY experiments/ /experiments/

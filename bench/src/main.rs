@@ -57,7 +57,10 @@ enum Benchmark {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Args::parse().benchmark {
+    let args = Args::parse();
+    // Which build is measured: figures of `release` and `dist` differ.
+    eprintln!("bench: binaries of the `{}` profile", process::profile());
+    match args.benchmark {
         Benchmark::DelayServer(options) => delay_server::run(options),
         Benchmark::Precision(options) => precision::run(options),
         Benchmark::Postgres(options) => postgres::run(options),

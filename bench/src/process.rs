@@ -1,4 +1,4 @@
-//! Where the release binaries under test are.
+//! Where the binaries under test are (beside `bench`: the same profile).
 
 use std::path::PathBuf;
 
@@ -18,6 +18,20 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// The cargo profile the binaries under test were built with, as the
+/// directory `bench` runs from says: `release` (everyday) or `dist` (fat
+/// LTO, as images ship).
+pub fn profile() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(|dir| dir.file_name())
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Whether `tool` runs (`--version` answers).

@@ -86,6 +86,8 @@ pub struct RunOptions {
     pub database_url: Option<String>,
     /// Print only the summary.
     pub quiet: bool,
+    /// Print the human report on stderr (the JSON goes to stdout).
+    pub human_on_stderr: bool,
     /// Write every request's record here (JSON Lines).
     pub requests: Option<std::path::PathBuf>,
 }
@@ -182,7 +184,12 @@ pub async fn run(
         ));
     }
 
-    let live = Live::new(agents.len() > 1, options.quiet, spec.secrets.clone());
+    let live = Live::new(
+        agents.len() > 1,
+        options.quiet,
+        options.human_on_stderr,
+        spec.secrets.clone(),
+    );
     let report = match &options.requests {
         None => {
             let mut live = live;

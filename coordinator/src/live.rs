@@ -21,13 +21,16 @@ pub struct Live {
     bar: Option<ProgressBar>,
     /// Secret values, written `${NAME}` in every line.
     secrets: Secrets,
+    /// Lines go to stderr (stdout carries the JSON).
+    on_stderr: bool,
 }
 
 impl Live {
-    pub fn new(show_agent: bool, quiet: bool, secrets: Secrets) -> Live {
+    pub fn new(show_agent: bool, quiet: bool, on_stderr: bool, secrets: Secrets) -> Live {
         Live {
             show_agent,
             quiet,
+            on_stderr,
             bar: None,
             secrets,
         }
@@ -40,6 +43,7 @@ impl Live {
         let text = self.secrets.redact(&text);
         match &self.bar {
             Some(bar) => bar.println(text),
+            None if self.on_stderr => eprintln!("{text}"),
             None => println!("{text}"),
         }
     }
@@ -127,7 +131,12 @@ impl Observer for Live {
             bar.finish_and_clear();
         }
         if !self.quiet {
-            print!("{}", self.secrets.redact(&mode_footer(report)));
+            let footer = self.secrets.redact(&mode_footer(report));
+            if self.on_stderr {
+                eprint!("{footer}");
+            } else {
+                print!("{footer}");
+            }
         }
     }
 

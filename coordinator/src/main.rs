@@ -172,7 +172,8 @@ struct RunArgs {
     database_url: Option<String>,
 
     /// Also write the results as JSON to this file (`coordinator report`
-    /// renders it again).
+    /// renders it again); `-` writes it to stdout (for `jq`), and the
+    /// human report then goes to stderr.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
 
@@ -206,12 +207,13 @@ fn parse_threshold(text: &str) -> Result<Threshold, String> {
     text.parse()
 }
 
-/// Exit codes: 0 all requests succeeded (with thresholds: every threshold
-/// passed), 1 some failed or the run could not start or complete, 2 bad
-/// usage or spec, 99 a threshold failed, 130 interrupted.
-const EXIT_FAILED: u8 = 1;
+/// Exit codes, the same in every subcommand: 0 every request succeeded
+/// (with thresholds: every threshold passed); 1 some requests failed or
+/// did not run; 2 bad usage or spec; 3 could not run (a database or port
+/// refused, a file that cannot be written); 99 a threshold failed; 130
+/// interrupted by Ctrl-C; 143 stopped by SIGTERM.
 const EXIT_USAGE: u8 = 2;
-const EXIT_INTERRUPTED: u8 = 130;
+const EXIT_COULD_NOT_RUN: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -277,15 +279,15 @@ fn main() -> ExitCode {
                 Ok(Ok(_)) => ExitCode::SUCCESS,
                 Ok(Err(error @ SeedError::Interrupted)) => {
                     eprintln!("coordinator: {error}");
-                    ExitCode::from(EXIT_INTERRUPTED)
+                    ExitCode::from(process::interrupted_exit_code())
                 }
                 Ok(Err(error)) => {
                     eprintln!("coordinator: {error}");
-                    ExitCode::from(EXIT_FAILED)
+                    ExitCode::from(EXIT_COULD_NOT_RUN)
                 }
                 Err(error) => {
                     eprintln!("coordinator: cannot start the async runtime: {error}");
-                    ExitCode::from(EXIT_FAILED)
+                    ExitCode::from(EXIT_COULD_NOT_RUN)
                 }
             }
         }
@@ -328,8 +330,9 @@ fn run(args: RunArgs) -> ExitCode {
     }
     // A report that could not be written at the end is a run lost: say so
     // before it starts.
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
     for (flag, path) in [
-        ("--json", &args.json),
+        ("--json", if json_to_stdout { &None } else { &args.json }),
         ("--html", &args.html),
         ("--requests", &args.requests),
     ] {
@@ -340,7 +343,7 @@ fn run(args: RunArgs) -> ExitCode {
                 "coordinator: {flag} {}: cannot write there: {error}",
                 path.display()
             );
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
         }
     }
     let config = TraceConfig {
@@ -359,11 +362,11 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(Ok(report)) => report,
         Err(error) => {
             eprintln!("coordinator: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_FAILED);
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
         }
         Ok(Err(error)) => {
             eprintln!("coordinator: {error:#}");
-            return ExitCode::from(EXIT_FAILED);
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
         }
     };
     let mut report = report;
@@ -387,11 +390,27 @@ fn run(args: RunArgs) -> ExitCode {
         report.judge(&thresholds);
     }
     let report = report.redacted(&spec.secrets);
-    show(&report);
-    if let Err(code) = write(&report, args.json.as_deref(), args.html.as_deref()) {
+    if json_to_stdout {
+        show(&report, &mut std::io::stderr());
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("coordinator: cannot write the JSON: {error}");
+                return ExitCode::from(EXIT_COULD_NOT_RUN);
+            }
+        }
+    } else {
+        show(&report, &mut std::io::stdout());
+    }
+    let json = args.json.as_deref().filter(|_| !json_to_stdout);
+    if let Err(code) = write(&report, json, args.html.as_deref()) {
         return code;
     }
-    ExitCode::from(report.exit_code())
+    match report.exit_code() {
+        // Ctrl-C or SIGTERM: by the shell's convention, 130 or 143.
+        130 => ExitCode::from(process::interrupted_exit_code()),
+        code => ExitCode::from(code),
+    }
 }
 
 /// The run's options from its flags; errors are usage errors.
@@ -443,14 +462,16 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
         http_target: args.http_target.clone(),
         database_url: args.database_url.clone(),
         quiet: args.quiet,
+        human_on_stderr: args.json.as_deref() == Some(Path::new("-")),
         requests: args.requests.clone(),
     })
 }
 
-/// The summary and, for small modes, the timeline, on stdout.
-fn show(report: &Report) {
-    println!();
-    print!("{}", text::summary(report));
+/// The summary and, for small modes, the timeline, on `out` (stdout, or
+/// stderr when the JSON goes to stdout).
+fn show(report: &Report, out: &mut dyn std::io::Write) {
+    let mut text = String::from("\n");
+    text.push_str(&text::summary(report));
     let term = console::Term::stdout();
     let plain = !term.is_term() || std::env::var_os("NO_COLOR").is_some();
     let width = term
@@ -458,8 +479,10 @@ fn show(report: &Report) {
         .map_or(100, |(_, columns)| usize::from(columns));
     let glyphs = if plain { Glyphs::Ascii } else { Glyphs::Blocks };
     if let Some(timeline) = text::timeline(report, width, glyphs) {
-        print!("{timeline}");
+        text.push_str(&timeline);
     }
+    // A closed pipe (`| head`) is no reason to fail the run.
+    let _ = out.write_all(text.as_bytes());
 }
 
 /// Writes the JSON and the HTML page asked for; the exit code when one
@@ -477,7 +500,7 @@ fn write(report: &Report, json: Option<&Path>, html: Option<&Path>) -> Result<()
             && let Err(error) = writer(report, path)
         {
             eprintln!("coordinator: cannot write {}: {error}", path.display());
-            return Err(ExitCode::from(EXIT_FAILED));
+            return Err(ExitCode::from(EXIT_COULD_NOT_RUN));
         }
     }
     Ok(())
@@ -494,7 +517,7 @@ fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
     };
     match html {
         None => {
-            show(&report);
+            show(&report, &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Some(path) => match file::write_html(&report, path) {
@@ -509,7 +532,7 @@ fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
             }
             Err(error) => {
                 eprintln!("coordinator: cannot write {}: {error}", path.display());
-                ExitCode::from(EXIT_USAGE)
+                ExitCode::from(EXIT_COULD_NOT_RUN)
             }
         },
     }

@@ -301,14 +301,49 @@ fn saved_runs_render_again_and_bad_files_are_refused() {
         text(&foreign.stderr)
     );
 
+    // A file that cannot be written: exit 3 (could not run), before the
+    // run in `run`, and the same in `report`.
     let nowhere = coordinator(&["run", &spec, "--html", "/nonexistent-dir/report.html"]);
-    assert_eq!(nowhere.status.code(), Some(2));
+    assert_eq!(nowhere.status.code(), Some(3));
     let stderr = text(&nowhere.stderr);
     assert!(
         stderr.contains("--html /nonexistent-dir/report.html: cannot write there"),
         "{stderr}"
     );
     assert!(!text(&nowhere.stdout).contains("Requesting"), "nothing ran");
+    let page = coordinator(&[
+        "report",
+        dir.path().join("run.json").to_str().unwrap(),
+        "--html",
+        "/nonexistent-dir/report.html",
+    ]);
+    assert_eq!(page.status.code(), Some(3), "{}", text(&page.stderr));
+}
+
+/// `--json -` writes the report to stdout, for `jq`, and the human report
+/// (its lines, the summary) to stderr.
+#[test]
+fn json_to_stdout_leaves_the_human_report_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: piped
+modes: [sync, async]
+requests:
+  - { id: R1, path: /delay-me?ms=2 }
+  - { id: R2, path: /delay-me?ms=1 }
+",
+    );
+    let out = coordinator(&["run", &spec, "--json", "-"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("stdout is the JSON alone");
+    assert_eq!(report["format"], "loadlab-report/1");
+    assert_eq!(report["modes"].as_array().unwrap().len(), 2);
+    assert!(stderr.contains("R1: Requesting"), "{stderr}");
+    assert!(stderr.contains("Time elapsed"), "{stderr}");
+    assert!(stderr.contains("vs sync"), "the summary: {stderr}");
+    assert!(!dir.path().join("-").exists(), "no file named -");
 }
 
 /// Past the first thousand requests of a mode the report keeps a sample of
@@ -359,4 +394,28 @@ fn clean_runs_with_two_agents_print_no_warning() {
         assert_eq!(out.status.code(), Some(0), "run {run}: {stderr}");
         assert!(!stderr.contains("WARN"), "run {run} warned: {stderr}");
     }
+}
+
+/// Stopped by SIGTERM (`docker stop`, Kubernetes), a run prints its
+/// partial report and exits 143 by the shell's convention (Ctrl-C: 130,
+/// see `distributed.rs`).
+#[test]
+fn sigterm_prints_the_partial_report_and_exits_143() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: long\nmodes: [async]\nrequests:\n  - { id: A, path: /delay-me?seconds=30 }\n",
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_coordinator"));
+    command.args(["run", &spec]);
+    let mut running = common::Running::spawn(command);
+    running.wait_for_line("Requesting", std::time::Duration::from_secs(30));
+    running.signal("TERM");
+    let code = running.exit_code(std::time::Duration::from_secs(15));
+    assert_eq!(code, Some(143), "{}{}", running.stdout(), running.stderr());
+    assert!(
+        running.stdout().contains("Interrupted"),
+        "{}",
+        running.stdout()
+    );
 }

@@ -215,7 +215,7 @@ fn dockerfile_builds_and_ships_every_binary_it_names() {
     assert_eq!(built, ours, "the Dockerfile builds exactly our binaries");
     for binary in ours {
         assert!(
-            text.contains(&format!("/src/target/release/{binary}")),
+            text.contains(&format!("/src/target/dist/{binary}")),
             "the Dockerfile copies {binary} into the image"
         );
     }

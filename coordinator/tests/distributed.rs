@@ -445,7 +445,8 @@ fn wrong_or_missing_token_is_refused_on_both_sides() {
         missing.stderr()
     );
 
-    assert_eq!(coordinator.exit_code(LONG), Some(1));
+    // No agent: the run could not start (exit 3).
+    assert_eq!(coordinator.exit_code(LONG), Some(3));
     let stderr = coordinator.stderr();
     assert!(
         stderr.contains("only 0/1 agents connected within 4s"),
@@ -534,7 +535,7 @@ async fn protocol_version_mismatch_is_refused_with_both_versions() {
     let code = tokio::task::spawn_blocking(move || coordinator.exit_code(LONG))
         .await
         .unwrap();
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(3), "no agent joined: the run could not start");
 }
 
 #[tokio::test]

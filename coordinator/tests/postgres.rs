@@ -352,7 +352,8 @@ fn interrupt_cancels_the_query_on_the_server() {
 }
 
 /// A refused connection or an unknown database: one clear line naming
-/// host:port/database and PostgreSQL's message, exit 1, nothing run.
+/// host:port/database and PostgreSQL's message, exit 3 (could not run),
+/// nothing run.
 #[test]
 fn unreachable_or_unknown_database_is_one_clear_line() {
     let _reachable = client();
@@ -370,7 +371,7 @@ fn unreachable_or_unknown_database_is_one_clear_line() {
         )],
     );
     let stderr = text(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert_eq!(refused.status.code(), Some(3), "could not run: {stderr}");
     assert!(
         stderr.contains(&format!("cannot connect to 127.0.0.1:{port}/postgres")),
         "{stderr}"
@@ -383,7 +384,7 @@ fn unreachable_or_unknown_database_is_one_clear_line() {
     url.set_path("/loadlab_no_such_db");
     let unknown = coordinator(&["run", &spec], &[("DATABASE_URL", url.as_str())]);
     let stderr = text(&unknown.stderr);
-    assert_eq!(unknown.status.code(), Some(1), "{stderr}");
+    assert_eq!(unknown.status.code(), Some(3), "could not run: {stderr}");
     let server = format!(
         "{}:{}/loadlab_no_such_db",
         url.host_str().unwrap(),

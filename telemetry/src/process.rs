@@ -3,6 +3,7 @@
 //! SIGTERM, and every span flushed before exit.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,20 @@ pub fn run<T>(
     Ok(output)
 }
 
+/// Which signal stopped the process, once one did: 0 none, else its
+/// number (SIGINT 2, SIGTERM 15).
+static STOPPED_BY: AtomicU8 = AtomicU8::new(0);
+
+/// The exit code of a process stopped by a signal, by the shell's
+/// convention (128 + the signal's number): 130 after Ctrl-C, 143 after
+/// SIGTERM (`docker stop`, Kubernetes); 130 when no signal was seen.
+pub fn interrupted_exit_code() -> u8 {
+    match STOPPED_BY.load(Ordering::Relaxed) {
+        15 => 143,
+        _ => 130,
+    }
+}
+
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and
 /// Kubernetes send).
 pub async fn stop_requested() {
@@ -44,10 +59,11 @@ pub async fn stop_requested() {
             Err(_) => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    let signal = tokio::select! {
+        _ = tokio::signal::ctrl_c() => 2,
+        () = terminate => 15,
+    };
+    let _ = STOPPED_BY.compare_exchange(0, signal, Ordering::Relaxed, Ordering::Relaxed);
 }
 
 /// A token cancelled on the first SIGINT or SIGTERM. Call inside the runtime.
