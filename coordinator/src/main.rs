@@ -22,7 +22,12 @@ use loadlab_telemetry::{TraceConfig, process};
 /// Runs load experiments that show what waiting costs: the same requests in
 /// sync, async, blocking and threads modes, measured and explained.
 #[derive(Debug, Parser)]
-#[command(name = "coordinator", version, propagate_version = true)]
+#[command(
+    name = "coordinator",
+    version,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,12 +41,14 @@ enum Command {
     /// requests. Agents run in this process and connect over gRPC on
     /// 127.0.0.1, exactly as remote agents would — or, with --listen, the
     /// coordinator waits for `agent` processes to join from other hosts.
+    #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
     /// Build the Brazilian-cities dataset the SQL experiments query.
     ///
     /// 27 states and 5,564 cities per unit of scale, in a schema of its own.
     /// Running it again at the same scale does nothing; another scale
     /// rebuilds it.
+    #[command(after_help = EXIT_CODES)]
     Seed {
         /// The database, e.g. postgres://postgres@127.0.0.1:5432/postgres
         #[arg(long, env = "DATABASE_URL")]
@@ -55,6 +62,7 @@ enum Command {
     },
     /// Print a saved run's report again (from `run --json`), or write it
     /// as an HTML page.
+    #[command(after_help = EXIT_CODES)]
     Report {
         /// The JSON a run wrote with --json.
         json: PathBuf,
@@ -64,6 +72,7 @@ enum Command {
     },
     /// Check a spec without running anything: which loop it runs, and the
     /// variables it uses and whether each is set.
+    #[command(after_help = EXIT_CODES)]
     Validate {
         /// The experiment spec (YAML), e.g. experiments/http.yaml
         spec: PathBuf,
@@ -206,6 +215,16 @@ fn environment(overrides: Vec<(String, String)>) -> Environment {
 fn parse_threshold(text: &str) -> Result<Threshold, String> {
     text.parse()
 }
+
+/// What `--help` says of exit codes (see the constants below).
+const EXIT_CODES: &str = "Exit codes (the same in every subcommand):
+  0    every request succeeded (with thresholds: every threshold passed)
+  1    some requests failed or did not run
+  2    bad usage or spec (file:line:column)
+  3    could not run: a database or port refused, no agent, a file not writable
+  99   a threshold failed
+  130  interrupted by Ctrl-C (the partial report is printed)
+  143  stopped by SIGTERM (the partial report is printed)";
 
 /// Exit codes, the same in every subcommand: 0 every request succeeded
 /// (with thresholds: every threshold passed); 1 some requests failed or

@@ -215,6 +215,17 @@ fn shipped_experiments_validate() {
 /// Usage errors exit 2 with clap's message.
 #[test]
 fn usage_errors_exit_2() {
+    // The exit codes are in --help, for every subcommand.
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let help = text(&coordinator(args).stdout);
+        for line in [
+            "3    could not run",
+            "99   a threshold failed",
+            "143  stopped by SIGTERM",
+        ] {
+            assert!(help.contains(line), "{args:?}: {help}");
+        }
+    }
     assert_eq!(coordinator(&["run"]).status.code(), Some(2));
     assert_eq!(coordinator(&["frobnicate"]).status.code(), Some(2));
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments/http.yaml");

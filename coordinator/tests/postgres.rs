@@ -469,10 +469,15 @@ fn the_terminal_says_what_the_database_did() {
         let out = coordinator(&["run", &spec], &[]);
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-        // Each mode's own lines end at its `==========`; the summary follows.
-        let sections: Vec<String> = stdout.split("==========").map(str::to_owned).collect();
-        assert!(sections.len() >= 3, "{stdout}");
-        (sections[0].clone(), sections[1].clone())
+        // Each mode's own lines run from its `==========` to the next,
+        // ending with `Time elapsed` and the why; the summary follows.
+        let footers: Vec<String> = stdout
+            .split("==========")
+            .filter(|section| section.contains("Time elapsed"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(footers.len(), 2, "{stdout}");
+        (footers[0].clone(), footers[1].clone())
     };
 
     let parallel = TestRole::new(
