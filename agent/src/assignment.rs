@@ -302,7 +302,12 @@ pub async fn run(
         run_id: run_id.clone(),
         completed,
         errors,
-        not_started: workload.len().saturating_sub(started),
+        // A timed loop runs what its time allows: nothing is left over.
+        not_started: if workload.schedule.is_timed() {
+            0
+        } else {
+            workload.len().saturating_sub(started)
+        },
         cancelled: cancel.is_cancelled(),
         not_started_reason: execution.not_started_reason.unwrap_or_default(),
         max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),

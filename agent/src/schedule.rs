@@ -25,6 +25,10 @@ pub enum Schedule {
     /// Rounds arrive at a rate; index `j * round_len + r` is request `r` of
     /// the share's `j`-th arrival.
     Open(OpenLoop),
+    /// A closed loop for a time: `users` in flight at once, each request
+    /// started as soon as a slot frees, until `run_for` has passed; index
+    /// `i` is request `i % round_len` of round `i / round_len`.
+    Timed { users: u32, run_for: Duration },
 }
 
 /// One request to start: its index in the assignment, which request of
@@ -258,6 +262,10 @@ impl Schedule {
             v1::assignment::Schedule::Closed(closed) => Some(Schedule::Closed {
                 items: RangeSet::from_wire(&closed.items)?,
             }),
+            v1::assignment::Schedule::Timed(timed) => Some(Schedule::Timed {
+                users: timed.users,
+                run_for: Duration::from_micros(timed.run_for_us),
+            }),
             v1::assignment::Schedule::Open(open) => {
                 let stages = open
                     .stages
@@ -288,6 +296,10 @@ impl Schedule {
         match self {
             Schedule::Closed { items } => v1::assignment::Schedule::Closed(v1::ClosedLoop {
                 items: items.to_wire(),
+            }),
+            Schedule::Timed { users, run_for } => v1::assignment::Schedule::Timed(v1::TimedLoop {
+                users: *users,
+                run_for_us: run_for.as_micros() as u64,
             }),
             Schedule::Open(open) => v1::assignment::Schedule::Open(v1::OpenLoop {
                 stages: open
@@ -322,12 +334,20 @@ impl Schedule {
         }
     }
 
-    /// How many requests the assignment runs.
+    /// How many requests the assignment runs (a timed loop: as many as its
+    /// time allows, so without a bound unless it has no user).
     pub fn len(&self, round_len: usize) -> u64 {
         match self {
             Schedule::Closed { items } => items.len(),
             Schedule::Open(open) => open.len() * round_len as u64,
+            Schedule::Timed { users: 0, .. } => 0,
+            Schedule::Timed { .. } => u64::MAX,
         }
+    }
+
+    /// A closed loop for a time: its requests are as many as it ran.
+    pub fn is_timed(&self) -> bool {
+        matches!(self, Schedule::Timed { .. })
     }
 
     /// Every request in the order it is due.
@@ -342,6 +362,12 @@ impl Schedule {
                     at: None,
                 },
             )),
+            Schedule::Timed { .. } => Box::new((0..u64::MAX).map(move |index| Due {
+                index,
+                round: index / len,
+                request: (index % len) as usize,
+                at: None,
+            })),
             Schedule::Open(open) => Box::new(open.arrivals_iter().flat_map(move |arrival| {
                 (0..len).map(move |r| Due {
                     index: arrival.number * len + r,
@@ -360,6 +386,7 @@ impl Schedule {
             Schedule::Closed { items } => items
                 .nth(index)
                 .map(|item| (item / len, (item % len) as usize)),
+            Schedule::Timed { .. } => Some((index / len, (index % len) as usize)),
             Schedule::Open(open) => {
                 let number = index / len;
                 (number < open.len()).then(|| {

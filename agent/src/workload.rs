@@ -127,6 +127,8 @@ impl TryFrom<v1::Assignment> for Workload {
         // 0 means every request at once in a closed loop, no cap in an open one.
         let (cap, stop_after) = match &schedule {
             Schedule::Closed { .. } => (usize::try_from(len).unwrap_or(usize::MAX), None),
+            // Nothing starts past the time; what is in flight finishes.
+            Schedule::Timed { users, run_for } => (*users as usize, Some(*run_for)),
             Schedule::Open(open) => {
                 let end = open.profile.duration().saturating_sub(open.from);
                 (usize::MAX, Some(end + timeout.unwrap_or(Duration::ZERO)))

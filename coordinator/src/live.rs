@@ -66,15 +66,28 @@ impl Observer for Live {
         ));
         self.line("==========".to_owned());
         if !live && !self.quiet {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
+            // Unknown beforehand (users for a time): a count, not a bar.
+            let (bar, template) = if total == 0 {
+                (
+                    ProgressBar::no_length(),
+                    "{spinner} {elapsed_precise} {pos} requests  {per_sec}  {msg}",
+                )
+            } else {
+                (
+                    ProgressBar::new(total),
                     "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} requests  {per_sec}  {msg}  eta {eta}",
                 )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
-            self.line(format!("running {total} requests…"));
+            if total > 0 {
+                self.line(format!("running {total} requests…"));
+            } else {
+                self.line("running until the time is up…".to_owned());
+            }
             self.bar = Some(bar);
         }
     }

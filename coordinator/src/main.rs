@@ -249,6 +249,11 @@ fn main() -> ExitCode {
                     Plan::Closed { rounds } => {
                         format!("closed loop, {rounds} rounds each started when a slot frees")
                     }
+                    Plan::Timed { users, duration } => format!(
+                        "closed loop for {}, {users} users each starting its next request as its \
+                         last ends",
+                        humantime::format_duration(duration)
+                    ),
                     Plan::Open { profile, .. } => format!(
                         "open loop, {:.0} rounds over {}",
                         profile.expected(),

@@ -129,3 +129,84 @@ fn a_threshold_on_an_unknown_request_is_refused_before_the_run() {
         "{stderr}"
     );
 }
+
+/// `users: N` with `duration`: N users keep going until the time is up, in
+/// every mode — the mode lasts about the duration (plus the last requests
+/// in flight), never more than N are in flight at once (sync and blocking:
+/// one), nothing counts as not run, and each request id has its figures.
+#[test]
+fn users_for_a_duration_run_for_that_long_in_every_mode() {
+    let (code, stdout, report) = run(
+        "name: timed\nmodes: [sync, async, blocking, threads]\nusers: 4\nduration: 1500ms\n\
+         requests:\n  - { id: Fast, path: /delay-me?ms=5 }\n  - { id: Slow, path: /delay-me?ms=50 }\n",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    for mode in report["modes"].as_array().unwrap() {
+        let name = mode["mode"].as_str().unwrap();
+        let wall = mode["wall_ms"].as_f64().unwrap();
+        // Generous above: a loaded machine's last request may end late.
+        assert!((1_400.0..2_500.0).contains(&wall), "{name}: wall {wall} ms");
+        assert_eq!(mode["not_started"], 0, "{name}");
+        assert!(
+            mode["failures"].as_array().unwrap().is_empty(),
+            "{name}: {}",
+            mode["failures"]
+        );
+        let count = mode["histogram"]["count"].as_u64().unwrap();
+        let fast = mode["by_request"]["Fast"]["count"].as_u64().unwrap();
+        let slow = mode["by_request"]["Slow"]["count"].as_u64().unwrap();
+        assert_eq!(fast + slow, count, "{name}");
+        // Sequential modes: about 1.5 s / 55 ms rounds; concurrent: more.
+        assert!(slow >= 15, "{name}: {slow} Slow requests in 1.5 s");
+        let most = mode["in_flight"]["max"].as_u64().unwrap();
+        match name {
+            "sync" | "blocking" => assert_eq!(most, 1, "{name}"),
+            _ => assert!((2..=4).contains(&most), "{name}: {most} in flight"),
+        }
+        assert_eq!(mode["load"], "closed");
+    }
+    assert!(stdout.contains("by request:"), "{stdout}");
+}
+
+/// `users` needs `duration`, and excludes the other loops' fields, each a
+/// spec error at its place.
+#[test]
+fn users_without_duration_or_with_another_loop_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, expected) in [
+        ("users: 4\n", "`users` needs `duration`"),
+        (
+            "users: 4\nduration: 1s\nrepeat: 3\n",
+            "`users` (a closed loop for a time: N users for `duration`) and `repeat` exclude each other",
+        ),
+        (
+            "users: 4\nduration: 1s\nrate: 10/s\n",
+            "and `rate` exclude each other",
+        ),
+        ("users: 0\nduration: 1s\n", "users"),
+    ] {
+        let spec = write_spec(
+            &dir,
+            &format!(
+                "name: t\nmodes: [async]\n{extra}requests: [{{ id: A, path: /delay-me?ms=1 }}]\n"
+            ),
+        );
+        let out = coordinator(&["validate", &spec]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {stderr}");
+        assert!(stderr.contains("spec.yaml:3:"), "{extra}: {stderr}");
+        assert!(stderr.contains(expected), "{extra}: {stderr}");
+    }
+    let spec = write_spec(
+        &dir,
+        "name: t\nmodes: [async]\nusers: 10\nduration: 5s\nrequests: [{ id: A, path: /x }]\n",
+    );
+    let out = coordinator(&["validate", &spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("closed loop for 5s, 10 users"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -201,6 +201,14 @@ impl Context {
         self.finish(started, outcome);
     }
 
+    /// Past the point where nothing more may start (an open loop's end plus
+    /// the timeout, a timed loop's end).
+    pub fn past_stop(&self) -> bool {
+        self.workload
+            .stop_after
+            .is_some_and(|after| Instant::now() >= self.anchor + after)
+    }
+
     /// The target of a started request.
     pub fn target(&self, started: &Started) -> &crate::kind::Target {
         &self.workload.round[started.request].target
@@ -222,7 +230,7 @@ pub(crate) struct Pacer {
 impl Pacer {
     pub fn new(context: &Arc<Context>) -> Pacer {
         let workload = &context.workload;
-        let open = workload.stop_after.is_some();
+        let open = matches!(workload.schedule, crate::schedule::Schedule::Open(_));
         Pacer {
             context: context.clone(),
             dues: Box::new(workload.dues()),
@@ -383,7 +391,7 @@ async fn connect_customers(
     const LOOK_AT: usize = 10_000_000;
     let shares = match &workload.schedule {
         Schedule::Open(open) => open.shares,
-        Schedule::Closed { .. } => 1,
+        Schedule::Closed { .. } | Schedule::Timed { .. } => 1,
     };
     let orders = workload
         .dues()

@@ -79,7 +79,9 @@ fn work(context: &Context, inbox: &Mutex<Receiver<Due>>) {
     loop {
         let next = inbox.lock().map(|inbox| inbox.recv());
         let Ok(Ok(due)) = next else { return };
-        if context.cancel.is_cancelled() {
+        // Handed over while every worker was busy: not started past the
+        // schedule's stop (a timed loop's end).
+        if context.cancel.is_cancelled() || context.past_stop() {
             continue;
         }
         context.run_blocking(&mut clients, &due);

@@ -24,7 +24,7 @@ use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
 use crate::report::{DatabaseActivity, Kind, ModeReport, RequestRecord};
 use crate::round::Round;
-use crate::spec::{AgentLoss, Plan, Spec};
+use crate::spec::{AgentLoss, Plan, Spec, Split};
 
 /// Runs with at most this many requests in a mode print a line per request;
 /// larger ones show a progress bar.
@@ -75,7 +75,8 @@ impl<'a> ModeRun<'a> {
                 spec.name,
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
-            live_events: total <= LIVE_LIMIT,
+            // Users for a time run an unknown number: never line by line.
+            live_events: total <= LIVE_LIMIT && !matches!(spec.plan(), Plan::Timed { .. }),
             started_unix_us: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as u64),
@@ -165,6 +166,24 @@ impl<'a> ModeRun<'a> {
                 shares(u64::from(*rounds), agents.len(), self.spec.agents.split)
                     .into_iter()
                     .map(|share| Schedule::rounds(share.first, share.count, self.round.len()))
+                    .collect()
+            }
+            // Users for a time: each agent runs its users (all of them, or
+            // its part with `split: partition`) until the time is up.
+            Plan::Timed { users, duration } => {
+                let per_agent: Vec<u64> = match self.spec.agents.split {
+                    Split::Replicate => vec![u64::from(*users); agents.len()],
+                    Split::Partition => shares(u64::from(*users), agents.len(), Split::Partition)
+                        .into_iter()
+                        .map(|share| share.count)
+                        .collect(),
+                };
+                per_agent
+                    .into_iter()
+                    .map(|users| Schedule::Timed {
+                        users: users as u32,
+                        run_for: *duration,
+                    })
                     .collect()
             }
             // The rate is the run's: each agent takes an interleaved share.
@@ -282,21 +301,38 @@ impl<'a> ModeRun<'a> {
             let d = &mut self.dispatches[i];
             d.state = State::Lost;
             d.span = Span::none();
-            let (delivered, expected) = (d.delivered.len(), d.len());
-            let lost = format!(
-                "agent {name} lost ({how}) after delivering {delivered} of its {expected} requests"
-            );
+            let delivered = d.delivered.len();
+            let lost = if d.schedule.is_timed() {
+                format!("agent {name} lost ({how}) after delivering {delivered} requests")
+            } else {
+                format!(
+                    "agent {name} lost ({how}) after delivering {delivered} of its {} requests",
+                    d.len()
+                )
+            };
             observer.note(&lost);
             let survivors: Vec<&AgentHandle> = agents
                 .iter()
                 .filter(|a| !self.lost.contains(&a.key))
                 .collect();
             match (self.spec.on_agent_loss, &self.dispatches[i].schedule) {
+                (AgentLoss::Fail, Schedule::Timed { .. }) => {
+                    self.failures
+                        .push(format!("{lost}; its users stopped (on_agent_loss: fail)"));
+                    stop = true;
+                }
                 (AgentLoss::Fail, _) => {
                     let left = self.dispatches[i].unfinished().len();
                     self.failures
                         .push(format!("{lost}; {left} did not run (on_agent_loss: fail)"));
                     stop = true;
+                }
+                // Users for a time: the agents left go on to the end with
+                // their own users; the lost one's are not restarted.
+                (AgentLoss::Redistribute, Schedule::Timed { .. }) => {
+                    self.notes.push(format!(
+                        "{lost}; its users stopped, the others ran to the end"
+                    ));
                 }
                 (AgentLoss::Redistribute, Schedule::Closed { .. }) => {
                     let d = &self.dispatches[i];
@@ -545,7 +581,12 @@ impl<'a> ModeRun<'a> {
             // Whatever was given and neither delivered nor handed over did
             // not run; a cancel we asked for is the interruption's doing.
             if let Some(done) = &d.done {
-                let missing = d.len().saturating_sub(d.delivered.len());
+                // A timed loop runs what its time allows: nothing is missing.
+                let missing = if d.schedule.is_timed() {
+                    0
+                } else {
+                    d.len().saturating_sub(d.delivered.len())
+                };
                 not_started += missing;
                 if missing > 0 && !(done.cancelled && self.cancelled) {
                     let why = if done.not_started_reason.is_empty() {
@@ -559,7 +600,10 @@ impl<'a> ModeRun<'a> {
                         d.len(),
                     ));
                 }
-            } else if d.state == State::Lost && self.spec.on_agent_loss == AgentLoss::Fail {
+            } else if d.state == State::Lost
+                && self.spec.on_agent_loss == AgentLoss::Fail
+                && !d.schedule.is_timed()
+            {
                 not_started += d.unfinished().len();
             }
         }
@@ -587,6 +631,7 @@ impl<'a> ModeRun<'a> {
             Plan::Closed { .. } => Load::Closed {
                 cap: self.spec.concurrency,
             },
+            Plan::Timed { users, .. } => Load::Closed { cap: *users },
             Plan::Open { profile, .. } => Load::Open {
                 cap: self.spec.concurrency,
                 intended_per_s: profile.expected() * self.round.len() as f64

@@ -76,11 +76,17 @@ pub struct Spec {
     /// default 1. Excludes `rate` and `stages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<NonZeroU32>,
+    /// Closed loop for a time: this many users, each starting the next
+    /// request as soon as its last one ended, until `duration` is up (k6's
+    /// constant VUs). Excludes `repeat`, `rate`, `stages` and `concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<NonZeroU32>,
     /// Open loop: rounds arrive at this rate (the whole run's, split
     /// between agents), whatever the server does; with `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
-    /// With `rate`: how long rounds keep arriving.
+    /// With `rate`: how long rounds keep arriving; with `users`: how long
+    /// they keep going.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<SpecDuration>,
     /// Open loop: stage after stage, the rate moving linearly from the
@@ -230,6 +236,9 @@ pub enum Plan {
     Closed { rounds: u32 },
     /// Rounds arrive along `profile` (the whole run's rate).
     Open { profile: Profile, arrival: Arrival },
+    /// `users` users, each starting its next request as soon as its last
+    /// ended, until `duration` is up.
+    Timed { users: u32, duration: Duration },
 }
 
 /// One request of a round, of any kind.
@@ -362,11 +371,12 @@ impl Spec {
                 || self.duration.is_some()
                 || self.stages.is_some()
                 || self.repeat.is_some()
+                || self.users.is_some()
             {
                 return Err((
                     "track",
                     "`track` has its own pace (`updates` per order for `duration`): drop `rate`, \
-                     `duration`, `stages` and `repeat`"
+                     `duration`, `stages`, `repeat` and `users`"
                         .into(),
                 ));
             }
@@ -388,6 +398,35 @@ impl Spec {
             return Ok(());
         }
         let open = "open loop: give `rate` with `duration`, or `stages`";
+        if self.users.is_some() {
+            let other = [
+                ("repeat", self.repeat.is_some()),
+                ("rate", self.rate.is_some()),
+                ("stages", self.stages.is_some()),
+                ("arrival", self.arrival.is_some()),
+                ("concurrency", self.concurrency > 0),
+            ]
+            .into_iter()
+            .find(|(_, given)| *given);
+            return match (other, &self.duration) {
+                (Some((field, _)), _) => Err((
+                    "users",
+                    format!(
+                        "`users` (a closed loop for a time: N users for `duration`) and `{field}` \
+                         exclude each other: give one"
+                    ),
+                )),
+                (None, None) => Err((
+                    "users",
+                    "`users` needs `duration`: how long the users keep going, e.g. duration: 30s"
+                        .into(),
+                )),
+                (None, Some(d)) if d.0.is_zero() => {
+                    Err(("duration", "`duration` must be more than 0".into()))
+                }
+                (None, Some(_)) => Ok(()),
+            };
+        }
         match (&self.rate, &self.duration, &self.stages) {
             (Some(_), _, _) if self.repeat.is_some() => Err((
                 "rate",
@@ -401,9 +440,12 @@ impl Spec {
                 "rate",
                 "`rate` needs `duration`: how long rounds keep arriving, e.g. duration: 30s".into(),
             )),
-            (None, Some(_), _) => {
-                Err(("duration", format!("`duration` goes with `rate` ({open})")))
-            }
+            (None, Some(_), _) => Err((
+                "duration",
+                format!(
+                    "`duration` goes with `rate` ({open}) or with `users` (a closed loop for a time)"
+                ),
+            )),
             (_, Some(d), _) if d.0.is_zero() => {
                 Err(("duration", "`duration` must be more than 0".into()))
             }
@@ -424,6 +466,14 @@ impl Spec {
 
     /// How each mode's rounds start.
     pub fn plan(&self) -> Plan {
+        if let (Some(users), Some(duration)) = (self.users, &self.duration)
+            && self.track.is_none()
+        {
+            return Plan::Timed {
+                users: users.get(),
+                duration: duration.0,
+            };
+        }
         let arrival = self.arrival.unwrap_or_default();
         let profile = match (&self.rate, &self.duration, &self.stages) {
             // Tracking: every order's updates, one round each.
@@ -484,6 +534,8 @@ impl Spec {
                 Split::Replicate => per_round * u64::from(rounds) * u64::from(agents),
                 Split::Partition => per_round * u64::from(rounds),
             },
+            // As many as the users manage in the time: not known before.
+            Plan::Timed { .. } => 0,
         }
     }
 }
