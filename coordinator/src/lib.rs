@@ -10,6 +10,7 @@
 //! - [`report`]: the report model, its analysis and its renderers.
 //! - [`live`]: the terminal observer, while a run goes on;
 //!   [`requests_file`]: every record to a file (`--requests`).
+//! - [`one_liner`]: `run --url URL ...`: the flags as an equivalent spec.
 //! - [`dataset`]: the Brazilian-cities dataset and its seeding.
 //! - [`launch`]: everything a run needs before its first mode: targets
 //!   (an embedded delay server, the database), the gRPC server, and agents
@@ -21,6 +22,7 @@ pub mod hub;
 pub mod launch;
 pub mod live;
 pub mod observer;
+pub mod one_liner;
 pub mod report;
 pub mod requests_file;
 pub mod round;

@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadlab_coordinator::dataset::SeedError;
 use loadlab_coordinator::launch::{self, Agents, Remote, RunOptions};
+use loadlab_coordinator::one_liner::OneLiner;
 use loadlab_coordinator::report::text::{self, Glyphs};
 use loadlab_coordinator::report::{Report, file};
 use loadlab_coordinator::spec::variables::{self, Environment};
@@ -88,8 +89,82 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The experiment spec (YAML), e.g. experiments/http.yaml
-    spec: PathBuf,
+    /// The experiment spec (YAML), e.g. experiments/http.yaml; or --url.
+    #[arg(required_unless_present = "url", conflicts_with = "url")]
+    spec: Option<PathBuf>,
+
+    /// Load this URL without a spec: `run --url URL [-n N | -z 30s] [-c 50 |
+    /// --rate 200/s] [-m POST -H 'K: V' -d BODY] [--mode async]` (200
+    /// requests, 50 at once, async, by default). --print-spec writes the
+    /// equivalent spec.
+    #[arg(long, value_name = "URL", help_heading = "One-liner (no spec)")]
+    url: Option<String>,
+    /// Requests to send (a closed loop of N).
+    #[arg(
+        short = 'n',
+        value_name = "N",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    requests_total: Option<u32>,
+    /// For this long: N users (-c) until the time is up, or with --rate
+    /// requests arriving at that rate.
+    #[arg(short = 'z', value_name = "DURATION", requires = "url", value_parser = humantime::parse_duration, help_heading = "One-liner (no spec)")]
+    for_time: Option<Duration>,
+    /// Requests in flight at once (users with -z; default 50).
+    #[arg(
+        short = 'c',
+        value_name = "N",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    users: Option<u32>,
+    /// An open loop at this rate, e.g. 200/s (with -z).
+    #[arg(
+        long,
+        value_name = "RATE",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    rate: Option<String>,
+    /// HTTP method (default GET).
+    #[arg(
+        short = 'm',
+        long = "method",
+        value_name = "METHOD",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    method: Option<String>,
+    /// A header, 'Name: value' (repeatable).
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "HEADER",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "BODY",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    body: Option<String>,
+    /// Mode to run (repeatable: sync, async, blocking, threads; default async).
+    #[arg(
+        long = "mode",
+        value_name = "MODE",
+        requires = "url",
+        help_heading = "One-liner (no spec)"
+    )]
+    modes: Vec<String>,
+    /// Print the spec the one-liner runs, and exit: a start for your own.
+    #[arg(long, requires = "url", help_heading = "One-liner (no spec)")]
+    print_spec: bool,
 
     /// Set a `${VAR}` of the spec (repeatable), over the environment.
     /// Values of variables named like secrets (TOKEN, SECRET, PASSWORD,
@@ -319,7 +394,36 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let spec = match Spec::load_with(&args.spec, &environment(args.env.clone())) {
+    let env = environment(args.env.clone());
+    let loaded = match (&args.spec, &args.url) {
+        (Some(path), _) => Spec::load_with(path, &env),
+        (None, url) => {
+            let one = OneLiner {
+                url: url.clone().unwrap_or_default(),
+                requests: args.requests_total,
+                duration: args.for_time,
+                concurrency: args.users,
+                rate: args.rate.clone(),
+                method: args.method.clone(),
+                headers: args.headers.clone(),
+                body: args.body.clone(),
+                modes: args.modes.clone(),
+            };
+            let yaml = match one.spec_yaml() {
+                Ok(yaml) => yaml,
+                Err(error) => {
+                    eprintln!("coordinator: {error}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            if args.print_spec {
+                print!("{yaml}");
+                return ExitCode::SUCCESS;
+            }
+            Spec::parse_with(&yaml, "the --url spec (see --print-spec)", &env)
+        }
+    };
+    let spec = match loaded {
         Ok(spec) => spec,
         Err(error) => {
             eprintln!("{error}");

@@ -158,13 +158,13 @@ fn malformed_thresholds_are_located() {
     let spec = write_spec(
         &dir,
         "name: bad\nmodes: [async]\nrequests: [{ id: R1, path: /delay-me?ms=1 }]\n\
-         thresholds:\n  - \"p99 < 250ms\"\n  - \"p98 < 1s\"\n",
+         thresholds:\n  - \"p99 < 250ms\"\n  - \"p101 < 1s\"\n",
     );
     let out = coordinator(&["validate", &spec]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("spec.yaml:6:5"), "{stderr}");
-    assert!(stderr.contains("unknown measure \"p98\""), "{stderr}");
+    assert!(stderr.contains("unknown measure \"p101\""), "{stderr}");
     assert!(stderr.contains("`errors <|<=|>|>= PERCENT`"), "{stderr}");
 
     let out = coordinator(&["run", &spec, "--threshold", "errors < lots"]);
