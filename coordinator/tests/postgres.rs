@@ -492,7 +492,7 @@ fn the_terminal_says_what_the_database_did() {
     let (sync, together) = run(&parallel);
     assert!(sync.contains("Time elapsed"), "{sync}");
     assert!(
-        sync.contains("1 query in flight, but the database ran it on ~")
+        sync.contains("never more than 1 request in flight; yet the database ran each query on ~")
             && sync.contains("backends (parallel workers): the cores were already busy"),
         "sync with parallel workers: {sync}"
     );

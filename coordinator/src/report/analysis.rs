@@ -535,8 +535,8 @@ fn parallel_workers(db: &DatabaseActivity, in_flight: InFlight) -> String {
         return String::new();
     }
     format!(
-        "; 1 query in flight, but the database ran it on ~{:.1} backends (parallel workers): \
-         the cores were already busy",
+        "; yet the database ran each query on ~{:.1} backends (parallel workers): the cores \
+         were already busy",
         db.active_mean
     )
 }
@@ -846,8 +846,8 @@ pub(crate) mod tests {
         let one = InFlight { max: 1, mean: 1.0 };
         assert_eq!(
             parallel_workers(&db(2.6), one),
-            "; 1 query in flight, but the database ran it on ~2.6 backends (parallel workers): \
-             the cores were already busy"
+            "; yet the database ran each query on ~2.6 backends (parallel workers): the cores \
+             were already busy"
         );
         assert_eq!(parallel_workers(&db(1.0), one), "");
         assert_eq!(

@@ -121,7 +121,9 @@ pub fn summary(report: &Report) -> String {
         table(&mut out, &rows);
     }
     for m in &report.modes {
-        if m.by_request.len() > 1 {
+        // Two or more ids, and not one request each (the timeline shows
+        // those one by one).
+        if m.by_request.len() > 1 && m.by_request.values().any(|r| r.count > 1) {
             let _ = writeln!(out, "\n{} by request:", m.mode);
             let header = [
                 "request", "requests", "errors", "req/s", "mean", "p50", "p90", "p95", "p99", "max",
