@@ -218,6 +218,7 @@ pub async fn run(
     let clock = Clock::new(workload.mode_started_unix_us);
     let (events, mut received) = mpsc::unbounded_channel();
     let gauges = Arc::new(Gauges::default());
+    let hard_stop = CancellationToken::new();
     let mut execution = tokio::spawn(execute(
         workload.clone(),
         clock,
@@ -225,6 +226,7 @@ pub async fn run(
         gauges.clone(),
         cancel.clone(),
         spans.clone(),
+        hard_stop.clone(),
     ));
 
     let mut pending = Pending {
@@ -242,8 +244,14 @@ pub async fn run(
     let (mut completed, mut errors) = (0u64, 0u64);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut gone = false;
+    let mut stopped_hard = false;
     loop {
         tokio::select! {
+            // The graceful stop ran out: what is in flight is abandoned.
+            () = hard_stop.cancelled(), if !stopped_hard => {
+                stopped_hard = true;
+                break;
+            }
             event = received.recv() => match event {
                 Some(Event::Started { index, start_us }) => {
                     let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us };
@@ -283,8 +291,24 @@ pub async fn run(
         let _ = execution.await;
         return;
     }
+    if stopped_hard {
+        // Stops what would start, cancels queries on the server, and drops
+        // the async requests in flight; a blocking call in flight ends at
+        // its own timeout, unheard.
+        cancel.cancel();
+        execution.abort();
+        // What finished just before still counts.
+        while let Ok(event) = received.try_recv() {
+            if let Event::Finished(outcome) = event {
+                completed += 1;
+                errors += u64::from(!outcome.ok());
+                pending.add(&workload, outcome);
+            }
+        }
+    }
     let execution = match (&mut execution).await {
         Ok(execution) => execution,
+        Err(error) if error.is_cancelled() => Default::default(),
         Err(error) => {
             let error = v1::AgentError {
                 run_id,
@@ -308,7 +332,12 @@ pub async fn run(
         } else {
             workload.len().saturating_sub(started)
         },
-        cancelled: cancel.is_cancelled(),
+        interrupted: if stopped_hard {
+            started.saturating_sub(completed)
+        } else {
+            0
+        },
+        cancelled: cancel.is_cancelled() && !stopped_hard,
         not_started_reason: execution.not_started_reason.unwrap_or_default(),
         max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
         max_backlog: gauges.max_backlog.load(Ordering::Relaxed),

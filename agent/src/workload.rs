@@ -35,6 +35,9 @@ pub struct Workload {
     pub mode_started_unix_us: u64,
     /// Secret values no span may carry.
     pub redact: Vec<String>,
+    /// After the schedule's start, when what is still in flight is
+    /// abandoned (a timed schedule's end plus its graceful stop).
+    pub hard_stop: Option<Duration>,
 }
 
 /// One request of a round.
@@ -125,6 +128,14 @@ impl TryFrom<v1::Assignment> for Workload {
         let timeout =
             (assignment.timeout_ms > 0).then(|| Duration::from_millis(assignment.timeout_ms));
         // 0 means every request at once in a closed loop, no cap in an open one.
+        let graceful = assignment.graceful_stop_ms.map(Duration::from_millis);
+        let hard_stop = match (&schedule, graceful) {
+            (Schedule::Open(open), Some(graceful)) => {
+                Some(open.profile.duration().saturating_sub(open.from) + graceful)
+            }
+            (Schedule::Timed { run_for, .. }, Some(graceful)) => Some(*run_for + graceful),
+            _ => None,
+        };
         let (cap, stop_after) = match &schedule {
             Schedule::Closed { .. } => (usize::try_from(len).unwrap_or(usize::MAX), None),
             // Nothing starts past the time; what is in flight finishes.
@@ -156,6 +167,7 @@ impl TryFrom<v1::Assignment> for Workload {
                 .into_iter()
                 .filter(|value| !value.is_empty())
                 .collect(),
+            hard_stop,
         })
     }
 }

@@ -60,6 +60,7 @@ async fn blocking_mode_memory_does_not_grow_with_the_number_of_requests() {
         Arc::new(Gauges::default()),
         CancellationToken::new(),
         None,
+        CancellationToken::new(),
     )
     .await;
     assert_eq!(counter.await.unwrap(), REQUESTS);

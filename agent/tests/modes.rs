@@ -56,6 +56,7 @@ fn assignment(
         mode_started_unix_us: 0,
         all_records: true,
         redact: Vec::new(),
+        graceful_stop_ms: None,
     })
     .unwrap()
 }
@@ -72,6 +73,7 @@ async fn run(workload: Workload, cancel: CancellationToken) -> (Duration, Vec<Ou
         Arc::new(Gauges::default()),
         cancel,
         None,
+        CancellationToken::new(),
     )
     .await;
     let wall = started.elapsed();

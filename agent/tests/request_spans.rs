@@ -123,6 +123,7 @@ async fn run(url: &str, rounds: u64, concurrency: u32) -> (TraceId, Vec<v1::Requ
         mode_started_unix_us: now_us,
         all_records: false,
         redact: Vec::new(),
+        graceful_stop_ms: None,
     };
     let (outbound, mut received) = tokio::sync::mpsc::channel(64);
     let running = tokio::spawn(loadlab_agent::assignment::run(

@@ -124,6 +124,8 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         agents: per_agent,
         records: Vec::new(),
         not_started: 0,
+        interrupted: 0,
+        graceful_stop: Duration::ZERO,
         max_backlog: 0,
         max_in_flight: 0,
         stalls: Vec::new(),

@@ -210,3 +210,45 @@ fn users_without_duration_or_with_another_loop_is_refused() {
         text(&out.stdout)
     );
 }
+
+/// When the time is up, what is still in flight gets `graceful_stop`, then
+/// is abandoned and counted as interrupted — not as failed, not as not run
+/// — in every mode: 5 s requests do not hold a 0.6 s run for 5 s.
+#[test]
+fn in_flight_requests_past_the_graceful_stop_are_interrupted_in_every_mode() {
+    let started = std::time::Instant::now();
+    let (code, stdout, report) = run(
+        "name: stopped\nmodes: [sync, async, blocking, threads]\nusers: 2\nduration: 600ms\n\
+         graceful_stop: 300ms\nrequests:\n  - { id: Slow, path: /delay-me?seconds=5 }\n",
+        &[],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, Some(0), "interrupted is not failed: {stdout}");
+    assert!(
+        took < std::time::Duration::from_secs(12),
+        "took {took:?}, not 4 × 5 s"
+    );
+    for mode in report["modes"].as_array().unwrap() {
+        let name = mode["mode"].as_str().unwrap();
+        let expected = if matches!(name, "sync" | "blocking") {
+            1
+        } else {
+            2
+        };
+        assert_eq!(mode["interrupted"], expected, "{name}: {mode}");
+        assert_eq!(mode["errors"], 0, "{name}");
+        assert_eq!(mode["not_started"], 0, "{name}");
+        assert!(mode["failures"].as_array().unwrap().is_empty(), "{name}");
+    }
+    assert!(
+        stdout
+            .contains("· async: 2 interrupted: in flight when graceful_stop ran out (not failed)"),
+        "{stdout}"
+    );
+    let note = report["modes"][1]["notes"][0].as_str().unwrap();
+    assert_eq!(
+        note,
+        "2 requests were still in flight 300.0 ms after the schedule ended, abandoned: \
+         interrupted (graceful_stop), not failed"
+    );
+}

@@ -111,3 +111,41 @@ fn tracking_spec_mistakes_are_located() {
         assert!(stderr.contains(expected), "{yaml}\n{stderr}");
     }
 }
+
+/// Tracking is a timed workload too: with a minute's timeout, a blocking
+/// tracker's run still ends within `graceful_stop` of its schedule, and
+/// every update is counted once — delivered, failed, or (when still
+/// undelivered at the graceful stop) interrupted. (That in-flight requests
+/// are abandoned then is shown in every mode by `by_request.rs`.)
+#[test]
+fn undelivered_updates_wait_the_graceful_stop_not_their_timeout() {
+    let redis = loadlab_testkit::redis::url();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: stop\nmodes: [blocking]\ntrack: { customers: 20, updates: 2/s, duration: 3s }\n\
+         timeout: 60s\ngraceful_stop: 1s\n",
+    );
+    let json = dir.path().join("run.json");
+    let started = std::time::Instant::now();
+    let out = coordinator_with_env(
+        &["run", &spec, "--quiet", "--json", json.to_str().unwrap()],
+        &[("REDIS_URL", &redis)],
+    );
+    let took = started.elapsed();
+    let output = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "took {took:?}: {output}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect(&output)).unwrap();
+    let mode = &report["modes"][0];
+    let published = mode["published"].as_u64().unwrap_or(0);
+    let interrupted = mode["interrupted"].as_u64().unwrap_or(0);
+    assert_eq!(
+        published + interrupted,
+        120,
+        "each update counted once: {mode}"
+    );
+}

@@ -303,6 +303,7 @@ pub async fn execute(
     gauges: Arc<Gauges>,
     cancel: CancellationToken,
     spans: Option<RequestSpans>,
+    hard_stop: CancellationToken,
 ) -> Execution {
     let mut execution = Execution::default();
     // The tracking workload's customers connect before its schedule starts.
@@ -335,6 +336,15 @@ pub async fn execute(
         queries: InFlight::default(),
         track: track.clone(),
         gauges,
+    });
+    // The graceful stop runs out on the schedule's own axis: what is still
+    // in flight then is abandoned (see the assignment).
+    let deadline = workload.hard_stop.map(|after| {
+        let hard_stop = hard_stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(anchor + after)).await;
+            hard_stop.cancel();
+        })
     });
     // Cancelling the workload also cancels its queries on the server.
     let watcher = {
@@ -378,6 +388,9 @@ pub async fn execute(
         }
     }
     watcher.abort();
+    if let Some(deadline) = deadline {
+        deadline.abort();
+    }
     execution
 }
 

@@ -133,6 +133,7 @@ impl<'a> ModeRun<'a> {
             mode_started_unix_us: self.started_unix_us,
             all_records: self.all_records,
             redact: self.spec.secrets.values().map(str::to_owned).collect(),
+            graceful_stop_ms: Some(self.spec.graceful_stop.0.as_millis() as u64),
         };
         let sent = agent
             .send(coordinator_message::Kind::Assignment(assignment))
@@ -557,6 +558,7 @@ impl<'a> ModeRun<'a> {
         let mut by_request: BTreeMap<String, Tally> = BTreeMap::new();
         let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
         let mut not_started = 0u64;
+        let mut interrupted = 0u64;
         for d in &self.dispatches {
             let name = &d.name;
             if let Err(error) = merged.merge(&d.tally) {
@@ -582,10 +584,14 @@ impl<'a> ModeRun<'a> {
             // not run; a cancel we asked for is the interruption's doing.
             if let Some(done) = &d.done {
                 // A timed loop runs what its time allows: nothing is missing.
+                interrupted += done.interrupted;
                 let missing = if d.schedule.is_timed() {
                     0
                 } else {
-                    d.len().saturating_sub(d.delivered.len())
+                    // Abandoned at the graceful stop: counted apart.
+                    d.len()
+                        .saturating_sub(d.delivered.len())
+                        .saturating_sub(done.interrupted)
                 };
                 not_started += missing;
                 if missing > 0 && !(done.cancelled && self.cancelled) {
@@ -667,6 +673,8 @@ impl<'a> ModeRun<'a> {
             agents,
             records: self.records.into_records(),
             not_started: not_started + self.unreported,
+            interrupted,
+            graceful_stop: self.spec.graceful_stop.0,
             max_backlog,
             max_in_flight,
             stalls,

@@ -38,6 +38,10 @@ pub struct ModeResults {
     pub records: Vec<RequestRecord>,
     /// Requests that never started.
     pub not_started: u64,
+    /// Requests in flight when the graceful stop ran out, abandoned.
+    pub interrupted: u64,
+    /// How long in-flight requests were given after a timed schedule ended.
+    pub graceful_stop: std::time::Duration,
     /// Most requests due and not started at once, summed over agents.
     pub max_backlog: u64,
     /// Most requests in flight at once on each agent, summed.
@@ -81,6 +85,8 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         agents,
         mut records,
         not_started,
+        interrupted,
+        graceful_stop,
         max_backlog,
         max_in_flight,
         stalls,
@@ -205,8 +211,20 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         errors: tally.errors,
         errors_by_reason: tally.failures.clone(),
         not_started,
+        interrupted,
         failures,
-        notes,
+        notes: if interrupted > 0 {
+            let mut notes = notes;
+            notes.push(format!(
+                "{interrupted} request{} still in flight {} after the schedule ended, abandoned: \
+                 interrupted (graceful_stop), not failed",
+                if interrupted == 1 { " was" } else { "s were" },
+                text::fmt_ms(graceful_stop.as_secs_f64() * 1e3)
+            ));
+            notes
+        } else {
+            notes
+        },
         histogram,
         agents: agents.iter().map(figures).collect(),
         requests_sampled: records.len() as u64 != tally.count,
@@ -629,6 +647,8 @@ pub(crate) mod tests {
             agents: Vec::new(),
             records: Vec::new(),
             not_started: 0,
+            interrupted: 0,
+            graceful_stop: std::time::Duration::ZERO,
             max_backlog: 0,
             max_in_flight: if sequential {
                 1

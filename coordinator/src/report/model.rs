@@ -203,6 +203,10 @@ pub struct ModeReport {
     /// that could not start).
     #[serde(default)]
     pub not_started: u64,
+    /// Requests still in flight when a timed schedule's `graceful_stop`
+    /// ran out: abandoned, counted neither as done nor as failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interrupted: u64,
     /// Agent-level problems: an agent lost, a refused assignment, requests
     /// that did not run.
     pub failures: Vec<String>,
@@ -491,4 +495,8 @@ pub struct RequestRecord {
     /// Its span in the run's trace (see `trace_url`), when tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span_id: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

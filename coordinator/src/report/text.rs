@@ -177,6 +177,15 @@ pub fn summary(report: &Report) -> String {
             let _ = writeln!(out, "  {}: {failure}", m.mode);
         }
     }
+    for m in report.modes.iter().filter(|m| m.interrupted > 0) {
+        let _ = writeln!(
+            out,
+            "  {} {}: {} interrupted: in flight when graceful_stop ran out (not failed)",
+            style("·").yellow().bold(),
+            m.mode,
+            m.interrupted
+        );
+    }
     if report.interrupted {
         let _ = writeln!(
             out,

@@ -107,6 +107,12 @@ pub struct Spec {
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout: SpecDuration,
+    /// When a timed schedule (`users`/`rate` with `duration`, `stages`,
+    /// `track`) ends, how long what is in flight may still take; then it
+    /// is abandoned and counted as interrupted, not as failed (k6's
+    /// `gracefulStop`).
+    #[serde(default = "default_graceful_stop")]
+    pub graceful_stop: SpecDuration,
     #[serde(default)]
     pub agents: AgentsSpec,
     /// What to do when an agent is lost mid-run.
@@ -209,6 +215,10 @@ fn one_agent() -> NonZeroU32 {
 
 fn default_timeout() -> SpecDuration {
     SpecDuration(Duration::from_secs(60))
+}
+
+fn default_graceful_stop() -> SpecDuration {
+    SpecDuration(Duration::from_secs(30))
 }
 
 /// How the embedded delay server behaves.
