@@ -5,16 +5,7 @@
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, run_spec, text, write_spec};
-
-/// Runs `yaml`; the exit code, stdout and the JSON.
-fn run(yaml: &str, extra: &[&str]) -> (Option<i32>, String, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, report) = run_spec(&dir, yaml, extra);
-    let stdout = text(&out.stdout);
-    let report = report.unwrap_or_else(|| panic!("no report: {stdout}\n{}", text(&out.stderr)));
-    (out.status.code(), stdout, report)
-}
+use common::{coordinator, run_report as run, text, write_spec};
 
 /// The p50 of request `id` in `mode`.
 fn p50(report: &Value, mode: &str, id: &str) -> f64 {

@@ -45,8 +45,10 @@ fn a_secret_variable_is_sent_as_written_and_shown_nowhere() {
             &requests,
             "--otlp-endpoint",
             &otlp,
+            "-e",
+            "TEAM=from-the-flag",
         ],
-        &[("BASE", &base)],
+        &[("BASE", &base), ("TEAM", "from-the-environment")],
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
@@ -55,7 +57,7 @@ fn a_secret_variable_is_sent_as_written_and_shown_nowhere() {
     assert_eq!(received.len(), 4, "one request per mode");
     for r in received.iter() {
         assert_eq!(r.header("authorization"), Some(&*format!("Bearer {TOKEN}")));
-        assert_eq!(r.header("x-team"), Some("web"), "the default");
+        assert_eq!(r.header("x-team"), Some("from-the-flag"), "-e wins");
         assert_eq!(r.target, format!("/status/200?key={TOKEN}"));
     }
 

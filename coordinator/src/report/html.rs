@@ -818,6 +818,40 @@ mod tests {
         assert_eq!(late, 40, "every one of the 40 late records");
     }
 
+    /// A mode with two request ids has a summary row and a latency curve
+    /// for each, beside the mode's own.
+    #[test]
+    fn each_request_has_a_row_and_a_curve() {
+        use crate::report::RequestFigures;
+        let mut m = mode(Mode::Async, &[2.0, 80.0], false);
+        for (id, ms) in [("Fast", 2.0), ("Slow", 80.0)] {
+            let one = mode(Mode::Async, &[ms; 10], false);
+            m.by_request.insert(
+                id.into(),
+                RequestFigures {
+                    count: 10,
+                    histogram: one.histogram.clone(),
+                    percentiles: one.percentiles.clone(),
+                    ..RequestFigures::default()
+                },
+            );
+        }
+        let page = render(&report_of(vec![m]));
+        for id in ["Fast", "Slow"] {
+            assert!(
+                page.contains(&format!(
+                    r#"<tr class="request" data-mode="async" data-request="{id}">"#
+                )),
+                "{page}"
+            );
+            assert!(
+                page.contains(&format!(r#"class="request-curve" data-request="{id}""#)),
+                "{page}"
+            );
+        }
+        assert!(page.contains("<th>p95</th>"));
+    }
+
     /// Every bar carries the JSON's values, and sits where they say.
     #[test]
     fn bars_carry_their_data_and_their_place() {

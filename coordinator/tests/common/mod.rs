@@ -84,3 +84,14 @@ pub fn agent_process(url: &str, name: &str, extra: &[&str]) -> Running {
         .env("RUST_LOG", "info");
     Running::spawn(command)
 }
+
+/// Runs `yaml` (with `--quiet --json`) and `extra` flags in a directory of
+/// its own: the exit code, stdout and the JSON report (a failure naming
+/// what was printed when there is none).
+pub fn run_report(yaml: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, report) = run_spec(&dir, yaml, extra);
+    let stdout = text(&out.stdout);
+    let report = report.unwrap_or_else(|| panic!("no report: {stdout}\n{}", text(&out.stderr)));
+    (out.status.code(), stdout, report)
+}
