@@ -159,7 +159,11 @@ pub struct Targets {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpTarget>,
     /// A libpq-style URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// (written back with its password as `***`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "without_password"
+    )]
     pub postgres: Option<String>,
     /// The tracker's base URL, e.g. ws://127.0.0.1:8001 (the tracking
     /// workload; absent: an embedded tracker).
@@ -169,6 +173,18 @@ pub struct Targets {
     /// `REDIS_URL`, else 127.0.0.1:6379).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<String>,
+}
+
+/// A database URL as reports write it: its password, if any, as `***`.
+fn without_password<S: Serializer>(url: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    let shown = url.as_deref().map(|text| match url::Url::parse(text) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => text.to_owned(),
+    });
+    shown.serialize(serializer)
 }
 
 impl<'de> Deserialize<'de> for Targets {
@@ -347,5 +363,21 @@ impl<'de> Deserialize<'de> for Rate {
 impl Serialize for Rate {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format!("{}/s", self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database password never goes back out with the spec.
+    #[test]
+    fn a_database_password_is_written_back_as_stars() {
+        let targets = Targets {
+            postgres: Some("postgres://app:hunter2@db:5432/shop".into()),
+            ..Targets::default()
+        };
+        let json = serde_json::to_string(&targets).unwrap();
+        assert_eq!(json, r#"{"postgres":"postgres://app:***@db:5432/shop"}"#);
     }
 }
