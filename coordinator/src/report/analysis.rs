@@ -136,6 +136,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         &histogram,
     );
     let stall = merge_stalls(&stalls);
+    let generator = generator_warning(sender, load, &schedule_lag, stall, &histogram);
     let in_flight = InFlight {
         max: exact_max_in_flight(&records, tally.count).unwrap_or(max_in_flight),
         mean: overlap,
@@ -195,6 +196,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         late: tally.late,
         max_backlog,
         schedule_note,
+        generator,
         intervals,
         worst_second,
         explanation,
@@ -320,6 +322,48 @@ fn schedule_note(
             ))
         }
     }
+}
+
+/// The load generator watching itself: when its own lateness — how long
+/// the executor could not run ready work, or (an open loop without a cap)
+/// how late requests were sent — is a share of the response times, the
+/// latencies below it are not the server's, and the report says so with
+/// the figures. Not for `sync` and `blocking`, whose waits are their lesson.
+fn generator_warning(
+    mode: Mode,
+    load: Load,
+    lag: &LatencySummary,
+    stall: Option<StallSummary>,
+    response: &LatencySummary,
+) -> Option<String> {
+    if matches!(mode, Mode::Sync | Mode::Blocking) || response.count == 0 {
+        return None;
+    }
+    // Lag counts only when no cap made requests wait for a slot.
+    let lag_ms = match load {
+        Load::Open { cap: 0, .. } => lag.p99_ms,
+        _ => 0.0,
+    };
+    let stall_ms = stall.map_or(0.0, |s| s.p99_ms);
+    let late_ms = lag_ms.max(stall_ms);
+    if late_ms < 1.0 || late_ms < 0.1 * response.p50_ms {
+        return None;
+    }
+    let what = if lag_ms >= stall_ms {
+        format!("requests were sent late by p99 {}", text::fmt_ms(lag_ms))
+    } else {
+        format!(
+            "its executor stalled p99 {} (ready work waiting for a thread)",
+            text::fmt_ms(stall_ms)
+        )
+    };
+    Some(format!(
+        "the generator was late by p99 {}: {what}, against a response p50 of {}; \
+         latencies below that are not the server's (a CPU too busy for the load: fewer \
+         modes or agents per core, or more agents)",
+        text::fmt_ms(late_ms),
+        text::fmt_ms(response.p50_ms)
+    ))
 }
 
 fn figures(agent: &AgentResult) -> AgentFigures {
@@ -873,6 +917,64 @@ pub(crate) mod tests {
         assert_eq!(
             parallel_workers(&db(2.6), InFlight { max: 3, mean: 2.5 }),
             ""
+        );
+    }
+
+    /// The generator's own lateness is named when it is a share of the
+    /// response times, and not otherwise (nor for sync and blocking).
+    #[test]
+    fn a_late_generator_says_so_with_its_figures() {
+        let response = LatencySummary {
+            count: 100,
+            p50_ms: 5.0,
+            ..LatencySummary::default()
+        };
+        let lag = LatencySummary {
+            p99_ms: 4.2,
+            ..LatencySummary::default()
+        };
+        let open = Load::Open {
+            cap: 0,
+            intended_per_s: 1000.0,
+        };
+        let stall = |p99_ms| {
+            Some(StallSummary {
+                total_ms: 10.0,
+                max_ms: p99_ms,
+                p99_ms,
+            })
+        };
+        let warned = generator_warning(Mode::Async, open, &lag, stall(0.3), &response).unwrap();
+        assert!(
+            warned.starts_with("the generator was late by p99 4.2 ms: requests were sent late"),
+            "{warned}"
+        );
+        assert!(
+            warned.contains("latencies below that are not the server's"),
+            "{warned}"
+        );
+        let closed = Load::Closed { cap: 50 };
+        let warned = generator_warning(Mode::Async, closed, &lag, stall(2.5), &response).unwrap();
+        assert!(
+            warned.contains("its executor stalled p99 2.5 ms"),
+            "{warned}"
+        );
+        // Small against the responses, or a lesson of its mode: nothing.
+        assert_eq!(
+            generator_warning(Mode::Async, closed, &lag, stall(0.3), &response),
+            None
+        );
+        let slow = LatencySummary {
+            p50_ms: 100.0,
+            ..response.clone()
+        };
+        assert_eq!(
+            generator_warning(Mode::Async, open, &lag, stall(0.3), &slow),
+            None
+        );
+        assert_eq!(
+            generator_warning(Mode::Blocking, open, &lag, stall(9.0), &response),
+            None
         );
     }
 

@@ -121,6 +121,7 @@ fn summary(report: &Report) -> Markup {
                     li {
                         strong { (m.mode) } " — " (m.explanation)
                         @if let Some(note) = &m.schedule_note { br; span.note { (note) } }
+                        @if let Some(warning) = &m.generator { br; span.generator { "! " (warning) } }
                         @for note in &m.notes { br; span.note { (note) } }
                         @for failure in &m.failures { br; span.failed { (failure) } }
                     }
@@ -737,7 +738,7 @@ table.figures th { text-align: left; font-weight: 600; }
 table.figures td { text-align: left; }
 tr.request td { color: #555; font-size: .92em; } td.request-id { padding-left: 1.4rem; }
 .why { padding-left: 1.2rem; } .why li { margin: .3rem 0; }
-.note { color: #555; } .failed { color: #c0392b; }
+.note { color: #555; } .failed { color: #c0392b; } .generator { color: #b9770e; }
 svg text { font: 11px system-ui, sans-serif; fill: #444; }
 .lane-title { font-weight: 600; fill: #222; } .agent { font-style: italic; }
 .grid line, .gridline { stroke: #eee; }

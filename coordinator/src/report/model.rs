@@ -241,6 +241,10 @@ pub struct ModeReport {
     /// What the schedule did to the figures, in one sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_note: Option<String>,
+    /// When the load generator itself was late enough to show in the
+    /// latencies: by how much, and what that means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
     /// Per second of the mode (by when requests ended), merged across agents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<IntervalSummary>,

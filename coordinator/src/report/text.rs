@@ -36,6 +36,9 @@ pub fn mode_footer(mode: &ModeReport) -> String {
     if let Some(note) = &mode.schedule_note {
         let _ = writeln!(out, "  {}", style(note).dim());
     }
+    if let Some(warning) = &mode.generator {
+        let _ = writeln!(out, "  {} {warning}", style("!").yellow().bold());
+    }
     for note in &mode.notes {
         let _ = writeln!(out, "  {} {note}", style("·").yellow().bold());
     }
@@ -175,6 +178,16 @@ pub fn summary(report: &Report) -> String {
     for m in &report.modes {
         for failure in &m.failures {
             let _ = writeln!(out, "  {}: {failure}", m.mode);
+        }
+    }
+    for m in &report.modes {
+        if let Some(warning) = &m.generator {
+            let _ = writeln!(
+                out,
+                "  {} {}: {warning}",
+                style("!").yellow().bold(),
+                m.mode
+            );
         }
     }
     for m in report.modes.iter().filter(|m| m.interrupted > 0) {
