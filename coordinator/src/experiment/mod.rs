@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::hub::{AgentHandle, Hub};
 use crate::observer::Observer;
-use crate::report::analysis::{compare_mode_with_sync, compare_with_sync};
+use crate::report::explanation::{compare_mode_with_sync, compare_with_sync};
 use crate::report::{ModeReport, Report};
 use crate::round::{Resolved, Round};
 use crate::spec::Spec;

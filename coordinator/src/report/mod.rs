@@ -8,6 +8,7 @@
 //! - [`file`]: reports on disk (written, checked, read back).
 
 pub mod analysis;
+pub mod explanation;
 pub mod file;
 pub mod html;
 pub mod model;
