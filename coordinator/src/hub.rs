@@ -156,10 +156,6 @@ impl Coordinator for CoordinatorService {
         };
         info!(agent = %name, ?peer, version = %hello.version, "agent joined");
         let handle_outbound = outbound.downgrade();
-        // Whether the run loop still holds the agent: once it has let go,
-        // the run is over for this agent and a connection torn down
-        // mid-frame is the agent hanging up, not a fault.
-        let held = outbound.downgrade();
         let handle = AgentHandle {
             key,
             name,
@@ -171,6 +167,10 @@ impl Coordinator for CoordinatorService {
         }
         // Heartbeats hold only a weak sender, so the stream to the agent
         // still ends when the run loop drops its handle.
+        // Whether the run loop still holds the agent: once it has let go,
+        // the run is over for this agent and a connection torn down
+        // mid-frame is the agent hanging up, not a fault.
+        let held = handle_outbound.clone();
         tokio::spawn(send_heartbeats(handle_outbound));
         let inbound = self.inbound.clone();
         tokio::spawn(async move {

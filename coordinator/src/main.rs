@@ -430,11 +430,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Some(t) = args.thresholds.iter().find(|t| {
-        t.request
-            .as_deref()
-            .is_some_and(|id| !spec.round().iter().any(|w| w.id() == id))
-    }) {
+    if let Some(t) = spec.unknown_request(&args.thresholds) {
         eprintln!(
             "coordinator: --threshold {:?}: the spec has no request `{}`",
             t.expr,

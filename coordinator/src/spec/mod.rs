@@ -318,11 +318,7 @@ impl Spec {
                 "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both, or `track`",
             ));
         }
-        if let Some(t) = spec
-            .thresholds
-            .iter()
-            .find(|t| t.request.as_deref().is_some_and(|id| !ids.contains(id)))
-        {
+        if let Some(t) = spec.unknown_request(&spec.thresholds) {
             let mut known: Vec<&str> = ids.iter().copied().collect();
             known.sort_unstable();
             return Err(diagnostic::at_field(
@@ -341,6 +337,20 @@ impl Spec {
             return Err(diagnostic::at_field(text, origin, field, message));
         }
         Ok(spec)
+    }
+
+    /// The first of `thresholds` that names a request id this spec does
+    /// not have (`Slwo: p99 < 1s`), if any.
+    pub fn unknown_request<'t>(
+        &self,
+        thresholds: &'t [crate::threshold::Threshold],
+    ) -> Option<&'t crate::threshold::Threshold> {
+        let round = self.round();
+        thresholds.iter().find(|t| {
+            t.request
+                .as_deref()
+                .is_some_and(|id| !round.iter().any(|w| w.id() == id))
+        })
     }
 
     /// `delay_server` configures the embedded one: only without an HTTP
