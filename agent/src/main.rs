@@ -33,6 +33,16 @@ struct Args {
     #[arg(long, env = "LOADLAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// Read the token from this file instead (its first line), e.g. a
+    /// mounted secret.
+    #[arg(
+        long,
+        env = "LOADLAB_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "token"
+    )]
+    token_file: Option<PathBuf>,
+
     /// CA certificate (PEM) that signed the coordinator's TLS certificate;
     /// needs an https:// URL. Without it the system's roots are used.
     #[arg(long, env = "LOADLAB_TLS_CA", value_name = "PEM")]
@@ -53,7 +63,18 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut connection = Connection::new(args.coordinator.clone());
-    if let Some(token) = args.token {
+    let token = match (args.token, &args.token_file) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => match loadlab_proto::auth::read_token_file(path) {
+            Ok(token) => Some(token),
+            Err(error) => {
+                eprintln!("agent: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(token) = token {
         match Token::new(token) {
             Ok(token) => connection.token = Some(token),
             Err(error) => {

@@ -206,6 +206,14 @@ pub enum SeedError {
     Interrupted,
 }
 
+impl SeedError {
+    /// A failure to connect, which may pass if tried again (a server still
+    /// starting, a name not yet resolvable); not a malformed URL.
+    pub fn may_pass(&self) -> bool {
+        matches!(self, SeedError::Connect { .. })
+    }
+}
+
 /// What seeding did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seeded {

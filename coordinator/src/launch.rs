@@ -84,6 +84,8 @@ pub struct RunOptions {
     pub tls_ca_pem: Option<String>,
     /// The database when the spec names none.
     pub database_url: Option<String>,
+    /// How long to keep trying a database that refuses connections.
+    pub wait_for_database: std::time::Duration,
     /// Print only the summary.
     pub quiet: bool,
     /// Print the human report on stderr (the JSON goes to stdout).
@@ -316,7 +318,7 @@ async fn resolve_targets(
                 "the spec has queries but no database: set `target: {{ postgres: URL }}`, --database-url or DATABASE_URL"
             );
         };
-        let server = dataset::check_connection(&url).await?;
+        let server = wait_for_database(&url, options.wait_for_database, interrupt).await?;
         if let Some(wanted) = &spec.dataset {
             seed_with_progress(&url, &wanted.schema, wanted.scale.get(), interrupt).await?;
         }
@@ -324,6 +326,37 @@ async fn resolve_targets(
         targets.postgres = Some(url);
     }
     Ok(targets)
+}
+
+/// Connects once to the database, to fail early with one clear line when it
+/// cannot be reached; while it refuses (a server still starting), tries
+/// again every half second for up to `wait`, saying so once.
+async fn wait_for_database(
+    url: &str,
+    wait: std::time::Duration,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match dataset::check_connection(url).await {
+            Ok(server) => return Ok(server),
+            Err(error) if error.may_pass() && tokio::time::Instant::now() < deadline => {
+                if !said {
+                    eprintln!(
+                        "waiting up to {} for the database: {error}",
+                        humantime::format_duration(wait)
+                    );
+                    said = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                    _ = interrupt.cancelled() => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Says, before the run, when this process may not open `needed` more

@@ -211,6 +211,29 @@ struct RunArgs {
     )]
     token: Option<String>,
 
+    /// Read the token from this file instead (its first line), e.g. a
+    /// mounted secret.
+    #[arg(
+        long,
+        env = "LOADLAB_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "token",
+        help_heading = "Remote agents"
+    )]
+    token_file: Option<PathBuf>,
+
+    /// What the run does when an agent dies or is cut off, instead of the
+    /// spec's `on_agent_loss`: fail (stop, report, exit 1) or redistribute
+    /// (the agents left run its unfinished share).
+    #[arg(long, env = "LOADLAB_ON_AGENT_LOSS", value_name = "POLICY", value_parser = parse_agent_loss, help_heading = "Remote agents")]
+    on_agent_loss: Option<loadlab_coordinator::spec::AgentLoss>,
+
+    /// How long to keep trying a database that refuses connections, e.g.
+    /// 60s for one still starting beside the coordinator (Compose); then
+    /// exit 1 with the database's error. Default: fail at once.
+    #[arg(long, env = "LOADLAB_WAIT_FOR_DATABASE", value_name = "AFTER", default_value = "0s", value_parser = humantime::parse_duration)]
+    wait_for_database: Duration,
+
     /// TLS certificate chain (PEM) to serve agents with; needs --tls-key.
     #[arg(long, env = "LOADLAB_TLS_CERT", value_name = "PEM", requires_all = ["listen", "tls_key"], help_heading = "Remote agents")]
     tls_cert: Option<PathBuf>,
@@ -258,7 +281,7 @@ struct RunArgs {
     /// Also write the results as JSON to this file (`coordinator report`
     /// renders it again); `-` writes it to stdout (for `jq`), and the
     /// human report then goes to stderr.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "LOADLAB_JSON", value_name = "PATH")]
     json: Option<PathBuf>,
 
     /// Also write a self-contained HTML report to this file: the request
@@ -423,13 +446,16 @@ fn run(args: RunArgs) -> ExitCode {
             Spec::parse_with(&yaml, "the --url spec (see --print-spec)", &env)
         }
     };
-    let spec = match loaded {
+    let mut spec = match loaded {
         Ok(spec) => spec,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Some(policy) = args.on_agent_loss {
+        spec.on_agent_loss = policy;
+    }
     if let Some(t) = spec.unknown_request(&args.thresholds) {
         eprintln!(
             "coordinator: --threshold {:?}: the spec has no request `{}`",
@@ -537,11 +563,25 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+fn parse_agent_loss(text: &str) -> Result<loadlab_coordinator::spec::AgentLoss, String> {
+    use loadlab_coordinator::spec::AgentLoss;
+    match text {
+        "fail" => Ok(AgentLoss::Fail),
+        "redistribute" => Ok(AgentLoss::Redistribute),
+        other => Err(format!("{other:?} is not a policy: fail or redistribute")),
+    }
+}
+
 /// The run's options from its flags; errors are usage errors.
 fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
-    let token = args
-        .token
-        .as_ref()
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(path)) => {
+            Some(loadlab_proto::auth::read_token_file(path).map_err(anyhow::Error::msg)?)
+        }
+        (None, None) => None,
+    };
+    let token = token
         .map(|t| Token::new(t.as_str()))
         .transpose()
         .context("--token")?;
@@ -585,6 +625,7 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
         tls_ca_pem,
         http_target: args.http_target.clone(),
         database_url: args.database_url.clone(),
+        wait_for_database: args.wait_for_database,
         quiet: args.quiet,
         human_on_stderr: args.json.as_deref() == Some(Path::new("-")),
         requests: args.requests.clone(),

@@ -1,8 +1,8 @@
-//! There is no container engine where the tests run, so `docker-compose.yml`,
-//! the `Dockerfile` and `deploy/kubernetes/` cannot be started here. This
-//! test keeps them from drifting instead: every loadlab binary, subcommand,
-//! flag and environment variable they name must exist in the real CLIs'
-//! `--help`, and every spec they run must validate. And every file is
+//! `docker-compose.yml` runs for real in `tests/compose.rs`; the `Dockerfile`'s
+//! from-source stage and `deploy/kubernetes/` cannot be started here (no
+//! registry, no cluster). This test keeps them from drifting: every loadlab
+//! binary, subcommand, flag and environment variable they name must exist in
+//! the real CLIs' `--help`, and every spec they run must validate. And every file is
 //! validated against its published schema, offline (`scripts/validate-deploy`:
 //! the Compose Specification's JSON schema, and Kubernetes' OpenAPI schemas
 //! in strict mode), so a wrong field name or type fails here.

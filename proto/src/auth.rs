@@ -35,6 +35,18 @@ impl fmt::Debug for Token {
     }
 }
 
+/// Reads a token from a file (`--token-file`, e.g. a mounted secret): its
+/// first line, without the line's end. The error says which file and why.
+pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim_end().to_owned();
+    if token.is_empty() {
+        return Err(format!("--token-file {} is empty", path.display()));
+    }
+    Ok(token)
+}
+
 /// Why a credential or proof was refused; the text is shown to the other side.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

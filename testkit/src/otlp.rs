@@ -33,6 +33,8 @@ pub struct Collector {
     spans: Arc<Mutex<Vec<Received>>>,
     /// Keep only a count, not the spans (for benchmarks).
     count_only: bool,
+    /// Also print each span as one line on stdout (the `otlp-sink` binary).
+    print: bool,
     count: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -49,6 +51,24 @@ impl Collector {
             count_only: true,
             ..Collector::default()
         })
+    }
+
+    /// Serves on `listen` until the process ends, printing one line per span
+    /// received (`span service=S trace=HEX name=N`) and keeping none: the
+    /// `otlp-sink` binary, the stand-in for Jaeger in the Compose test.
+    pub async fn serve_printing(listen: &str) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("otlp-sink: listening on {}", listener.local_addr()?);
+        let collector = Collector {
+            count_only: true,
+            print: true,
+            ..Collector::default()
+        };
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector).max_decoding_message_size(64 << 20))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .map_err(std::io::Error::other)
     }
 
     fn start_with(collector: Collector) -> (Collector, String, tokio::runtime::Runtime) {
@@ -88,6 +108,16 @@ fn text(value: &Option<AnyValue>) -> String {
     }
 }
 
+fn service_name(spans: &opentelemetry_proto::tonic::trace::v1::ResourceSpans) -> String {
+    spans
+        .resource
+        .iter()
+        .flat_map(|r| &r.attributes)
+        .find(|kv| kv.key == "service.name")
+        .map(|kv| text(&kv.value))
+        .unwrap_or_default()
+}
+
 #[tonic::async_trait]
 impl TraceService for Collector {
     async fn export(
@@ -103,18 +133,28 @@ impl TraceService for Collector {
             .sum();
         self.count
             .fetch_add(received as u64, std::sync::atomic::Ordering::Relaxed);
+        if self.print {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for resource_spans in &request.resource_spans {
+                let service = service_name(resource_spans);
+                for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                    let trace: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+                    let _ = writeln!(
+                        out,
+                        "span service={service} trace={trace} name={}",
+                        span.name
+                    );
+                }
+            }
+            let _ = out.flush();
+        }
         if self.count_only {
             return Ok(tonic::Response::new(ExportTraceServiceResponse::default()));
         }
         let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
         for resource_spans in request.resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|kv| kv.key == "service.name")
-                .map(|kv| text(&kv.value))
-                .unwrap_or_default();
+            let service = service_name(&resource_spans);
             for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
                 spans.push(Received {
                     service: service.clone(),
