@@ -197,8 +197,8 @@ fn compose_and_kubernetes_name_only_what_the_clis_have() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // The loadlab services of both: four in compose, three in Kubernetes.
-    assert_eq!(checked.len(), 7, "{checked:#?}");
+    // The loadlab services of both: four in compose, four in Kubernetes.
+    assert_eq!(checked.len(), 8, "{checked:#?}");
 }
 
 #[test]
@@ -327,4 +327,110 @@ fn a_wrong_field_name_or_type_in_the_kustomization_fails() {
         }
         refused(&dir.path().join("kustomization.yaml"), &text, expected);
     }
+}
+
+/// Every Kubernetes object of the shipped files.
+fn kubernetes_objects() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("deploy/kubernetes")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|e| e == "yaml") && name != "kustomization.yaml" {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let value = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+                out.push((format!("{name}:{}", value["kind"].as_str().unwrap()), value));
+            }
+        }
+    }
+    out
+}
+
+/// The defects a reading found, kept fixed: every workload has resources
+/// and a restricted securityContext (agents no longer BestEffort, first
+/// evicted beside the server they load), the Job ends and is cleaned up,
+/// no working secret ships, agents reach the coordinator over TLS, and
+/// Redis and the tracker are there as in Compose.
+#[test]
+fn kubernetes_workloads_are_bounded_locked_down_and_need_a_secret_of_your_own() {
+    let objects = kubernetes_objects();
+    let mut workloads = BTreeSet::new();
+    for (name, object) in &objects {
+        assert_ne!(object["kind"], "Secret", "{name}: no secret ships");
+        let Some(pod) = object["spec"]["template"]["spec"].as_mapping() else {
+            continue;
+        };
+        workloads.insert(object["metadata"]["name"].as_str().unwrap().to_owned());
+        assert_eq!(
+            pod[&Value::from("securityContext")]["runAsNonRoot"],
+            Value::Bool(true),
+            "{name}: runs as a non-root user"
+        );
+        for container in pod[&Value::from("containers")].as_sequence().unwrap() {
+            let what = format!("{name}/{}", container["name"].as_str().unwrap());
+            for kind in ["requests", "limits"] {
+                for resource in ["cpu", "memory"] {
+                    assert!(
+                        !container["resources"][kind][resource].is_null(),
+                        "{what}: resources.{kind}.{resource}"
+                    );
+                }
+            }
+            let security = &container["securityContext"];
+            assert_eq!(
+                security["allowPrivilegeEscalation"],
+                Value::Bool(false),
+                "{what}"
+            );
+            assert_eq!(security["capabilities"]["drop"][0], "ALL", "{what}");
+            for env in container["env"].as_sequence().into_iter().flatten() {
+                if env["name"] == "LOADLAB_COORDINATOR" {
+                    assert!(
+                        env["value"].as_str().unwrap().starts_with("https://"),
+                        "{what}: agents reach the coordinator over TLS"
+                    );
+                }
+            }
+        }
+        if object["kind"] == "Job" {
+            assert!(
+                object["spec"]["activeDeadlineSeconds"].is_u64(),
+                "{name}: a deadline"
+            );
+            assert!(
+                object["spec"]["ttlSecondsAfterFinished"].is_u64(),
+                "{name}: a TTL"
+            );
+        }
+    }
+    let expected = [
+        "agent",
+        "coordinator",
+        "delay-server",
+        "jaeger",
+        "postgres",
+        "redis",
+        "tracker",
+    ];
+    assert_eq!(
+        workloads,
+        expected.map(str::to_owned).into(),
+        "the workloads"
+    );
+    // The Secret comes from files deploy/make-secrets makes, never the repo.
+    let kustomization =
+        std::fs::read_to_string(root().join("deploy/kubernetes/kustomization.yaml")).unwrap();
+    assert!(kustomization.contains("secrets/token"), "{kustomization}");
+    let ignored = std::fs::read_to_string(root().join("deploy/kubernetes/.gitignore")).unwrap();
+    assert!(
+        ignored.lines().any(|l| l == "secrets/"),
+        "the secrets stay out of git"
+    );
+    // Nor in Compose: no token with a default, agents over TLS.
+    let compose = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    assert!(
+        !compose.contains("LOADLAB_TOKEN:"),
+        "no token in docker-compose.yml"
+    );
+    assert!(compose.contains("LOADLAB_COORDINATOR: https://coordinator:7000"));
 }
