@@ -81,6 +81,11 @@ impl Project {
             .args(["-f", "docker-compose.yml"])
             .args(["-f", "scripts/compose/stand-ins.yml"])
             .args(args);
+        // The host's settings must not leak into the project (scripts/test
+        // exports DATABASE_URL for the host's PostgreSQL).
+        for key in ["DATABASE_URL", "LOADLAB_DATABASE_URL", "AGENTS", "EXPERIMENT"] {
+            command.env_remove(key);
+        }
         for (key, value) in &self.env {
             command.env(key, value);
         }
