@@ -20,6 +20,7 @@ use crate::experiment;
 use crate::hub::{self, AgentHandle, Hub, Inbound};
 use crate::live::Live;
 use crate::observer::Both;
+use crate::prometheus::{RemoteWrite, RunLabels};
 use crate::report::Report;
 use crate::requests_file::RequestsFile;
 use crate::round::Resolved;
@@ -92,6 +93,8 @@ pub struct RunOptions {
     pub human_on_stderr: bool,
     /// Write every request's record here (JSON Lines).
     pub requests: Option<std::path::PathBuf>,
+    /// Send the figures to this Prometheus remote-write URL.
+    pub prometheus_rw: Option<String>,
 }
 
 /// Runs `spec`: resolves its targets, gathers its agents, runs its modes.
@@ -192,26 +195,43 @@ pub async fn run(
         options.human_on_stderr,
         spec.secrets.clone(),
     );
-    let report = match &options.requests {
-        None => {
-            let mut live = live;
-            experiment::run(spec, &targets, &mut hub, agents, &mut live, interrupt).await
-        }
-        Some(path) => {
-            let file = RequestsFile::create(path, spec.secrets.clone())
-                .with_context(|| format!("--requests {}", path.display()))?;
-            let mut both = Both(live, file);
-            let mut report =
-                experiment::run(spec, &targets, &mut hub, agents, &mut both, interrupt).await;
-            report.requests_file = Some(path.display().to_string());
-            if let Err(problem) = both.1.finish()
-                && let Some(mode) = report.modes.last_mut()
-            {
-                mode.failures.push(problem);
-            }
-            report
-        }
+    let file = match &options.requests {
+        None => None,
+        Some(path) => Some(
+            RequestsFile::create(path, spec.secrets.clone())
+                .with_context(|| format!("--requests {}", path.display()))?,
+        ),
     };
+    let remote = options.prometheus_rw.as_ref().map(|url| {
+        RemoteWrite::new(
+            url.clone(),
+            RunLabels {
+                experiment: spec.name.clone(),
+                run: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            },
+        )
+    });
+    let mut observer = Both(live, Both(file, remote));
+    let mut report =
+        experiment::run(spec, &targets, &mut hub, agents, &mut observer, interrupt).await;
+    let Both(_, Both(file, remote)) = observer;
+    if let Some(file) = file {
+        report.requests_file = options.requests.as_ref().map(|p| p.display().to_string());
+        if let Err(problem) = file.finish()
+            && let Some(mode) = report.modes.last_mut()
+        {
+            mode.failures.push(problem);
+        }
+    }
+    if let Some(remote) = remote {
+        // Each write has a 10 s timeout: this cannot hang.
+        let (_, problems) = tokio::task::spawn_blocking(move || remote.finish())
+            .await
+            .unwrap_or_else(|_| (0, vec!["--prometheus-rw: the writer panicked".into()]));
+        for problem in problems {
+            eprintln!("coordinator: WARNING: {problem}");
+        }
+    }
     stop.cancel();
     // Agents that are stuck or cut off keep their connections open; the
     // report must not wait for them.

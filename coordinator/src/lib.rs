@@ -11,6 +11,8 @@
 //! - [`live`]: the terminal observer, while a run goes on;
 //!   [`requests_file`]: every record to a file (`--requests`).
 //! - [`one_liner`]: `run --url URL ...`: the flags as an equivalent spec.
+//! - [`prometheus`]: the figures to Prometheus by remote write
+//!   (`--prometheus-rw`), for Grafana.
 //! - [`dataset`]: the Brazilian-cities dataset and its seeding.
 //! - [`launch`]: everything a run needs before its first mode: targets
 //!   (an embedded delay server, the database), the gRPC server, and agents
@@ -23,6 +25,7 @@ pub mod launch;
 pub mod live;
 pub mod observer;
 pub mod one_liner;
+pub mod prometheus;
 pub mod report;
 pub mod requests_file;
 pub mod round;

@@ -284,6 +284,17 @@ struct RunArgs {
     #[arg(long, env = "LOADLAB_JSON", value_name = "PATH")]
     json: Option<PathBuf>,
 
+    /// Also write JUnit XML to this file, for CI test reports: a suite per
+    /// mode, a case per threshold and per request id.
+    #[arg(long, env = "LOADLAB_JUNIT", value_name = "PATH")]
+    junit: Option<PathBuf>,
+
+    /// Send the figures to Prometheus by remote write as each mode ends,
+    /// e.g. http://127.0.0.1:9090/api/v1/write: per second, per mode and
+    /// request id, requests, errors and p50/p99/max (see docs/cli.md).
+    #[arg(long, env = "LOADLAB_PROMETHEUS_RW", value_name = "URL")]
+    prometheus_rw: Option<String>,
+
     /// Also write a self-contained HTML report to this file: the request
     /// timeline, latency curves, percentiles over time, the why.
     #[arg(long, value_name = "PATH")]
@@ -484,6 +495,7 @@ fn run(args: RunArgs) -> ExitCode {
     for (flag, path) in [
         ("--json", if json_to_stdout { &None } else { &args.json }),
         ("--html", &args.html),
+        ("--junit", &args.junit),
         ("--requests", &args.requests),
     ] {
         if let Some(path) = path
@@ -553,7 +565,7 @@ fn run(args: RunArgs) -> ExitCode {
         show(&report, &mut std::io::stdout());
     }
     let json = args.json.as_deref().filter(|_| !json_to_stdout);
-    if let Err(code) = write(&report, json, args.html.as_deref()) {
+    if let Err(code) = write(&report, json, args.html.as_deref(), args.junit.as_deref()) {
         return code;
     }
     match report.exit_code() {
@@ -629,6 +641,7 @@ fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
         quiet: args.quiet,
         human_on_stderr: args.json.as_deref() == Some(Path::new("-")),
         requests: args.requests.clone(),
+        prometheus_rw: args.prometheus_rw.clone(),
     })
 }
 
@@ -652,13 +665,19 @@ fn show(report: &Report, out: &mut dyn std::io::Write) {
 
 /// Writes the JSON and the HTML page asked for; the exit code when one
 /// cannot be written.
-fn write(report: &Report, json: Option<&Path>, html: Option<&Path>) -> Result<(), ExitCode> {
+fn write(
+    report: &Report,
+    json: Option<&Path>,
+    html: Option<&Path>,
+    junit: Option<&Path>,
+) -> Result<(), ExitCode> {
     let written = [
         (
             json,
             file::write_json as fn(&Report, &Path) -> std::io::Result<()>,
         ),
         (html, file::write_html),
+        (junit, file::write_junit),
     ];
     for (path, writer) in written {
         if let Some(path) = path

@@ -71,3 +71,45 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
         self.1.note(text);
     }
 }
+
+/// An observer that may not be there (an output not asked for).
+impl<T: Observer> Observer for Option<T> {
+    fn mode_started(&mut self, mode: Mode, total: u64, live: bool) {
+        if let Some(o) = self {
+            o.mode_started(mode, total, live);
+        }
+    }
+    fn request_started(&mut self, agent: &str, entry: &Entry) {
+        if let Some(o) = self {
+            o.request_started(agent, entry);
+        }
+    }
+    fn request_finished(&mut self, record: &RequestRecord) {
+        if let Some(o) = self {
+            o.request_finished(record);
+        }
+    }
+    fn record(&mut self, mode: Mode, record: &RequestRecord) {
+        if let Some(o) = self {
+            o.record(mode, record);
+        }
+    }
+    fn wants_every_record(&self) -> bool {
+        self.as_ref().is_some_and(|o| o.wants_every_record())
+    }
+    fn progress(&mut self, completed: u64, errors: u64) {
+        if let Some(o) = self {
+            o.progress(completed, errors);
+        }
+    }
+    fn mode_finished(&mut self, report: &ModeReport) {
+        if let Some(o) = self {
+            o.mode_finished(report);
+        }
+    }
+    fn note(&mut self, text: &str) {
+        if let Some(o) = self {
+            o.note(text);
+        }
+    }
+}

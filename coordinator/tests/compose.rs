@@ -83,7 +83,12 @@ impl Project {
             .args(args);
         // The host's settings must not leak into the project (scripts/test
         // exports DATABASE_URL for the host's PostgreSQL).
-        for key in ["DATABASE_URL", "LOADLAB_DATABASE_URL", "AGENTS", "EXPERIMENT"] {
+        for key in [
+            "DATABASE_URL",
+            "LOADLAB_DATABASE_URL",
+            "AGENTS",
+            "EXPERIMENT",
+        ] {
             command.env_remove(key);
         }
         for (key, value) in &self.env {

@@ -153,11 +153,13 @@ impl Dispatch {
             .merge(&tally)
             .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
         for (id, tally) in by_request {
-            self.by_request
-                .entry(id)
-                .or_default()
-                .merge(&tally)
+            let mine = self.by_request.entry(id).or_default();
+            mine.merge(&tally)
                 .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
+            // As the whole tally's: seconds well behind are kept encoded.
+            if let Some(last) = mine.intervals.last_second() {
+                let _ = mine.intervals.store_before(last.saturating_sub(2));
+            }
         }
         // Seconds well behind the latest are done: keep them encoded.
         if let Some(last) = self.tally.intervals.last_second() {
@@ -180,14 +182,13 @@ impl Dispatch {
         }
         let mut read = Vec::with_capacity(wire.len());
         for entry in wire {
-            let mut tally = entry
+            let tally = entry
                 .tally
                 .as_ref()
                 .map(Tally::from_wire)
                 .transpose()
                 .map_err(|e| format!("a tally of {} that cannot be read: {e}", entry.id))?
                 .unwrap_or_default();
-            tally.intervals = Default::default();
             read.push((entry.id.clone(), tally));
         }
         let total: u64 = read.iter().map(|(_, t)| t.count).sum();

@@ -253,6 +253,7 @@ fn request_figures(tally: Tally, wall_ms: f64) -> RequestFigures {
         service_time: summary(&tally.service),
         schedule_lag: summary(&tally.lag),
         percentiles: curve(&tally.response),
+        intervals: intervals(&tally),
         response: (!tally.response.is_empty()).then_some(tally.response),
     }
 }

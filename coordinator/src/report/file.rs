@@ -1,5 +1,5 @@
 //! Reports on disk: checking that a path can be written before a run
-//! starts, writing the JSON and the HTML page, and reading a saved JSON
+//! starts, writing the JSON, the HTML page and the JUnit XML, and reading a saved JSON
 //! back to render it again.
 
 use std::fs::OpenOptions;
@@ -49,6 +49,10 @@ pub fn write_json(report: &Report, path: &Path) -> std::io::Result<()> {
 
 pub fn write_html(report: &Report, path: &Path) -> std::io::Result<()> {
     std::fs::write(path, super::html::render(report))
+}
+
+pub fn write_junit(report: &Report, path: &Path) -> std::io::Result<()> {
+    std::fs::write(path, super::junit::junit(report))
 }
 
 /// Reads a report written by `--json`, telling a missing file, a file that

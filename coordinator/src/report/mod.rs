@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod explanation;
 pub mod file;
 pub mod html;
+pub mod junit;
 pub mod model;
 pub mod text;
 

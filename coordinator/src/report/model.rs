@@ -335,6 +335,9 @@ pub struct RequestFigures {
     /// thresholds on any percentile; not written.
     #[serde(skip)]
     pub response: Option<loadlab_proto::histogram::LatencyHistogram>,
+    /// Per second of the mode, merged across agents, as the mode's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalSummary>,
 }
 
 /// Requests that stand for a percentile, with their spans.
