@@ -3,6 +3,7 @@
 //! to the target they are held to.
 
 mod delay_server;
+mod fidelity;
 mod merge;
 mod open_loop;
 mod postgres;
@@ -49,6 +50,9 @@ enum Benchmark {
     Schedule(open_loop::ScheduleOptions),
     /// Requests per second against oha and wrk on one delay server.
     Throughput(scale::ThroughputOptions),
+    /// loadlab's latencies beside oha's against one server at fixed rates
+    /// (open loop) and a fixed concurrency (closed loop): what loadlab adds.
+    Fidelity(fidelity::FidelityOptions),
     /// The coordinator's memory and JSON for 200,000 vs 2,000,000 requests.
     Memory(scale::MemoryOptions),
     /// The tracker as its own process under the tracking workload, mode by
@@ -69,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Benchmark::CoordinatedOmission(options) => open_loop::coordinated_omission(options),
         Benchmark::Schedule(options) => open_loop::schedule(options),
         Benchmark::Throughput(options) => scale::throughput(options),
+        Benchmark::Fidelity(options) => fidelity::fidelity(options),
         Benchmark::Memory(options) => scale::memory(options),
         Benchmark::Tracking(options) => tracking::run(options),
     }

@@ -56,7 +56,7 @@ pub struct ScheduleOptions {
 }
 
 /// A delay-server process with `args`, and its URL.
-fn delay_server(args: &[&str]) -> anyhow::Result<(Running, String)> {
+pub(crate) fn delay_server(args: &[&str]) -> anyhow::Result<(Running, String)> {
     let mut command = Command::new(sibling_binary("delay-server")?);
     command
         .args(["--listen", "127.0.0.1:0", "--max-connections", "20000"])
@@ -69,7 +69,7 @@ fn delay_server(args: &[&str]) -> anyhow::Result<(Running, String)> {
 
 /// Runs `spec` (YAML) with the release coordinator against `target`;
 /// returns its first mode's report.
-fn loadlab(spec: &str, target: &str) -> anyhow::Result<Value> {
+pub(crate) fn loadlab(spec: &str, target: &str) -> anyhow::Result<Value> {
     let dir = std::env::temp_dir().join(format!("loadlab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (spec_path, json) = (dir.join("spec.yaml"), dir.join("run.json"));
@@ -94,9 +94,9 @@ fn loadlab(spec: &str, target: &str) -> anyhow::Result<Value> {
 }
 
 /// p50, p90, p99, max in milliseconds.
-type Percentiles = [f64; 4];
+pub(crate) type Percentiles = [f64; 4];
 
-fn percentiles(summary: &Value) -> Percentiles {
+pub(crate) fn percentiles(summary: &Value) -> Percentiles {
     ["p50_ms", "p90_ms", "p99_ms", "max_ms"].map(|f| summary[f].as_f64().unwrap_or(f64::NAN))
 }
 
@@ -290,7 +290,7 @@ fn oha_at(rate: u32, duration: Duration, url: &str) -> anyhow::Result<Option<(f6
 }
 
 /// p50, p90, p99 and max from oha's JSON (which gives seconds).
-fn oha_percentiles(report: &Value) -> Percentiles {
+pub(crate) fn oha_percentiles(report: &Value) -> Percentiles {
     let p = &report["latencyPercentiles"];
     let ms = |v: &Value| v.as_f64().unwrap_or(f64::NAN) * 1e3;
     [
