@@ -42,7 +42,12 @@ struct Best {
 
 impl Best {
     fn new() -> Best {
-        Best { p50: f64::INFINITY, p99: f64::INFINITY, lag_p99: f64::INFINITY, achieved: 0.0 }
+        Best {
+            p50: f64::INFINITY,
+            p99: f64::INFINITY,
+            lag_p99: f64::INFINITY,
+            achieved: 0.0,
+        }
     }
     fn add(&mut self, p: Percentiles, lag_p99: f64, achieved: f64) {
         self.p50 = self.p50.min(p[0]);
@@ -114,7 +119,11 @@ pub fn fidelity(options: FidelityOptions) -> anyhow::Result<()> {
             ours.p50 - theirs.p50,
             met(p99_ok),
             ours.p99 / theirs.p99,
-            if rate > 4000 { "(not a target)" } else { met(lag_ok) },
+            if rate > 4000 {
+                "(not a target)"
+            } else {
+                met(lag_ok)
+            },
         );
     }
 

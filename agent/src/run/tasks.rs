@@ -1,8 +1,13 @@
 //! `async`: requests on the tokio runtime, at most `cap` in flight. Workers
-//! — tasks, each with its own HTTP connections — take the next request from
-//! the pacer, wait until it is due, and run it; whenever every worker is
-//! busy, another starts (the cap permitting), so an open loop without a cap
-//! keeps up with its rate. While one request waits, the others proceed.
+//! — tasks, each with its own HTTP connections — take turns: the worker
+//! whose turn it is takes the next request from the pacer, waits until it
+//! is due, passes the turn on and runs it; whenever every worker is busy
+//! running a request, another starts (the cap permitting), so an open loop
+//! without a cap keeps up with its rate. While one request waits, the
+//! others proceed. Only one wait is in progress at a time, so it is always
+//! a precise one (`loadlab_wait`'s timerfd tail): workers that each held a
+//! future request and waited for it at once were past its limit of precise
+//! waits and woke on tokio's millisecond timer, ~1 ms late on average.
 //! No task or permit per request: the hot loop is a worker's loop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +33,10 @@ struct Pool {
     clients: AsyncClients,
     /// Never held across an await.
     pacer: Mutex<Pacer>,
-    /// Workers not running a request (taking the next, or waiting for it).
+    /// Whose turn it is to take the next request and wait until it is due.
+    turn: tokio::sync::Mutex<()>,
+    /// Workers not running a request (waiting for their turn, or for the
+    /// request they took to be due).
     idle: AtomicUsize,
     workers: AtomicUsize,
     cap: usize,
@@ -68,6 +76,7 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
             context.track.clone(),
         ),
         pacer: Mutex::new(Pacer::new(&context)),
+        turn: tokio::sync::Mutex::new(()),
         context,
         idle: AtomicUsize::new(0),
         workers: AtomicUsize::new(0),
@@ -84,15 +93,14 @@ async fn work(pool: Arc<Pool>) {
     let context = &pool.context;
     let mut session = pool.clients.session();
     loop {
+        let turn = tokio::select! {
+            turn = pool.turn.lock() => turn,
+            () = context.cancel.cancelled() => return,
+        };
         let next = pool.pacer.lock().unwrap_or_else(|e| e.into_inner()).next();
         let Some((due, when)) = next else {
             return;
         };
-        // This worker is busy now; if it was the last idle one, another
-        // starts to take the next request.
-        if pool.idle.fetch_sub(1, Ordering::AcqRel) == 1 {
-            pool.grow();
-        }
         if let Some(when) = when.filter(|w| w.saturating_duration_since(Instant::now()) > NEAR) {
             tokio::select! {
                 () = loadlab_wait::wait_until(when.into()) => {}
@@ -106,6 +114,12 @@ async fn work(pool: Arc<Pool>) {
                 return;
             }
             pacer.handed(now);
+        }
+        drop(turn);
+        // This worker is busy now; if it was the last idle one, another
+        // starts to take the next request.
+        if pool.idle.fetch_sub(1, Ordering::AcqRel) == 1 {
+            pool.grow();
         }
         let mut started = context.start(&due);
         let headers = std::mem::take(&mut started.headers);
