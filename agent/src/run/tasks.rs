@@ -33,8 +33,10 @@ struct Pool {
     clients: AsyncClients,
     /// Never held across an await.
     pacer: Mutex<Pacer>,
-    /// Whose turn it is to take the next request and wait until it is due.
-    turn: tokio::sync::Mutex<()>,
+    /// Whose turn it is to take the next request and wait until it is due
+    /// (open loops only: a closed loop's requests are due at once, and a
+    /// turn per request would cost throughput).
+    turn: Option<tokio::sync::Mutex<()>>,
     /// Workers not running a request (waiting for their turn, or for the
     /// request they took to be due).
     idle: AtomicUsize,
@@ -76,7 +78,8 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
             context.track.clone(),
         ),
         pacer: Mutex::new(Pacer::new(&context)),
-        turn: tokio::sync::Mutex::new(()),
+        turn: matches!(workload.schedule, crate::schedule::Schedule::Open(_))
+            .then(|| tokio::sync::Mutex::new(())),
         context,
         idle: AtomicUsize::new(0),
         workers: AtomicUsize::new(0),
@@ -93,9 +96,12 @@ async fn work(pool: Arc<Pool>) {
     let context = &pool.context;
     let mut session = pool.clients.session();
     loop {
-        let turn = tokio::select! {
-            turn = pool.turn.lock() => turn,
-            () = context.cancel.cancelled() => return,
+        let turn = match &pool.turn {
+            Some(turn) => tokio::select! {
+                turn = turn.lock() => Some(turn),
+                () = context.cancel.cancelled() => return,
+            },
+            None => None,
         };
         let next = pool.pacer.lock().unwrap_or_else(|e| e.into_inner()).next();
         let Some((due, when)) = next else {
