@@ -62,7 +62,7 @@ enum Command {
         schema: SchemaName,
     },
     /// Print a saved run's report again (from `run --json`), or write it
-    /// as an HTML page.
+    /// as an HTML page or JUnit XML.
     #[command(after_help = EXIT_CODES)]
     Report {
         /// The JSON a run wrote with --json.
@@ -70,6 +70,9 @@ enum Command {
         /// Write the self-contained HTML report here (e.g. report.html).
         #[arg(long, value_name = "PATH")]
         html: Option<PathBuf>,
+        /// Write JUnit XML here, as `run --junit` does.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Check a spec without running anything: which loop it runs, and the
     /// variables it uses and whether each is set.
@@ -392,7 +395,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run(*args),
-        Command::Report { json, html } => rerender(&json, html.as_deref()),
+        Command::Report { json, html, junit } => rerender(&json, html.as_deref(), junit.as_deref()),
         Command::Seed {
             database_url,
             scale,
@@ -691,7 +694,7 @@ fn write(
 }
 
 /// `coordinator report`: a saved run again, as text or as a page.
-fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
+fn rerender(json: &Path, html: Option<&Path>, junit: Option<&Path>) -> ExitCode {
     let report = match file::read(json) {
         Ok(report) => report,
         Err(error) => {
@@ -699,27 +702,31 @@ fn rerender(json: &Path, html: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match html {
-        None => {
-            show(&report, &mut std::io::stdout());
-            ExitCode::SUCCESS
-        }
-        Some(path) => match file::write_html(&report, path) {
-            Ok(()) => {
-                println!(
-                    "{}: the report of {} ({} modes)",
-                    path.display(),
-                    report.spec.name,
-                    report.modes.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("coordinator: cannot write {}: {error}", path.display());
-                ExitCode::from(EXIT_COULD_NOT_RUN)
-            }
-        },
+    if html.is_none() && junit.is_none() {
+        show(&report, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
     }
+    let outputs = [
+        (
+            html,
+            file::write_html as fn(&Report, &Path) -> std::io::Result<()>,
+        ),
+        (junit, file::write_junit),
+    ];
+    for (path, writer) in outputs {
+        let Some(path) = path else { continue };
+        if let Err(error) = writer(&report, path) {
+            eprintln!("coordinator: cannot write {}: {error}", path.display());
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
+        }
+        println!(
+            "{}: the report of {} ({} modes)",
+            path.display(),
+            report.spec.name,
+            report.modes.len()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// `--trace-ui`: an http(s) URL.

@@ -28,6 +28,21 @@ fn junit_names_each_threshold_and_each_failing_request_per_mode() {
     assert_eq!(out.status.code(), Some(99), "{}", text(&out.stderr));
     assert!(report.is_some());
     let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    // `coordinator report RUN.json --junit` writes the same from the JSON.
+    let again = dir.path().join("again.xml");
+    let json = dir.path().join("run.json");
+    let out = common::coordinator(&[
+        "report",
+        json.to_str().unwrap(),
+        "--junit",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        xml,
+        "report --junit"
+    );
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
