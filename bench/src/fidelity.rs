@@ -66,7 +66,6 @@ pub fn fidelity(options: FidelityOptions) -> anyhow::Result<()> {
         anyhow::bail!("fidelity compares with oha: install it (cargo install oha --locked)");
     }
     let (_server, url) = delay_server(&[])?;
-    let target = format!("{url}/delay-me?ms=1");
     let secs = options.duration.as_secs_f64();
     println!(
         "fidelity: one delay-server process, ?ms=1; {} s per run, best of {} (alternated); profile: {}",
@@ -79,31 +78,13 @@ pub fn fidelity(options: FidelityOptions) -> anyhow::Result<()> {
         "rate", "oha p50 / p99", "loadlab p50 / p99", "lag p99", "achieved"
     );
     for &rate in &options.rates {
-        let (mut ours, mut theirs) = (Best::new(), Best::new());
-        for run in 0..options.runs {
-            // Alternate who goes first, so neither always meets a warm server.
-            for first in [run % 2 == 0, run % 2 == 1] {
-                if first {
-                    let mode = loadlab(
-                        &format!(
-                            "name: fidelity\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n\
-                             rate: {rate}/s\nduration: {}ms\nconcurrency: {}\ntimeout: 10s\n",
-                            options.duration.as_millis(),
-                            options.concurrency
-                        ),
-                        &url,
-                    )?;
-                    ours.add(
-                        percentiles(&mode["histogram"]),
-                        mode["schedule_lag"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
-                        mode["achieved_rate"].as_f64().unwrap_or(0.0),
-                    );
-                } else {
-                    let report = oha_run(&options, Some(rate), options.concurrency, &target)?;
-                    theirs.add(oha_percentiles(&report), f64::NAN, rps(&report));
-                }
-            }
-        }
+        let spec = format!(
+            "name: fidelity\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n\
+             rate: {rate}/s\nduration: {}ms\nconcurrency: {}\ntimeout: 10s\n",
+            options.duration.as_millis(),
+            options.concurrency
+        );
+        let (ours, theirs) = compare(&options, &spec, &url, Some(rate), options.concurrency)?;
         let p50_ok = ours.p50 <= theirs.p50 + 0.1;
         let p99_ok = ours.p99 <= 1.2 * theirs.p99;
         let lag_ok = rate > 4000 || ours.lag_p99 <= 1.0;
@@ -129,29 +110,12 @@ pub fn fidelity(options: FidelityOptions) -> anyhow::Result<()> {
 
     // The closed loop: as many requests as fit, `closed_concurrency` at once.
     let c = options.closed_concurrency;
-    let (mut ours, mut theirs) = (Best::new(), Best::new());
-    for run in 0..options.runs {
-        for first in [run % 2 == 0, run % 2 == 1] {
-            if first {
-                let mode = loadlab(
-                    &format!(
-                        "name: fidelity-closed\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n\
-                         users: {c}\nduration: {}ms\ntimeout: 10s\n",
-                        options.duration.as_millis()
-                    ),
-                    &url,
-                )?;
-                ours.add(
-                    percentiles(&mode["histogram"]),
-                    f64::NAN,
-                    mode["achieved_rate"].as_f64().unwrap_or(0.0),
-                );
-            } else {
-                let report = oha_run(&options, None, c, &target)?;
-                theirs.add(oha_percentiles(&report), f64::NAN, rps(&report));
-            }
-        }
-    }
+    let spec = format!(
+        "name: fidelity-closed\nmodes: [async]\nrequests: [{{ id: R1, path: /delay-me?ms=1 }}]\n\
+         users: {c}\nduration: {}ms\ntimeout: 10s\n",
+        options.duration.as_millis()
+    );
+    let (ours, theirs) = compare(&options, &spec, &url, None, c)?;
     println!(
         "  closed loop, {c} at once: oha p50 / p99 {:.2} / {:.2} ms ({:.0}/s); loadlab {:.2} / {:.2} ms ({:.0}/s): p50 {} ({:+.2} ms), p99 {} ({:.2}x)",
         theirs.p50,
@@ -166,6 +130,36 @@ pub fn fidelity(options: FidelityOptions) -> anyhow::Result<()> {
         ours.p99 / theirs.p99,
     );
     Ok(())
+}
+
+/// loadlab running `spec` and oha at `rate` (None: closed loop) with
+/// `concurrency`, against `url`, `options.runs` times each, alternating
+/// who goes first so neither always meets a warm server: the best of each.
+fn compare(
+    options: &FidelityOptions,
+    spec: &str,
+    url: &str,
+    rate: Option<u32>,
+    concurrency: u32,
+) -> anyhow::Result<(Best, Best)> {
+    let target = format!("{url}/delay-me?ms=1");
+    let (mut ours, mut theirs) = (Best::new(), Best::new());
+    for run in 0..options.runs {
+        for ours_now in [run % 2 == 0, run % 2 == 1] {
+            if ours_now {
+                let mode = loadlab(spec, url)?;
+                ours.add(
+                    percentiles(&mode["histogram"]),
+                    mode["schedule_lag"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                    mode["achieved_rate"].as_f64().unwrap_or(0.0),
+                );
+            } else {
+                let report = oha_run(options, rate, concurrency, &target)?;
+                theirs.add(oha_percentiles(&report), f64::NAN, rps(&report));
+            }
+        }
+    }
+    Ok((ours, theirs))
 }
 
 fn oha_run(
