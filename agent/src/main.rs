@@ -63,16 +63,12 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut connection = Connection::new(args.coordinator.clone());
-    let token = match (args.token, &args.token_file) {
-        (Some(token), _) => Some(token),
-        (None, Some(path)) => match loadlab_proto::auth::read_token_file(path) {
-            Ok(token) => Some(token),
-            Err(error) => {
-                eprintln!("agent: {error}");
-                return ExitCode::from(2);
-            }
-        },
-        (None, None) => None,
+    let token = match loadlab_proto::auth::token_from(args.token, args.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("agent: {error}");
+            return ExitCode::from(2);
+        }
     };
     if let Some(token) = token {
         match Token::new(token) {

@@ -225,9 +225,9 @@ pub async fn run(
     }
     if let Some(remote) = remote {
         // Each write has a 10 s timeout: this cannot hang.
-        let (_, problems) = tokio::task::spawn_blocking(move || remote.finish())
+        let problems = tokio::task::spawn_blocking(move || remote.finish())
             .await
-            .unwrap_or_else(|_| (0, vec!["--prometheus-rw: the writer panicked".into()]));
+            .unwrap_or_else(|_| vec!["--prometheus-rw: the writer panicked".into()]);
         for problem in problems {
             eprintln!("coordinator: WARNING: {problem}");
         }

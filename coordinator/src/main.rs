@@ -589,14 +589,8 @@ fn parse_agent_loss(text: &str) -> Result<loadlab_coordinator::spec::AgentLoss, 
 
 /// The run's options from its flags; errors are usage errors.
 fn options(args: &RunArgs, spec: &Spec) -> anyhow::Result<RunOptions> {
-    let token = match (&args.token, &args.token_file) {
-        (Some(token), _) => Some(token.clone()),
-        (None, Some(path)) => {
-            Some(loadlab_proto::auth::read_token_file(path).map_err(anyhow::Error::msg)?)
-        }
-        (None, None) => None,
-    };
-    let token = token
+    let token = loadlab_proto::auth::token_from(args.token.clone(), args.token_file.as_deref())
+        .map_err(anyhow::Error::msg)?
         .map(|t| Token::new(t.as_str()))
         .transpose()
         .context("--token")?;

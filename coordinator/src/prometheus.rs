@@ -173,7 +173,7 @@ pub struct RemoteWrite {
     url: String,
     labels: RunLabels,
     mode_started_ms: i64,
-    sent: Vec<std::thread::JoinHandle<Result<usize, String>>>,
+    sent: Vec<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl RemoteWrite {
@@ -187,18 +187,15 @@ impl RemoteWrite {
     }
 
     /// Waits for every write (each bounded by a 10 s timeout); returns
-    /// the series written and what failed.
-    pub fn finish(self) -> (usize, Vec<String>) {
-        let mut written = 0;
-        let mut problems = Vec::new();
-        for handle in self.sent {
-            match handle.join() {
-                Ok(Ok(n)) => written += n,
-                Ok(Err(problem)) => problems.push(problem),
-                Err(_) => problems.push("a remote write panicked".into()),
-            }
-        }
-        (written, problems)
+    /// what failed.
+    pub fn finish(self) -> Vec<String> {
+        self.sent
+            .into_iter()
+            .filter_map(|handle| match handle.join() {
+                Ok(result) => result.err(),
+                Err(_) => Some("a remote write panicked".into()),
+            })
+            .collect()
     }
 }
 
@@ -224,14 +221,11 @@ impl Observer for RemoteWrite {
                 self.mode_started_ms,
             ));
         }
-        let count = timeseries.len();
         let body = encode(&WriteRequest { timeseries });
         let url = self.url.clone();
         let mode = report.mode;
         self.sent.push(std::thread::spawn(move || {
-            post(&url, body)
-                .map(|()| count)
-                .map_err(|e| format!("--prometheus-rw {url}: {mode}: {e}"))
+            post(&url, body).map_err(|e| format!("--prometheus-rw {url}: {mode}: {e}"))
         }));
     }
 }

@@ -35,16 +35,23 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Reads a token from a file (`--token-file`, e.g. a mounted secret): its
-/// first line, without the line's end. The error says which file and why.
-pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+/// The token of `--token`, else of `--token-file` (e.g. a mounted secret:
+/// its first line, without the line's end), else none. The error says which
+/// file and why.
+pub fn token_from(
+    token: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    let (None, Some(path)) = (&token, file) else {
+        return Ok(token);
+    };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read --token-file {}: {e}", path.display()))?;
     let token = text.lines().next().unwrap_or("").trim_end().to_owned();
     if token.is_empty() {
         return Err(format!("--token-file {} is empty", path.display()));
     }
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// Why a credential or proof was refused; the text is shown to the other side.
