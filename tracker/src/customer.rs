@@ -14,15 +14,8 @@ use tokio::sync::oneshot;
 
 use crate::Mode;
 use crate::hub::Unavailable;
-use crate::server::Shared;
 use crate::session;
-
-/// A sync-mode customer waiting for its turn.
-pub(crate) struct SyncCustomer {
-    order: String,
-    subscribed: oneshot::Sender<Result<(), Unavailable>>,
-    socket: oneshot::Receiver<(TcpStream, Vec<u8>)>,
-}
+use crate::shared::{Shared, SyncCustomer};
 
 /// A customer subscribed in its mode, waiting for its socket.
 pub(crate) enum Customer {

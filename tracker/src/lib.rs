@@ -19,10 +19,12 @@ mod hub;
 mod mode;
 mod server;
 mod session;
+mod shared;
 mod stats;
 
 pub use mode::Mode;
-pub use server::{Config, Error, Tracker, bind, run, valid_order};
+pub use server::{Error, Tracker, bind, run, valid_order};
+pub use shared::Config;
 
 /// `host:port` of a Redis URL, for messages.
 pub fn redis_address(url: &str) -> String {

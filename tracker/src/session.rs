@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio::sync::oneshot;
 
 use crate::hub::{Subscription, Unavailable};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// A blocking Redis read waits at most this long (the usual
 /// `get_message(timeout=1)`): how long the blocking mode's executor is held
