@@ -55,7 +55,7 @@ struct Pending {
 impl Pending {
     fn add(&mut self, workload: &Workload, outcome: Outcome) {
         self.completed.insert_one(outcome.index);
-        let response_us = outcome.end_us.saturating_sub(outcome.intended_us);
+        let response_us = outcome.sample().response_us();
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
         let by_request = &mut self.by_request[outcome.request];
         match &outcome.error {

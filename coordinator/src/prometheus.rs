@@ -8,7 +8,7 @@
 //! `WriteRequest`, snappy-compressed (block format), POSTed with
 //! `Content-Encoding: snappy` and `X-Prometheus-Remote-Write-Version: 0.1.0`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use prost::Message;
 
@@ -253,7 +253,5 @@ fn post(url: &str, body: Vec<u8>) -> Result<(), String> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    loadlab_proto::unix::now_ms() as i64
 }

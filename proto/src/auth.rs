@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -98,7 +98,7 @@ impl Token {
     /// The agent's credential for one connection attempt, and the nonce the
     /// coordinator's proof must sign.
     pub fn credential(&self) -> (String, Vec<u8>) {
-        self.credential_at(unix_ms(SystemTime::now()), uuid::Uuid::new_v4().as_bytes())
+        self.credential_at(crate::unix::now_ms(), uuid::Uuid::new_v4().as_bytes())
     }
 
     fn credential_at(&self, at_ms: u64, nonce: &[u8]) -> (String, Vec<u8>) {
@@ -146,7 +146,7 @@ impl Verifier {
     /// Checks an agent's credential (the metadata value, if any) and returns
     /// the nonce to sign in the welcome.
     pub fn verify(&self, credential: Option<&str>) -> Result<Vec<u8>, AuthError> {
-        self.verify_at(credential, unix_ms(SystemTime::now()))
+        self.verify_at(credential, crate::unix::now_ms())
     }
 
     fn verify_at(&self, credential: Option<&str>, now_ms: u64) -> Result<Vec<u8>, AuthError> {
@@ -183,11 +183,6 @@ impl Verifier {
         }
         Ok(nonce)
     }
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod histogram;
 pub mod ranges;
 pub mod tally;
+pub mod unix;
 
 /// Generated messages and the `Coordinator` service (client and server).
 pub mod v1 {
@@ -29,9 +30,7 @@ pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// A heartbeat stamped now, as either side sends it.
 pub fn heartbeat() -> v1::Heartbeat {
     v1::Heartbeat {
-        sent_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        sent_unix_ms: unix::now_ms(),
     }
 }
 

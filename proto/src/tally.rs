@@ -36,6 +36,21 @@ pub struct Sample<'a> {
     pub error: Option<&'a str>,
 }
 
+impl Sample<'_> {
+    /// From when it was due (or started, if that was earlier: a clock
+    /// step) to its end: what a user arriving on schedule waited. The one
+    /// definition of response time; the coordinator's records follow it
+    /// (`RequestRecord::response_ms`).
+    pub fn response_us(&self) -> u64 {
+        response_us(self.intended_us, self.start_us, self.end_us)
+    }
+}
+
+/// Response time from a request's three times (see [`Sample::response_us`]).
+pub fn response_us(intended_us: u64, start_us: u64, end_us: u64) -> u64 {
+    end_us.saturating_sub(intended_us.min(start_us))
+}
+
 #[derive(Debug, Clone)]
 pub struct Tally {
     pub count: u64,
@@ -299,7 +314,7 @@ impl Tally {
         }
         let intended_us = intended_us.min(start_us);
         let service_us = end_us.saturating_sub(start_us);
-        let response_us = end_us.saturating_sub(intended_us);
+        let response_us = response_us(intended_us, start_us, end_us);
         histogram::record_latency(&mut self.response, response_us);
         histogram::record_latency(&mut self.service, service_us);
         // Zero lag is common and the histogram's floor is 1 µs.

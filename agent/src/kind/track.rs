@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use loadlab_proto::histogram::{LatencyHistogram, new_latency_histogram, record_latency};
@@ -233,9 +233,7 @@ impl Customers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(round, delivered);
-        let sent_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let sent_us = loadlab_proto::unix::now_us();
         // A courier's position, and what the customer needs to match it.
         let payload = format!(
             r#"{{"round":{round},"sent_us":{sent_us},"lat":{:.5},"lng":{:.5}}}"#,

@@ -2,7 +2,8 @@
 //! work as a schedule of [`Due`]s; they differ only in how requests wait.
 //!
 //! - [`sync`]: one request after the other, on a thread of its own.
-//! - [`tasks`]: the async mode, a tokio task per request.
+//! - [`tasks`]: the async mode, requests on tokio tasks (workers taking turns
+//!   at the pacer), at most the cap in flight.
 //! - [`blocking`]: the pitfall, async tasks calling a blocking client on one
 //!   single-threaded executor.
 //! - [`threads`]: an OS thread per request in flight.
@@ -20,7 +21,7 @@ mod threads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use loadlab_telemetry::requests::RequestSpans;
 use tokio::sync::mpsc;
@@ -81,9 +82,7 @@ impl Clock {
     pub fn new(mode_started_unix_us: u64) -> Clock {
         let now = Instant::now();
         let now_unix = SystemTime::now();
-        let now_unix_us = now_unix
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let now_unix_us = loadlab_proto::unix::micros(now_unix);
         let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
         let zero = now.checked_sub(since).unwrap_or(now);
         Clock {

@@ -47,7 +47,7 @@ impl Sample {
             self.failures += 1;
             why |= IN_FAILURES;
         }
-        let response_us = ((record.end_ms - record.intended_ms.min(record.start_ms)) * 1e3) as u64;
+        let response_us = (record.response_ms() * 1e3) as u64;
         if self.slowest.len() < SLOWEST
             || self
                 .slowest

@@ -17,7 +17,8 @@ pub struct Report {
     /// The run's OpenTelemetry trace, when traces were exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
-    /// The trace's page in Jaeger's UI, when the collector looks like one.
+    /// The trace's page in a trace UI (`--trace-ui`, or Jaeger's beside a
+    /// collector that looks like one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_url: Option<String>,
     pub spec: Spec,
@@ -85,7 +86,7 @@ impl Report {
                 .requests
                 .iter()
                 .filter(|r| r.span_id.is_some())
-                .map(|r| (r, r.end_ms - r.intended_ms.min(r.start_ms)))
+                .map(|r| (r, r.response_ms()))
                 .collect();
             let exemplar = |(record, latency_ms): (&RequestRecord, f64)| Exemplar {
                 id: record.id.clone(),
@@ -502,6 +503,14 @@ pub struct RequestRecord {
     /// Its span in the run's trace (see `trace_url`), when tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span_id: Option<String>,
+}
+
+impl RequestRecord {
+    /// From when it was due to its end: the response time of
+    /// `loadlab_proto::tally::Sample::response_us`, in ms.
+    pub fn response_ms(&self) -> f64 {
+        self.end_ms - self.intended_ms.min(self.start_ms)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
