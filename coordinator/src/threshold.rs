@@ -163,7 +163,7 @@ fn measure(expr: &str) -> Result<Threshold, String> {
                 .ok_or_else(|| bad(&format!("{value:?} is not a number of requests per second")))?,
             _ => duration_ms(value).ok_or_else(|| {
                 bad(&format!(
-                    "{value:?} is not a duration like 250ms, 1.5s or 800us"
+                    "{value:?} is not a duration like 250ms, 1.5s, 800us or 1m"
                 ))
             })?,
         };
@@ -194,21 +194,12 @@ fn percentile(name: &str) -> Option<f64> {
         .filter(|p| *p > 0.0 && *p <= 100.0)
 }
 
-/// `250ms`, `1.5s`, `800us` in milliseconds.
+/// `250ms`, `1.5s`, `800us`, `1m` in milliseconds: the spec's grammar
+/// ([`crate::spec::parse_duration`]), in whole microseconds as latencies
+/// are measured (1.001s is 1001 ms exactly).
 fn duration_ms(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix("us") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1e3)
-    } else {
-        return None;
-    };
-    let number: f64 = number.trim().parse().ok()?;
-    // Whole microseconds, as latencies are measured: 1.001s is then 1001 ms
-    // exactly (1.001 × 1e3 is 1000.9999999999999).
-    (number.is_finite() && number >= 0.0).then(|| (number * scale * 1e3).round() / 1e3)
+    let duration = crate::spec::parse_duration(text).ok()?;
+    Some((duration.as_nanos() as f64 / 1e3).round() / 1e3)
 }
 
 impl fmt::Display for Threshold {
@@ -399,6 +390,10 @@ mod tests {
         // Whole microseconds: not 1000.9999999999999.
         assert_eq!(duration_ms("1.001s"), Some(1001.0));
         assert_eq!(duration_ms("0.5us"), Some(0.001));
+        // The spec's grammar: minutes and compound durations too.
+        assert_eq!(duration_ms("1m"), Some(60_000.0));
+        assert_eq!(duration_ms("1m 30s"), Some(90_000.0));
+        assert_eq!(duration_ms("250"), None);
         let t: Threshold = "rps >= 500".parse().unwrap();
         assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Ge, 500.0));
         for (form, metric) in [

@@ -102,6 +102,40 @@ impl Serialize for HttpTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecDuration(pub Duration);
 
+/// The one duration grammar of specs and thresholds: humantime's (`60s`,
+/// `1m`, `1h 30m`, `250ms`, `800us`) and a decimal with one unit (`1.5s`,
+/// `0.25ms`, `2.5m`), to the microsecond. Errors say what is wrong
+/// without the examples, which each caller gives.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("duration {text:?} is negative"));
+    }
+    let humantime_error = match humantime::parse_duration(text) {
+        Ok(duration) => return Ok(duration),
+        Err(error) => error,
+    };
+    let unit_at = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let micros_per_unit = match unit.trim() {
+        "us" | "µs" => 1.0,
+        "ms" => 1e3,
+        "s" | "sec" => 1e6,
+        "m" | "min" => 60e6,
+        "h" => 3_600e6,
+        _ => return Err(format!("bad duration {text:?} ({humantime_error})")),
+    };
+    let micros = number
+        .parse::<f64>()
+        .ok()
+        .map(|n| (n * micros_per_unit).round())
+        .filter(|us| us.is_finite() && *us <= u64::MAX as f64)
+        .ok_or_else(|| format!("bad duration {text:?} ({humantime_error})"))?;
+    Ok(Duration::from_micros(micros as u64))
+}
+
 impl<'de> Deserialize<'de> for SpecDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct DurationVisitor;
@@ -113,16 +147,13 @@ impl<'de> Deserialize<'de> for SpecDuration {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<SpecDuration, E> {
-                if text.trim_start().starts_with('-') {
-                    return Err(E::custom(format!("duration {text:?} is negative")));
-                }
-                humantime::parse_duration(text)
-                    .map(SpecDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "bad duration {text:?} ({e}); write e.g. 60s, 1m or 250ms"
-                        ))
-                    })
+                parse_duration(text).map(SpecDuration).map_err(|error| {
+                    if error.ends_with("is negative") {
+                        E::custom(error)
+                    } else {
+                        E::custom(format!("{error}; write e.g. 60s, 1m, 1.5s or 250ms"))
+                    }
+                })
             }
 
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<SpecDuration, E> {
