@@ -9,7 +9,8 @@
 //!   request is due.
 //! - [`run`]: one runner per [`Mode`]; [`probe`]: the executor stall probe.
 //! - [`sample`]: which request records go to the coordinator.
-//! - [`kind`]: what a request is (HTTP, SQL), one module per kind.
+//! - [`kind`]: what a request is (HTTP, SQL, a tracking customer), one
+//!   module per kind.
 //!
 //! The `agent` binary and the coordinator's in-process agents run the same
 //! [`session::join`], so local and distributed runs share one path.

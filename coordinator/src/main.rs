@@ -539,11 +539,11 @@ fn run(args: RunArgs) -> ExitCode {
         .trace_id
         .as_deref()
         .and_then(|id| match &args.trace_ui {
-            Some(ui) => Some(loadlab_telemetry::jaeger::trace_page(ui, id)),
+            Some(ui) => Some(loadlab_telemetry::trace_ui::trace_page(ui, id)),
             None => args
                 .otlp_endpoint
                 .as_deref()
-                .and_then(|endpoint| loadlab_telemetry::jaeger::trace_url(endpoint, id)),
+                .and_then(|endpoint| loadlab_telemetry::trace_ui::trace_url(endpoint, id)),
         });
     let thresholds: Vec<Threshold> = spec
         .thresholds

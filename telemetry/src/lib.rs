@@ -2,18 +2,18 @@
 //! log lines on stderr ([`logging`]), and, when an OTLP endpoint is given,
 //! OpenTelemetry traces exported over gRPC ([`export`]) with W3C
 //! trace-context propagation between the services ([`propagation`]), and
-//! where to look at a trace ([`jaeger`]).
+//! where to look at a trace ([`trace_ui`]).
 //!
 //! Tracing is off unless `--otlp-endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! names a collector; off, no OpenTelemetry layer is installed and spans
 //! are not even built (see [`span`]).
 
 pub mod export;
-pub mod jaeger;
 pub mod logging;
 pub mod process;
 pub mod propagation;
 pub mod requests;
+pub mod trace_ui;
 
 pub use export::{Telemetry, TraceConfig, init, install};
 pub use logging::init_logging;

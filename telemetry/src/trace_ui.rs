@@ -1,4 +1,5 @@
-//! Where to look at a trace: Jaeger's UI, when the collector looks like one.
+//! Where to look at a trace: the page of a trace UI (`--trace-ui`), or of
+//! Jaeger's UI when the collector looks like a Jaeger.
 
 /// The Jaeger UI's page for `trace_id` when the OTLP `endpoint` looks like a
 /// Jaeger (a `jaeger` host, a loopback one, or the OTLP port 4317 that
