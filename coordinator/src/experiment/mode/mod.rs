@@ -3,7 +3,7 @@
 //! and hand the merged results to the report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
@@ -25,6 +25,11 @@ use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
 use crate::report::{DatabaseActivity, Kind, ModeReport, RequestRecord};
 use crate::round::Round;
 use crate::spec::{AgentLoss, Plan, Spec, Split};
+
+mod report;
+mod takeover;
+
+use report::to_record;
 
 /// Runs with at most this many requests in a mode print a line per request;
 /// larger ones show a progress bar.
@@ -77,9 +82,7 @@ impl<'a> ModeRun<'a> {
             ),
             // Users for a time run an unknown number: never line by line.
             live_events: total <= LIVE_LIMIT && !matches!(spec.plan(), Plan::Timed { .. }),
-            started_unix_us: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64),
+            started_unix_us: loadlab_proto::unix::now_us(),
             started: Instant::now(),
             dispatches: Vec::new(),
             by_run: HashMap::new(),
@@ -280,186 +283,6 @@ impl<'a> ModeRun<'a> {
         }
     }
 
-    /// Marks `key`'s running assignments lost and, by the spec's policy,
-    /// hands their unfinished requests to the agents left or ends the run
-    /// (returns true).
-    async fn agent_lost(
-        &mut self,
-        key: AgentKey,
-        how: &str,
-        agents: &[AgentHandle],
-        observer: &mut dyn Observer,
-    ) -> bool {
-        let name = name_of(agents, key);
-        self.lost.insert(key);
-        let mut stop = false;
-        let orphaned: Vec<usize> = (0..self.dispatches.len())
-            .filter(|&i| {
-                self.dispatches[i].agent == key && self.dispatches[i].state == State::Running
-            })
-            .collect();
-        for i in orphaned {
-            let d = &mut self.dispatches[i];
-            d.state = State::Lost;
-            d.span = Span::none();
-            let delivered = d.delivered.len();
-            let lost = if d.schedule.is_timed() {
-                format!("agent {name} lost ({how}) after delivering {delivered} requests")
-            } else {
-                format!(
-                    "agent {name} lost ({how}) after delivering {delivered} of its {} requests",
-                    d.len()
-                )
-            };
-            observer.note(&lost);
-            let survivors: Vec<&AgentHandle> = agents
-                .iter()
-                .filter(|a| !self.lost.contains(&a.key))
-                .collect();
-            match (self.spec.on_agent_loss, &self.dispatches[i].schedule) {
-                (AgentLoss::Fail, Schedule::Timed { .. }) => {
-                    self.failures
-                        .push(format!("{lost}; its users stopped (on_agent_loss: fail)"));
-                    stop = true;
-                }
-                (AgentLoss::Fail, _) => {
-                    let left = self.dispatches[i].unfinished().len();
-                    self.failures
-                        .push(format!("{lost}; {left} did not run (on_agent_loss: fail)"));
-                    stop = true;
-                }
-                // Users for a time: the agents left go on to the end with
-                // their own users; the lost one's are not restarted.
-                (AgentLoss::Redistribute, Schedule::Timed { .. }) => {
-                    self.notes.push(format!(
-                        "{lost}; its users stopped, the others ran to the end"
-                    ));
-                }
-                (AgentLoss::Redistribute, Schedule::Closed { .. }) => {
-                    let d = &self.dispatches[i];
-                    let unfinished = d.schedule.items_of(&d.unfinished());
-                    self.take_over_items(&lost, unfinished, &survivors, observer)
-                        .await;
-                }
-                (AgentLoss::Redistribute, Schedule::Open(open)) => {
-                    let open = open.clone();
-                    self.take_over_rate(i, &lost, open, &survivors, observer)
-                        .await;
-                }
-            }
-        }
-        stop
-    }
-
-    /// A lost agent's unfinished closed-loop requests, handed to the agents
-    /// left in equal pieces.
-    async fn take_over_items(
-        &mut self,
-        lost: &str,
-        unfinished: RangeSet,
-        survivors: &[&AgentHandle],
-        observer: &mut dyn Observer,
-    ) {
-        let left = unfinished.len();
-        if left == 0 {
-            self.notes.push(lost.to_owned());
-            return;
-        }
-        if survivors.is_empty() {
-            self.failures.push(format!(
-                "{lost}; no agent is left to take over its {left} unfinished requests"
-            ));
-            return;
-        }
-        let mut takers = Vec::new();
-        for (agent, piece) in survivors.iter().zip(unfinished.split(survivors.len())) {
-            if piece.is_empty() {
-                continue;
-            }
-            let count = piece.len();
-            if self
-                .dispatch(agent, Schedule::Closed { items: piece }, true)
-                .await
-            {
-                takers.push(agent.name.clone());
-            } else {
-                self.failures.push(format!(
-                    "{lost}; agent {} was to take over {count} of them but is gone too",
-                    agent.name,
-                ));
-                let last = self.dispatches.len() - 1;
-                self.dispatches[last].state = State::Lost;
-            }
-        }
-        let note = format!(
-            "{lost}; its {left} unfinished requests went to {}",
-            takers.join(", ")
-        );
-        observer.note(&note);
-        self.notes.push(note);
-    }
-
-    /// A lost agent's share of an open loop's rate, taken over from now by
-    /// the agents left. Its requests due meanwhile (since its last report)
-    /// were not run: they are counted, and the dip is said.
-    async fn take_over_rate(
-        &mut self,
-        index: usize,
-        lost: &str,
-        open: OpenLoop,
-        survivors: &[&AgentHandle],
-        observer: &mut dyn Observer,
-    ) {
-        let now = self.now();
-        let d = &self.dispatches[index];
-        // The lost assignment's own clock started at its `from`.
-        let until = now.saturating_sub(open.from);
-        let due = open.due_before(until) * d.round_len as u64;
-        let missing = RangeSet::of(0..due).difference(&d.delivered).len();
-        self.unreported += missing;
-        let last_heard = Duration::from_micros(d.tally.last_end_us);
-        let dip = now.saturating_sub(last_heard);
-        let rate = open.rate();
-        let end = open.profile.duration();
-        if survivors.is_empty() || now >= end {
-            let note = format!(
-                "{lost}; {missing} requests due by then were not run, and nobody took over \
-                 its {rate:.1} rounds/s"
-            );
-            observer.note(&note);
-            self.failures.push(note);
-            return;
-        }
-        let mut takers = Vec::new();
-        let count = survivors.len() as u64;
-        for (m, agent) in survivors.iter().enumerate() {
-            let takeover = OpenLoop::new(
-                open.profile.clone(),
-                open.arrival,
-                self.seed
-                    .wrapping_add(open.share + (m as u64 + 1) * open.shares * 1_000),
-                open.share + m as u64 * open.shares,
-                open.shares * count,
-                now,
-            );
-            if self.dispatch(agent, Schedule::Open(takeover), true).await {
-                takers.push(agent.name.clone());
-            } else {
-                let last = self.dispatches.len() - 1;
-                self.dispatches[last].state = State::Lost;
-            }
-        }
-        let note = format!(
-            "{lost}; the rate dipped by {rate:.1} rounds/s for {:.2} s, until {} took over its \
-             share at {:.2} s; {missing} requests due meanwhile or in flight were not run",
-            dip.as_secs_f64(),
-            takers.join(", "),
-            now.as_secs_f64(),
-        );
-        observer.note(&note);
-        self.notes.push(note);
-    }
-
     fn on_message(
         &mut self,
         key: AgentKey,
@@ -549,141 +372,6 @@ impl<'a> ModeRun<'a> {
             agent_message::Kind::Hello(_) | agent_message::Kind::Heartbeat(_) => {}
         }
     }
-
-    /// Merges every assignment's tally into the mode's, and says what did
-    /// not run.
-    pub fn finish(self) -> ModeReport {
-        let mut failures = self.failures;
-        let mut merged = Tally::new();
-        let mut by_request: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
-        let mut not_started = 0u64;
-        let mut interrupted = 0u64;
-        for d in &self.dispatches {
-            let name = &d.name;
-            if let Err(error) = merged.merge(&d.tally) {
-                failures.push(format!("merging agent {name}'s results: {error}"));
-            }
-            for (id, tally) in &d.by_request {
-                if let Err(error) = by_request.entry(id.clone()).or_default().merge(tally) {
-                    failures.push(format!("merging agent {name}'s results for {id}: {error}"));
-                }
-            }
-            match per_agent
-                .iter_mut()
-                .find(|(first, _)| first.agent == d.agent)
-            {
-                Some((_, tally)) => {
-                    if let Err(error) = tally.merge(&d.tally) {
-                        failures.push(format!("merging agent {name}'s results: {error}"));
-                    }
-                }
-                None => per_agent.push((d, d.tally.clone())),
-            }
-            // Whatever was given and neither delivered nor handed over did
-            // not run; a cancel we asked for is the interruption's doing.
-            if let Some(done) = &d.done {
-                // A timed loop runs what its time allows: nothing is missing.
-                interrupted += done.interrupted;
-                let missing = if d.schedule.is_timed() {
-                    0
-                } else {
-                    // Abandoned at the graceful stop: counted apart.
-                    d.len()
-                        .saturating_sub(d.delivered.len())
-                        .saturating_sub(done.interrupted)
-                };
-                not_started += missing;
-                if missing > 0 && !(done.cancelled && self.cancelled) {
-                    let why = if done.not_started_reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", done.not_started_reason)
-                    };
-                    failures.push(format!(
-                        "agent {name} ran {} of its {} requests; {missing} did not run{why}",
-                        d.delivered.len(),
-                        d.len(),
-                    ));
-                }
-            } else if d.state == State::Lost
-                && self.spec.on_agent_loss == AgentLoss::Fail
-                && !d.schedule.is_timed()
-            {
-                not_started += d.unfinished().len();
-            }
-        }
-        let agents = per_agent
-            .into_iter()
-            .map(|(d, tally)| AgentResult {
-                name: d.name.clone(),
-                id: d.agent_id.clone(),
-                tally,
-            })
-            .collect();
-        let done = || self.dispatches.iter().filter_map(|d| d.done.as_ref());
-        let max_backlog = done().map(|done| done.max_backlog).sum();
-        let max_in_flight = done().map(|done| done.max_in_flight).sum();
-        let stalls = done()
-            .filter_map(|done| done.stall)
-            .map(|s| Stall {
-                total_us: s.total_us,
-                max_us: s.max_us,
-                p99_us: s.p99_us,
-                samples: s.samples,
-            })
-            .collect();
-        let load = match &self.plan {
-            Plan::Closed { .. } => Load::Closed {
-                cap: self.spec.concurrency,
-            },
-            Plan::Timed { users, .. } => Load::Closed { cap: *users },
-            Plan::Open { profile, .. } => Load::Open {
-                cap: self.spec.concurrency,
-                intended_per_s: profile.expected() * self.round.len() as f64
-                    / profile.duration().as_secs_f64(),
-            },
-        };
-        let tracking = self
-            .round
-            .entries
-            .iter()
-            .any(|e| e.kind == Kind::Track)
-            .then(|| {
-                let mut connect = loadlab_proto::histogram::new_latency_histogram();
-                let mut failures = 0;
-                for done in done() {
-                    failures += done.connect_failures;
-                    if let Ok(h) = loadlab_proto::histogram::decode(&done.connect_histogram) {
-                        let _ = connect.add(&h);
-                    }
-                }
-                crate::report::analysis::Tracking {
-                    connect,
-                    connect_failures: failures,
-                    tracker: self.tracker,
-                }
-            });
-        mode_report(ModeResults {
-            tracking,
-            mode: self.mode,
-            load,
-            tally: merged,
-            by_request,
-            agents,
-            records: self.records.into_records(),
-            not_started: not_started + self.unreported,
-            interrupted,
-            graceful_stop: self.spec.graceful_stop.0,
-            max_backlog,
-            max_in_flight,
-            stalls,
-            database: self.database,
-            failures,
-            notes: self.notes,
-            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
-        })
-    }
 }
 
 /// Runs one mode; returns its report and whether the run must stop.
@@ -745,30 +433,5 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-fn to_record(
-    record: v1::RequestRecord,
-    entry: &crate::round::Entry,
-    round: u64,
-    agent: &str,
-) -> RequestRecord {
-    RequestRecord {
-        id: entry.id.clone(),
-        kind: entry.kind,
-        round,
-        agent: agent.to_owned(),
-        ok: record.ok,
-        status: record.status,
-        intended_ms: record.intended_us as f64 / 1e3,
-        start_ms: record.start_us as f64 / 1e3,
-        end_ms: record.end_us as f64 / 1e3,
-        latency_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,
-        bytes: record.bytes,
-        body: record.body,
-        error: (!record.ok).then_some(record.error),
-        rows: record.rows,
-        span_id: (!record.span_id.is_empty()).then_some(record.span_id),
     }
 }

@@ -1,0 +1,176 @@
+//! A mode's end: every assignment's tally merged into the mode's, what did
+//! not run said, and the wire's records turned into the report's.
+
+use super::*;
+
+impl ModeRun<'_> {
+    /// Merges every assignment's tally into the mode's, and says what did
+    /// not run.
+    pub fn finish(self) -> ModeReport {
+        let merging = Instant::now();
+        let assignments = self.dispatches.len();
+        let mut failures = self.failures;
+        let mut merged = Tally::new();
+        let mut by_request: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
+        let mut not_started = 0u64;
+        let mut interrupted = 0u64;
+        for d in &self.dispatches {
+            let name = &d.name;
+            if let Err(error) = merged.merge(&d.tally) {
+                failures.push(format!("merging agent {name}'s results: {error}"));
+            }
+            for (id, tally) in &d.by_request {
+                if let Err(error) = by_request.entry(id.clone()).or_default().merge(tally) {
+                    failures.push(format!("merging agent {name}'s results for {id}: {error}"));
+                }
+            }
+            match per_agent
+                .iter_mut()
+                .find(|(first, _)| first.agent == d.agent)
+            {
+                Some((_, tally)) => {
+                    if let Err(error) = tally.merge(&d.tally) {
+                        failures.push(format!("merging agent {name}'s results: {error}"));
+                    }
+                }
+                None => per_agent.push((d, d.tally.clone())),
+            }
+            // Whatever was given and neither delivered nor handed over did
+            // not run; a cancel we asked for is the interruption's doing.
+            if let Some(done) = &d.done {
+                // A timed loop runs what its time allows: nothing is missing.
+                interrupted += done.interrupted;
+                let missing = if d.schedule.is_timed() {
+                    0
+                } else {
+                    // Abandoned at the graceful stop: counted apart.
+                    d.len()
+                        .saturating_sub(d.delivered.len())
+                        .saturating_sub(done.interrupted)
+                };
+                not_started += missing;
+                if missing > 0 && !(done.cancelled && self.cancelled) {
+                    let why = if done.not_started_reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", done.not_started_reason)
+                    };
+                    failures.push(format!(
+                        "agent {name} ran {} of its {} requests; {missing} did not run{why}",
+                        d.delivered.len(),
+                        d.len(),
+                    ));
+                }
+            } else if d.state == State::Lost
+                && self.spec.on_agent_loss == AgentLoss::Fail
+                && !d.schedule.is_timed()
+            {
+                not_started += d.unfinished().len();
+            }
+        }
+        let agents = per_agent
+            .into_iter()
+            .map(|(d, tally)| AgentResult {
+                name: d.name.clone(),
+                id: d.agent_id.clone(),
+                tally,
+            })
+            .collect();
+        let done = || self.dispatches.iter().filter_map(|d| d.done.as_ref());
+        let max_backlog = done().map(|done| done.max_backlog).sum();
+        let max_in_flight = done().map(|done| done.max_in_flight).sum();
+        let stalls = done()
+            .filter_map(|done| done.stall)
+            .map(|s| Stall {
+                total_us: s.total_us,
+                max_us: s.max_us,
+                p99_us: s.p99_us,
+                samples: s.samples,
+            })
+            .collect();
+        let load = match &self.plan {
+            Plan::Closed { .. } => Load::Closed {
+                cap: self.spec.concurrency,
+            },
+            Plan::Timed { users, .. } => Load::Closed { cap: *users },
+            Plan::Open { profile, .. } => Load::Open {
+                cap: self.spec.concurrency,
+                intended_per_s: profile.expected() * self.round.len() as f64
+                    / profile.duration().as_secs_f64(),
+            },
+        };
+        let tracking = self
+            .round
+            .entries
+            .iter()
+            .any(|e| e.kind == Kind::Track)
+            .then(|| {
+                let mut connect = loadlab_proto::histogram::new_latency_histogram();
+                let mut failures = 0;
+                for done in done() {
+                    failures += done.connect_failures;
+                    if let Ok(h) = loadlab_proto::histogram::decode(&done.connect_histogram) {
+                        let _ = connect.add(&h);
+                    }
+                }
+                crate::report::analysis::Tracking {
+                    connect,
+                    connect_failures: failures,
+                    tracker: self.tracker,
+                }
+            });
+        let report = mode_report(ModeResults {
+            tracking,
+            mode: self.mode,
+            load,
+            tally: merged,
+            by_request,
+            agents,
+            records: self.records.into_records(),
+            not_started: not_started + self.unreported,
+            interrupted,
+            graceful_stop: self.spec.graceful_stop.0,
+            max_backlog,
+            max_in_flight,
+            stalls,
+            database: self.database,
+            failures,
+            notes: self.notes,
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+        });
+        // What a fleet costs at a mode's end (`bench fleet` reads it).
+        tracing::debug!(
+            target: "loadlab::merge",
+            assignments,
+            elapsed_us = merging.elapsed().as_micros() as u64,
+            "merged the mode's results"
+        );
+        report
+    }
+}
+
+pub(super) fn to_record(
+    record: v1::RequestRecord,
+    entry: &crate::round::Entry,
+    round: u64,
+    agent: &str,
+) -> RequestRecord {
+    RequestRecord {
+        id: entry.id.clone(),
+        kind: entry.kind,
+        round,
+        agent: agent.to_owned(),
+        ok: record.ok,
+        status: record.status,
+        intended_ms: record.intended_us as f64 / 1e3,
+        start_ms: record.start_us as f64 / 1e3,
+        end_ms: record.end_us as f64 / 1e3,
+        latency_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,
+        bytes: record.bytes,
+        body: record.body,
+        error: (!record.ok).then_some(record.error),
+        rows: record.rows,
+        span_id: (!record.span_id.is_empty()).then_some(record.span_id),
+    }
+}
