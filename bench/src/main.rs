@@ -4,7 +4,9 @@
 
 mod delay_server;
 mod fidelity;
+mod fleet;
 mod merge;
+mod minimal_server;
 mod open_loop;
 mod postgres;
 mod precision;
@@ -28,9 +30,14 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Benchmark {
-    /// N concurrent delayed requests against a `delay-server` process: wall
-    /// time / delay and the server's peak RSS.
+    /// N concurrent delayed requests against a `delay-server` process and
+    /// against a minimal hyper server, alternated: latency percentiles,
+    /// CPU and peak RSS side by side.
     DelayServer(delay_server::Options),
+    /// The yardstick `delay-server` runs as a process: hyper and one
+    /// `tokio::time::sleep` per request.
+    #[command(hide = true)]
+    MinimalServer(minimal_server::Options),
     /// Wall time of each mode against the requested delays (sum or slowest),
     /// median of several `coordinator run`s.
     Precision(precision::Options),
@@ -53,6 +60,9 @@ enum Benchmark {
     /// loadlab's latencies beside oha's against one server at fixed rates
     /// (open loop) and a fixed concurrency (closed loop): what loadlab adds.
     Fidelity(fidelity::FidelityOptions),
+    /// One coordinator and N agent processes (8, 32, 64): its CPU, peak
+    /// RSS and merge time per agent, every request accounted once.
+    Fleet(fleet::Options),
     /// The coordinator's memory and JSON for 200,000 vs 2,000,000 requests.
     Memory(scale::MemoryOptions),
     /// The tracker as its own process under the tracking workload, mode by
@@ -66,6 +76,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!("bench: binaries of the `{}` profile", process::profile());
     match args.benchmark {
         Benchmark::DelayServer(options) => delay_server::run(options),
+        Benchmark::MinimalServer(options) => minimal_server::serve(options),
         Benchmark::Precision(options) => precision::run(options),
         Benchmark::Postgres(options) => postgres::run(options),
         Benchmark::Merge(options) => merge::run(options),
@@ -74,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         Benchmark::Schedule(options) => open_loop::schedule(options),
         Benchmark::Throughput(options) => scale::throughput(options),
         Benchmark::Fidelity(options) => fidelity::fidelity(options),
+        Benchmark::Fleet(options) => fleet::run(options),
         Benchmark::Memory(options) => scale::memory(options),
         Benchmark::Tracking(options) => tracking::run(options),
     }
