@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use loadlab_wait::backoff::Backoff;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -113,7 +114,7 @@ async fn serve(
     health: watch::Sender<bool>,
     stop: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let connected = tokio::select! {
             connected = client.get_async_pubsub() => connected,
@@ -123,9 +124,10 @@ async fn serve(
             Ok(pubsub) => pubsub,
             Err(error) => {
                 health.send_replace(false);
-                warn!(%address, %error, retry_in = ?backoff, "cannot reach Redis");
+                let delay = backoff.next_delay();
+                warn!(%address, %error, retry_in = ?delay, "cannot reach Redis");
                 // Customers arriving meanwhile are refused, not kept waiting.
-                let until = tokio::time::Instant::now() + backoff;
+                let until = tokio::time::Instant::now() + delay;
                 loop {
                     tokio::select! {
                         () = tokio::time::sleep_until(until) => break,
@@ -139,11 +141,10 @@ async fn serve(
                         },
                     }
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
+        backoff.reset();
         health.send_replace(true);
         info!(%address, "subscribed to Redis");
         let lost = connected_loop(pubsub, &commands, &mut queue, &health, &stop).await;

@@ -13,6 +13,8 @@
 //! every reply: past [`PRECISE_AT_ONCE`] waits in progress, a wait is one
 //! tokio timer.
 
+pub mod backoff;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
