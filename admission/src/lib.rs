@@ -27,7 +27,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 
 /// How long a connection must have been idle before it may be evicted: a
 /// connection accepted a moment ago has not had its request read yet.
@@ -221,6 +223,18 @@ impl Ticket {
         }
     }
 
+    /// [`Ticket::serve`] holding the ticket itself, as one future no
+    /// larger than the connection's and the eviction's: a server of
+    /// thousands of waiting connections spawns it as it is (an `async`
+    /// block around `serve` would hold the connection twice).
+    pub fn serving<F: Future>(self: Arc<Self>, connection: F) -> Serving<F> {
+        Serving {
+            connection,
+            evicted: self.evict.clone().cancelled_owned(),
+            _ticket: self,
+        }
+    }
+
     /// Marks the connection as serving a request until the guard drops; a
     /// serving connection is never evicted.
     pub fn busy(&self) -> Busy {
@@ -247,6 +261,35 @@ impl Busy {
     /// counts as serving until the reply's last byte is sent.
     pub fn reply<B>(self, response: http::Response<B>) -> http::Response<InService<B>> {
         response.map(|body| InService::new(body, self))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection served until it ends (`Some` of its output) or is
+    /// evicted (`None`; it is dropped then, which closes its socket), its
+    /// slot held meanwhile. See [`Ticket::serving`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Serving<F> {
+        #[pin]
+        connection: F,
+        #[pin]
+        evicted: WaitForCancellationFutureOwned,
+        _ticket: Arc<Ticket>,
+    }
+}
+
+impl<F: Future> Future for Serving<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(ended) = this.connection.poll(cx) {
+            return Poll::Ready(Some(ended));
+        }
+        match this.evicted.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

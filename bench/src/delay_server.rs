@@ -265,7 +265,17 @@ async fn fire(addr: &str, concurrency: usize, delay: Duration) -> anyhow::Result
         .filter(|r| !matches!(r, Ok(Ok((200, _, _)))))
         .count();
     if failed > 0 {
-        bail!("{failed} of {concurrency} requests failed");
+        let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+        for result in &results {
+            let reason = match result {
+                Ok(Ok((200, _, _))) => continue,
+                Ok(Ok((status, _, _))) => format!("HTTP {status}"),
+                Ok(Err(error)) => format!("{error:#}"),
+                Err(error) => error.to_string(),
+            };
+            *reasons.entry(reason).or_default() += 1;
+        }
+        bail!("{failed} of {concurrency} requests failed: {reasons:?}");
     }
     let mut last_sent = Duration::ZERO;
     let mut latencies = Vec::with_capacity(concurrency);

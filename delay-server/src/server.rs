@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use loadlab_admission::Admission;
+use loadlab_admission::{Admission, Busy, InService};
 use rand::RngExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::Instrument;
@@ -110,9 +111,7 @@ pub async fn run(
             let counters = counters.clone();
             let ticket = ticket.clone();
             service_fn(move |request| {
-                let busy = ticket.busy();
-                let reply = respond(request, config.clone(), counters.clone());
-                async move { Ok::<_, InjectedReset>(busy.reply(reply.await?)) }
+                respond(request, config.clone(), counters.clone(), ticket.busy())
             })
         };
         let connection = http1::Builder::new()
@@ -126,13 +125,13 @@ pub async fn run(
                 service,
             );
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            match ticket.serve(connection).await {
-                Some(Err(error)) => debug!(%peer, %error, "connection ended with an error"),
-                Some(Ok(())) => {}
-                None => debug!(%peer, "idle connection closed to make room"),
-            }
-        });
+        // Spawned as it is, not inside an `async` block: thousands of
+        // connections wait at once, each holding its task.
+        tokio::spawn(ticket.serving(connection).map(move |ended| match ended {
+            Some(Err(error)) => debug!(%peer, %error, "connection ended with an error"),
+            Some(Ok(())) => {}
+            None => debug!(%peer, "idle connection closed to make room"),
+        }));
     }
 
     drop(listener);
@@ -161,69 +160,88 @@ pub const INJECTED: &str = "loadlab-fault";
 pub struct InjectedReset;
 
 /// Routes one request. Every outcome is an HTTP response, except an
-/// injected reset.
+/// injected reset. `busy` marks the connection as serving until the reply's
+/// last byte.
+///
+/// Thousands of these wait at once, each in a box of its own size: the
+/// request is let go before the wait (only the delay, its span and the
+/// guard are held through it), and nothing wraps this future.
 async fn respond(
     request: Request<Incoming>,
     config: Arc<Config>,
     counters: Arc<Counters>,
-) -> Result<Response<Body>, InjectedReset> {
-    let path = request.uri().path();
-    let response = match (request.method(), path) {
-        (&Method::GET, "/delay-me" | "/delay-me/") => {
-            match Delay::from_query(request.uri().query(), config.max_delay) {
-                Ok(delay) => {
-                    let faults = delay.faults;
-                    let mut wait = delay.duration;
-                    if !faults.jitter.is_zero() {
-                        wait += faults.jitter.mul_f64(rand::rng().random::<f64>());
-                    }
-                    debug!(delay = ?wait, "delaying");
-                    let span = server_span(&request, wait);
-                    loadlab_wait::wait(wait).instrument(span).await;
-                    counters.delayed.fetch_add(1, Ordering::Relaxed);
-                    if faults.reset > 0.0 && rand::rng().random::<f64>() < faults.reset {
-                        // No answer: hyper closes the connection.
-                        return Err(InjectedReset);
-                    }
-                    if faults.fail > 0.0 && rand::rng().random::<f64>() < faults.fail {
-                        let status = StatusCode::from_u16(faults.status)
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        let mut reply =
-                            text(status, format!("injected failure: HTTP {}", faults.status));
-                        // Clients that know it (loadlab's agents) report
-                        // "HTTP 503 (injected)" rather than a real failure.
-                        reply.headers_mut().insert(
-                            INJECTED,
-                            hyper::header::HeaderValue::from_static("injected"),
-                        );
-                        return Ok(reply);
-                    }
-                    match delay.bytes {
-                        Some(len) => respond_with(
-                            StatusCode::OK,
-                            Either::Right(Reply::sized(delay.reply(), len)),
-                        ),
-                        None => text(StatusCode::OK, delay.reply()),
-                    }
-                }
-                Err(error) => {
-                    counters.refused.fetch_add(1, Ordering::Relaxed);
-                    debug!(%error, "bad delay request");
-                    text(StatusCode::BAD_REQUEST, error.to_string())
-                }
-            }
+    busy: Busy,
+) -> Result<Response<InService<Body>>, InjectedReset> {
+    let delay = match route(&request) {
+        Route::Delay => Delay::from_query(request.uri().query(), config.max_delay),
+        Route::Reply(response) => return Ok(busy.reply(response)),
+    };
+    let delay = match delay {
+        Ok(delay) => delay,
+        Err(error) => {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            debug!(%error, "bad delay request");
+            return Ok(busy.reply(text(StatusCode::BAD_REQUEST, error.to_string())));
         }
-        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok".into()),
-        (_, "/delay-me" | "/delay-me/" | "/healthz") => text(
+    };
+    let faults = delay.faults;
+    let mut wait = delay.duration;
+    if !faults.jitter.is_zero() {
+        wait += faults.jitter.mul_f64(rand::rng().random::<f64>());
+    }
+    debug!(delay = ?wait, "delaying");
+    let span = server_span(&request, wait);
+    drop(request);
+    loadlab_wait::wait(wait).instrument(span).await;
+    counters.delayed.fetch_add(1, Ordering::Relaxed);
+    if faults.reset > 0.0 && rand::rng().random::<f64>() < faults.reset {
+        // No answer: hyper closes the connection.
+        return Err(InjectedReset);
+    }
+    if faults.fail > 0.0 && rand::rng().random::<f64>() < faults.fail {
+        let status =
+            StatusCode::from_u16(faults.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut reply = text(status, format!("injected failure: HTTP {}", faults.status));
+        // Clients that know it (loadlab's agents) report "HTTP 503
+        // (injected)" rather than a real failure.
+        reply.headers_mut().insert(
+            INJECTED,
+            hyper::header::HeaderValue::from_static("injected"),
+        );
+        return Ok(busy.reply(reply));
+    }
+    let reply = match delay.bytes {
+        Some(len) => respond_with(
+            StatusCode::OK,
+            Either::Right(Reply::sized(delay.reply(), len)),
+        ),
+        None => text(StatusCode::OK, delay.reply()),
+    };
+    Ok(busy.reply(reply))
+}
+
+/// Where a request goes: to a delay, or straight to its reply.
+enum Route {
+    Delay,
+    Reply(Response<Body>),
+}
+
+fn route(request: &Request<Incoming>) -> Route {
+    let path = request.uri().path();
+    match (request.method(), path) {
+        (&Method::GET, "/delay-me" | "/delay-me/") => Route::Delay,
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            Route::Reply(text(StatusCode::OK, "ok".into()))
+        }
+        (_, "/delay-me" | "/delay-me/" | "/healthz") => Route::Reply(text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed: use GET".into(),
-        ),
-        _ => text(
+        )),
+        _ => Route::Reply(text(
             StatusCode::NOT_FOUND,
             format!("not found: {path} (try GET /delay-me?seconds=N)"),
-        ),
-    };
-    Ok(response)
+        )),
+    }
 }
 
 /// The server span of one delayed request, a child of the caller's span

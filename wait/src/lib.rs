@@ -46,10 +46,11 @@ impl Drop for Waiting {
     }
 }
 
-/// Completes as close as the system allows to `duration` from now, and never
-/// before it.
-pub async fn wait(duration: Duration) {
-    wait_until(Instant::now() + duration).await;
+/// Completes as close as the system allows to `duration` from now (from
+/// this call), and never before it. Not an `async fn` of its own: a server
+/// holds thousands of these at once, and a wrapper would double each.
+pub fn wait(duration: Duration) -> impl Future<Output = ()> {
+    wait_until(Instant::now() + duration)
 }
 
 /// Completes as close as the system allows to `deadline`, and never before
