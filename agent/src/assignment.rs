@@ -92,7 +92,13 @@ impl Pending {
             span_id = Some(spans.export(outcome.sampled, span));
         }
         if in_sample || workload.all_records {
-            self.records.push(to_wire(outcome, span_id));
+            // Every record sent: each was sure to be.
+            let one_in = if workload.all_records {
+                1
+            } else {
+                self.sampler.one_in()
+            };
+            self.records.push(to_wire(outcome, span_id, one_in));
         }
     }
 
@@ -375,7 +381,7 @@ fn assignment_span(workload: &Workload) -> tracing::Span {
     span
 }
 
-fn to_wire(outcome: Outcome, span_id: Option<SpanId>) -> v1::RequestRecord {
+fn to_wire(outcome: Outcome, span_id: Option<SpanId>, one_in: u64) -> v1::RequestRecord {
     v1::RequestRecord {
         index: outcome.index,
         intended_us: outcome.intended_us,
@@ -388,5 +394,6 @@ fn to_wire(outcome: Outcome, span_id: Option<SpanId>) -> v1::RequestRecord {
         error: outcome.error.unwrap_or_default(),
         rows: outcome.rows,
         span_id: span_id.map(|id| id.to_string()).unwrap_or_default(),
+        one_in,
     }
 }

@@ -39,6 +39,16 @@ impl RecordSampler {
         }
     }
 
+    /// The chance the last request offered had to be in the uniform part
+    /// of the sample: one in this many (1 among the first [`FIRST`]).
+    pub fn one_in(&self) -> u64 {
+        if self.seen <= FIRST as u64 {
+            1
+        } else {
+            self.seen.div_ceil(RESERVOIR as u64)
+        }
+    }
+
     /// Whether the record of a request that took `response_us` is in the
     /// sample.
     pub fn keep(&mut self, response_us: u64, failed: bool) -> bool {

@@ -2,6 +2,13 @@
 //! the run: the first, the failures, the slowest and a uniform reservoir —
 //! the agents' rule (`loadlab_agent::sample`) applied again to what they
 //! send. Every record still reaches `--requests` files as it arrives.
+//!
+//! An agent sends its uniform picks as it makes them, so what arrives is
+//! crowded at the start (the n-th request is sent with a chance of
+//! RESERVOIR / n); each record says that chance (`one_in`). The reservoir
+//! here weighs each record by it (weighted sampling without replacement,
+//! Efraimidis and Spirakis' A-Res: the RESERVOIR largest u^(1/w)), so the
+//! records it keeps are spread over the whole run as its requests were.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -26,8 +33,29 @@ pub struct Sample {
     first: usize,
     failures: usize,
     slowest: BinaryHeap<Reverse<(u64, Key)>>,
-    reservoir: Vec<Key>,
+    /// The reservoir: the records with the largest priorities, smallest on
+    /// top.
+    reservoir: BinaryHeap<Reverse<(Priority, Key)>>,
     offered: u64,
+}
+
+/// A record's place in the weighted reservoir: ln(u) / w for a uniform u
+/// in (0, 1) and its weight w (the larger, the likelier kept).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Priority(f64);
+
+impl Eq for Priority {}
+
+impl PartialOrd for Priority {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Priority {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 impl Sample {
@@ -35,8 +63,9 @@ impl Sample {
         Sample::default()
     }
 
-    /// Offers the record of request `key`; kept or not by the rule.
-    pub fn offer(&mut self, key: Key, record: RequestRecord) {
+    /// Offers the record of request `key`, sent with a chance of one in
+    /// `one_in` (0 or 1: surely); kept or not by the rule.
+    pub fn offer(&mut self, key: Key, record: RequestRecord, one_in: u64) {
         self.offered += 1;
         let mut why = 0u8;
         if self.first < FIRST {
@@ -62,16 +91,22 @@ impl Sample {
                 self.release(out, IN_SLOWEST);
             }
         }
+        // u in (0, 1]: ln(u) is finite and at most 0.
+        let u = 1.0 - rand::rng().random::<f64>();
+        let priority = Priority(u.ln() / one_in.max(1) as f64);
         if self.reservoir.len() < RESERVOIR {
-            self.reservoir.push(key);
+            self.reservoir.push(Reverse((priority, key)));
             why |= IN_RESERVOIR;
-        } else {
-            let slot = rand::rng().random_range(0..self.offered) as usize;
-            if slot < RESERVOIR {
-                let out = std::mem::replace(&mut self.reservoir[slot], key);
+        } else if self
+            .reservoir
+            .peek()
+            .is_some_and(|Reverse((lowest, _))| priority > *lowest)
+        {
+            if let Some(Reverse((_, out))) = self.reservoir.pop() {
                 self.release(out, IN_RESERVOIR);
-                why |= IN_RESERVOIR;
             }
+            self.reservoir.push(Reverse((priority, key)));
+            why |= IN_RESERVOIR;
         }
         if why != 0 {
             match self.kept.get_mut(&key) {
@@ -111,7 +146,7 @@ impl Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analysis::tests::record;
+    use crate::report::fixtures::record;
 
     #[test]
     fn a_long_stream_keeps_a_bounded_sample_with_the_slowest() {
@@ -120,7 +155,7 @@ mod tests {
             let latency = ((i * 7919) % 100_003) as f64 / 10.0;
             let mut r = record("R1", i as f64, i as f64 + latency);
             r.ok = i % 1_000 != 0;
-            sample.offer((0, i), r);
+            sample.offer((0, i), r, 1);
         }
         assert_eq!(sample.offered(), 200_000);
         let records = sample.into_records();
@@ -137,5 +172,43 @@ mod tests {
         );
         assert!(records.iter().filter(|r| !r.ok).count() >= FAILURES);
         assert!(records.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
+    }
+
+    /// What agents send of a long run is crowded at its start (their
+    /// uniform picks are sent as made); what the mode keeps is spread over
+    /// the whole run all the same.
+    #[test]
+    fn kept_records_spread_over_the_run_though_agents_send_more_early() {
+        use loadlab_agent::sample::RecordSampler;
+        const REQUESTS: u64 = 1_000_000;
+        let mut agent = RecordSampler::new();
+        let mut sample = Sample::new();
+        let mut sent_late = 0u64;
+        let mut sent = 0u64;
+        for i in 0..REQUESTS {
+            // All equally fast and all fine: only the uniform part picks.
+            if agent.keep(1_000, false) {
+                let r = record("R1", i as f64, i as f64 + 1.0);
+                sample.offer((0, i), r, agent.one_in());
+                sent += 1;
+                sent_late += u64::from(i >= REQUESTS / 2);
+            }
+        }
+        // The agent's picks: most from the first half (1/n).
+        assert!(sent_late * 5 < sent, "{sent_late} of {sent} sent late");
+        let kept: Vec<f64> = sample
+            .into_records()
+            .into_iter()
+            .map(|r| r.start_ms)
+            .filter(|start| *start >= FIRST as f64 + SLOWEST as f64)
+            .collect();
+        let late = kept.iter().filter(|s| **s >= (REQUESTS / 2) as f64).count();
+        // Uniform over the run: about half from its second half (the
+        // expectation is ~100 of ~200; under the old rule it was ~20).
+        assert!(
+            late * 10 >= kept.len() * 3,
+            "{late} of {} kept records from the second half",
+            kept.len()
+        );
     }
 }

@@ -323,13 +323,14 @@ impl<'a> ModeRun<'a> {
                                 continue; // checked: the index is in the assignment
                             };
                             let key = (index, record.index);
+                            let one_in = record.one_in;
                             let entry = &self.round.entries[request];
                             let record = to_record(record, entry, round, &agent);
                             if self.live_events {
                                 observer.request_finished(&record);
                             }
                             observer.record(self.mode, &record);
-                            self.records.offer(key, record);
+                            self.records.offer(key, record, one_in);
                         }
                     }
                     Err(why) => {
