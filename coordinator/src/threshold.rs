@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn a_value_at_the_limit_is_at_the_limit() {
         use loadlab_agent::Mode;
-        let mut m = crate::report::analysis::tests::mode(Mode::Async, &[1.0; 1000], false);
+        let mut m = crate::report::fixtures::mode(Mode::Async, &[1.0; 1000], false);
         m.errors = 7;
         for (expr, ok) in [
             ("errors <= 0.7%", true),
@@ -467,7 +467,7 @@ mod tests {
     fn any_percentile_is_judged_on_the_merged_histogram() {
         use loadlab_agent::Mode;
         let latencies: Vec<f64> = (1..=1000).map(f64::from).collect();
-        let mut m = crate::report::analysis::tests::mode(Mode::Async, &latencies, false);
+        let mut m = crate::report::fixtures::mode(Mode::Async, &latencies, false);
         let judge = |expr: &str, m: &ModeReport| expr.parse::<Threshold>().unwrap().judge(m);
         let v = judge("p(97.5) <= 976ms", &m);
         assert!(v.ok && (974.0..=977.0).contains(&v.value), "{v:?}");

@@ -15,13 +15,18 @@
 //! probe's canary on their executor.
 
 mod blocking;
+mod clock;
+mod pacer;
 mod sync;
 mod tasks;
 mod threads;
 
+pub use clock::Clock;
+use pacer::{Pacer, sleep_until};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use loadlab_telemetry::requests::RequestSpans;
 use tokio::sync::mpsc;
@@ -64,41 +69,6 @@ pub struct Execution {
     pub stall: Option<Stall>,
     /// The tracking workload: how its customers' websockets opened.
     pub connected: Option<crate::kind::track::Connected>,
-}
-
-/// The workload's clock: microseconds on the mode's time axis.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    /// The axis' zero as an instant of this process...
-    zero: Instant,
-    /// ...and on the wall clock.
-    zero_unix: SystemTime,
-}
-
-impl Clock {
-    /// A clock whose zero is `mode_started_unix_us` (the coordinator's), or
-    /// now when that lies in the future (another host's clock running
-    /// ahead).
-    pub fn new(mode_started_unix_us: u64) -> Clock {
-        let now = Instant::now();
-        let now_unix = SystemTime::now();
-        let now_unix_us = loadlab_proto::unix::micros(now_unix);
-        let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
-        let zero = now.checked_sub(since).unwrap_or(now);
-        Clock {
-            zero,
-            zero_unix: now_unix - now.duration_since(zero),
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        self.zero.elapsed().as_micros() as u64
-    }
-
-    /// A time on the axis as a wall-clock time.
-    pub fn unix(&self, us: u64) -> SystemTime {
-        self.zero_unix + Duration::from_micros(us)
-    }
 }
 
 /// What every runner reports through.
@@ -211,83 +181,6 @@ impl Context {
     /// The target of a started request.
     pub fn target(&self, started: &Started) -> &crate::kind::Target {
         &self.workload.round[started.request].target
-    }
-}
-
-/// Hands out a workload's requests in order, each when it is due, and
-/// keeps count of the most that were due and not yet started at once.
-pub(crate) struct Pacer {
-    context: Arc<Context>,
-    dues: Box<dyn Iterator<Item = Due> + Send>,
-    /// Runs ahead of `dues` to count what is already due (open loop only).
-    scout: Option<std::iter::Peekable<Box<dyn Iterator<Item = Due> + Send>>>,
-    scouted: u64,
-    handed: u64,
-    stop: Option<Instant>,
-}
-
-impl Pacer {
-    pub fn new(context: &Arc<Context>) -> Pacer {
-        let workload = &context.workload;
-        let open = matches!(workload.schedule, crate::schedule::Schedule::Open(_));
-        Pacer {
-            context: context.clone(),
-            dues: Box::new(workload.dues()),
-            scout: open.then(|| {
-                let dues: Box<dyn Iterator<Item = Due> + Send> = Box::new(workload.dues());
-                dues.peekable()
-            }),
-            scouted: 0,
-            handed: 0,
-            stop: workload.stop_after.map(|after| context.anchor + after),
-        }
-    }
-
-    /// The next request, and the instant it is due (`None`: now).
-    pub fn next(&mut self) -> Option<(Due, Option<Instant>)> {
-        let due = self.dues.next()?;
-        Some((due, due.at.map(|at| self.context.anchor + at)))
-    }
-
-    /// True once nothing more may start: past the open loop's end plus the
-    /// timeout, or cancelled.
-    pub fn over(&self, now: Instant) -> bool {
-        self.context.cancel.is_cancelled() || self.stop.is_some_and(|stop| now >= stop)
-    }
-
-    /// Notes that the next request starts now.
-    pub fn handed(&mut self, now: Instant) {
-        if let Some(scout) = &mut self.scout {
-            let anchor = self.context.anchor;
-            while scout
-                .next_if(|d| d.at.is_some_and(|at| anchor + at <= now))
-                .is_some()
-            {
-                self.scouted += 1;
-            }
-            let backlog = self.scouted.saturating_sub(self.handed);
-            self.context
-                .gauges
-                .max_backlog
-                .fetch_max(backlog, Ordering::Relaxed);
-        }
-        self.handed += 1;
-    }
-}
-
-/// Sleeps this thread until `deadline`, waking to check for a cancel; false
-/// when cancelled.
-pub(crate) fn sleep_until(deadline: Instant, cancel: &CancellationToken) -> bool {
-    const CHECK_EVERY: Duration = Duration::from_millis(50);
-    loop {
-        if cancel.is_cancelled() {
-            return false;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(CHECK_EVERY));
     }
 }
 

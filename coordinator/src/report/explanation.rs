@@ -323,7 +323,7 @@ fn slowdown(
 mod tests {
     use super::*;
     use crate::report::analysis::summary;
-    use crate::report::analysis::tests::{mode, record};
+    use crate::report::fixtures::{mode, record};
     use loadlab_proto::tally::Sample;
 
     /// A closed loop's note says what it leaves out, in one sentence, as

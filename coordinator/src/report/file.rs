@@ -80,7 +80,7 @@ pub fn read(path: &Path) -> Result<Report, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analysis::tests::{mode, report_of};
+    use crate::report::fixtures::{mode, report_of};
     use loadlab_agent::Mode;
 
     #[test]

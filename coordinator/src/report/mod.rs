@@ -10,6 +10,8 @@
 pub mod analysis;
 pub mod explanation;
 pub mod file;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod html;
 pub mod junit;
 pub mod model;

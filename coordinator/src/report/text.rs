@@ -395,7 +395,7 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analysis::tests::{mode, record, report_of};
+    use crate::report::fixtures::{mode, record, report_of};
     use loadlab_agent::Mode;
 
     #[test]

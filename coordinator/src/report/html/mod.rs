@@ -271,7 +271,7 @@ const SCRIPT: &str = include_str!("page.js");
 mod tests {
     use super::timeline::drawn;
     use super::*;
-    use crate::report::analysis::tests::{mode, record, report_of};
+    use crate::report::fixtures::{mode, record, report_of};
     use crate::report::model::RequestRecord;
     use loadlab_agent::Mode;
 

@@ -1,0 +1,39 @@
+//! The mode's one time axis, on each agent: microseconds since the
+//! coordinator's zero, read from a monotonic clock.
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// The workload's clock: microseconds on the mode's time axis.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// The axis' zero as an instant of this process...
+    pub(super) zero: Instant,
+    /// ...and on the wall clock.
+    zero_unix: SystemTime,
+}
+
+impl Clock {
+    /// A clock whose zero is `mode_started_unix_us` (the coordinator's), or
+    /// now when that lies in the future (another host's clock running
+    /// ahead).
+    pub fn new(mode_started_unix_us: u64) -> Clock {
+        let now = Instant::now();
+        let now_unix = SystemTime::now();
+        let now_unix_us = loadlab_proto::unix::micros(now_unix);
+        let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
+        let zero = now.checked_sub(since).unwrap_or(now);
+        Clock {
+            zero,
+            zero_unix: now_unix - now.duration_since(zero),
+        }
+    }
+
+    pub(super) fn now_us(&self) -> u64 {
+        self.zero.elapsed().as_micros() as u64
+    }
+
+    /// A time on the axis as a wall-clock time.
+    pub fn unix(&self, us: u64) -> SystemTime {
+        self.zero_unix + Duration::from_micros(us)
+    }
+}
