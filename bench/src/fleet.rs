@@ -165,7 +165,7 @@ fn fleet(
         })
         .collect::<anyhow::Result<_>>()?;
     let timeout = options.duration + Duration::from_secs(120);
-    let code = coordinator.exit_code(timeout);
+    let (code, cpu, rss_bytes) = coordinator.exit_measured(timeout);
     let wall = started.elapsed();
     if code != Some(0) {
         bail!(
@@ -173,12 +173,8 @@ fn fleet(
             coordinator.stderr()
         );
     }
-    let cpu = coordinator
-        .cpu_time()
-        .context("no CPU time for the coordinator")?;
-    let rss_bytes = coordinator
-        .peak_rss_bytes()
-        .context("no peak RSS for the coordinator")?;
+    let cpu = cpu.context("no CPU time for the coordinator")?;
+    let rss_bytes = rss_bytes.context("no peak RSS for the coordinator")?;
     let merge = merge_time(&coordinator.stderr())
         .context("the coordinator logged no merge time (loadlab::merge at debug)")?;
 
@@ -217,16 +213,36 @@ fn fleet(
     })
 }
 
-/// The `elapsed_us=N` of the coordinator's `loadlab::merge` log line.
+/// The `elapsed_us=N` of the coordinator's `loadlab::merge` log line
+/// (`merged the mode's results`), colours or not.
 fn merge_time(stderr: &str) -> Option<Duration> {
     stderr
         .lines()
-        .filter(|line| line.contains("loadlab::merge"))
+        .filter(|line| line.contains("merged the mode's results"))
         .filter_map(|line| {
-            let value = line.split("elapsed_us=").nth(1)?;
+            let plain = strip_ansi(line);
+            let value = plain.split("elapsed_us=").nth(1)?;
             let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
         })
         .max()
         .map(Duration::from_micros)
+}
+
+/// `line` without its ANSI escape sequences (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }

@@ -156,6 +156,37 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit, watching its memory
+    /// as it runs; returns its exit code, its CPU time (user + system) to
+    /// the end, read once it has ended and before it is reaped, and its
+    /// peak RSS in bytes (the kernel's high-water mark, read every 20 ms
+    /// while it runs: an ended process has none).
+    pub fn exit_measured(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> (Option<i32>, Option<std::time::Duration>, Option<u64>) {
+        use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+        let pid = self.child.id();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut peak = None;
+        let ended = || {
+            let Some(pid) = Pid::from_raw(pid as i32) else {
+                return true;
+            };
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+            // Some: it has ended (a zombie until reaped); Err: not ours.
+            !matches!(waitid(WaitId::Pid(pid), options), Ok(None))
+        };
+        while !ended() && std::time::Instant::now() < deadline {
+            if let Some(now) = peak_rss_bytes(pid) {
+                peak = Some(peak.map_or(now, |p: u64| p.max(now)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let cpu = cpu_time(pid);
+        (self.exit_code(std::time::Duration::ZERO), cpu, peak)
+    }
+
     /// Waits up to `timeout` for the process to exit with `expected`; on
     /// any other outcome, fails the test with everything it printed.
     pub fn expect_exit(&mut self, expected: i32, timeout: std::time::Duration) {
