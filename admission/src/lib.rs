@@ -214,19 +214,12 @@ impl Ticket {
     }
 
     /// Serves `connection` until it ends (`Some` of what it returned) or
-    /// this connection is evicted to make room (`None`): the connection is
-    /// dropped then, which closes its socket.
-    pub async fn serve<F: Future>(&self, connection: F) -> Option<F::Output> {
-        tokio::select! {
-            ended = connection => Some(ended),
-            () = self.evicted() => None,
-        }
-    }
-
-    /// [`Ticket::serve`] holding the ticket itself, as one future no
-    /// larger than the connection's and the eviction's: a server of
-    /// thousands of waiting connections spawns it as it is (an `async`
-    /// block around `serve` would hold the connection twice).
+    /// this connection is evicted to make room (`None`: the connection is
+    /// dropped then, which closes its socket), holding the ticket
+    /// meanwhile. One future no larger than the connection's and the
+    /// eviction's: a server of thousands of waiting connections spawns it
+    /// as it is (an `async` block around it would hold the connection
+    /// twice).
     pub fn serving<F: Future>(self: Arc<Self>, connection: F) -> Serving<F> {
         Serving {
             connection,

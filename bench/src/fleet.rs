@@ -214,35 +214,16 @@ fn fleet(
 }
 
 /// The `elapsed_us=N` of the coordinator's `loadlab::merge` log line
-/// (`merged the mode's results`), colours or not.
+/// (`merged the mode's results`).
 fn merge_time(stderr: &str) -> Option<Duration> {
     stderr
         .lines()
         .filter(|line| line.contains("merged the mode's results"))
         .filter_map(|line| {
-            let plain = strip_ansi(line);
-            let value = plain.split("elapsed_us=").nth(1)?;
+            let value = line.split("elapsed_us=").nth(1)?;
             let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
         })
         .max()
         .map(Duration::from_micros)
-}
-
-/// `line` without its ANSI escape sequences (`ESC [ ... m`).
-fn strip_ansi(line: &str) -> String {
-    let mut plain = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }

@@ -168,7 +168,7 @@ async fn serve(
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
-            match ticket.serve(served).await {
+            match ticket.serving(served).await {
                 Some(Err(error)) => debug!(%peer, %error, "connection ended"),
                 Some(Ok(())) => {}
                 None => debug!(%peer, "idle connection closed to make room"),
