@@ -53,8 +53,12 @@ fn each_request_id_has_its_own_figures_in_every_mode() {
         for (id, alone) in [("Fast", &fast_alone), ("Slow", &slow_alone)] {
             let here = p50(&report, name, id);
             let own = p50(alone, name, id);
+            // Within 10 %, and never closer than 20 ms: on a loaded 2-core
+            // machine a debug build's threads mode once started the 100 ms
+            // request 15 ms later in one of the two runs (102.4 vs 115.4
+            // ms). Fast and Slow are 200 ms apart, so mixing them still fails.
             assert!(
-                (here - own).abs() <= 0.1 * own,
+                (here - own).abs() <= (0.1 * own).max(20.0),
                 "{name} {id}: p50 {here} ms vs {own} ms alone"
             );
             let r = &by[id];
