@@ -13,8 +13,9 @@
 //! A server accepts a connection, then calls [`Admission::admit`] (which
 //! evicts for it, or waits for a slot while every connection is serving;
 //! later clients wait in the accept backlog meanwhile), holds the
-//! [`Ticket`] for the connection's life, closes the connection when
-//! [`Ticket::evicted`] completes, and holds a [`Busy`] guard from the moment
+//! [`Ticket`] for the connection's life by serving the connection through
+//! [`Ticket::serving`] (which drops it, closing its socket, when it is
+//! evicted), and holds a [`Busy`] guard from the moment
 //! a request header is complete until its reply is sent: [`InService`]
 //! carries it inside the reply's body, so it drops with the body's last byte.
 
@@ -27,9 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio_util::sync::{
-    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
-};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// How long a connection must have been idle before it may be evicted: a
 /// connection accepted a moment ago has not had its request read yet.
@@ -207,12 +206,6 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Completes when this connection was evicted to make room: the server
-    /// closes it then.
-    pub fn evicted(&self) -> WaitForCancellationFuture<'_> {
-        self.evict.cancelled()
-    }
-
     /// Serves `connection` until it ends (`Some` of what it returned) or
     /// this connection is evicted to make room (`None`: the connection is
     /// dropped then, which closes its socket), holding the ticket

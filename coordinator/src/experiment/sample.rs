@@ -7,8 +7,9 @@
 //! crowded at the start (the n-th request is sent with a chance of
 //! RESERVOIR / n); each record says that chance (`one_in`). The reservoir
 //! here weighs each record by it (weighted sampling without replacement,
-//! Efraimidis and Spirakis' A-Res: the RESERVOIR largest u^(1/w)), so the
-//! records it keeps are spread over the whole run as its requests were.
+//! Efraimidis and Spirakis' A-Res: the RESERVOIR largest u^(1/w), here as
+//! the smallest −ln(u)/w), so the records it keeps are spread over the
+//! whole run as its requests were.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -33,29 +34,11 @@ pub struct Sample {
     first: usize,
     failures: usize,
     slowest: BinaryHeap<Reverse<(u64, Key)>>,
-    /// The reservoir: the records with the largest priorities, smallest on
-    /// top.
-    reservoir: BinaryHeap<Reverse<(Priority, Key)>>,
+    /// The reservoir: the records with the smallest keys −ln(u)/w (u
+    /// uniform, w the record's weight), the largest on top. The keys are
+    /// never negative, so their bits order as they do.
+    reservoir: BinaryHeap<(u64, Key)>,
     offered: u64,
-}
-
-/// A record's place in the weighted reservoir: ln(u) / w for a uniform u
-/// in (0, 1) and its weight w (the larger, the likelier kept).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Priority(f64);
-
-impl Eq for Priority {}
-
-impl PartialOrd for Priority {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Priority {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
 }
 
 impl Sample {
@@ -91,21 +74,22 @@ impl Sample {
                 self.release(out, IN_SLOWEST);
             }
         }
-        // u in (0, 1]: ln(u) is finite and at most 0.
+        // u in (0, 1]: −ln(u) is finite and at least 0.
         let u = 1.0 - rand::rng().random::<f64>();
-        let priority = Priority(u.ln() / one_in.max(1) as f64);
+        // (+ 0.0 turns −0.0, from u = 1, into 0.0, whose bits are 0.)
+        let weighed = (-u.ln() / one_in.max(1) as f64 + 0.0).to_bits();
         if self.reservoir.len() < RESERVOIR {
-            self.reservoir.push(Reverse((priority, key)));
+            self.reservoir.push((weighed, key));
             why |= IN_RESERVOIR;
         } else if self
             .reservoir
             .peek()
-            .is_some_and(|Reverse((lowest, _))| priority > *lowest)
+            .is_some_and(|(largest, _)| weighed < *largest)
         {
-            if let Some(Reverse((_, out))) = self.reservoir.pop() {
+            if let Some((_, out)) = self.reservoir.pop() {
                 self.release(out, IN_RESERVOIR);
             }
-            self.reservoir.push(Reverse((priority, key)));
+            self.reservoir.push((weighed, key));
             why |= IN_RESERVOIR;
         }
         if why != 0 {
