@@ -4,6 +4,10 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=loadlab.proto");
     let descriptors = protox::compile(["loadlab.proto"], ["."])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // An assignment is large beside the stream's other messages (heartbeats
+    // every second): boxed, it does not size them all.
+    tonic_prost_build::configure()
+        .boxed(".loadlab.v1.CoordinatorMessage.kind.assignment")
+        .compile_fds(descriptors)?;
     Ok(())
 }

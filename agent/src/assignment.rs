@@ -50,11 +50,21 @@ struct Pending {
     reported_started: u64,
     /// The round's request ids, in order.
     ids: Vec<Arc<str>>,
+    /// Requests skipped after a failed step, by their place in the round.
+    skipped: Vec<u64>,
+    /// With scenarios: the iterations that ended, by scenario, and the
+    /// time their users thought.
+    by_scenario: Vec<(Tally, u64)>,
+    scenario_names: Vec<String>,
 }
 
 impl Pending {
     fn add(&mut self, workload: &Workload, outcome: Outcome) {
-        self.completed.insert_one(outcome.index);
+        // With scenarios, an index is an iteration: it is complete when
+        // the iteration ends (`iteration`), not with each of its requests.
+        if workload.scenarios.is_none() {
+            self.completed.insert_one(outcome.index);
+        }
         let response_us = outcome.sample().response_us();
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
         let by_request = &mut self.by_request[outcome.request];
@@ -98,8 +108,37 @@ impl Pending {
             } else {
                 self.sampler.one_in()
             };
-            self.records.push(to_wire(outcome, span_id, one_in));
+            let request = if workload.scenarios.is_some() {
+                outcome.request as u32 + 1
+            } else {
+                0
+            };
+            self.records
+                .push(to_wire(outcome, span_id, one_in, request));
         }
+    }
+
+    /// A scenario's iteration ended: its index is complete.
+    fn iteration(&mut self, workload: &Workload, done: crate::run::IterationDone) {
+        self.completed.insert_one(done.index);
+        for r in &done.skipped {
+            self.skipped[*r] += 1;
+        }
+        let reason = done.error.as_deref().map(|error| {
+            let name = workload
+                .scenarios
+                .as_ref()
+                .map_or("", |s| s.list[done.scenario].name.as_str());
+            format!("{name}: {error}")
+        });
+        let (tally, think_us) = &mut self.by_scenario[done.scenario];
+        tally.record(loadlab_proto::tally::Sample {
+            intended_us: done.intended_us,
+            start_us: done.start_us,
+            end_us: done.end_us,
+            error: reason.as_deref(),
+        });
+        *think_us += done.think_us;
     }
 
     /// Sends what finished since the last flush: the completed ranges, their
@@ -108,24 +147,40 @@ impl Pending {
     async fn flush(
         &mut self,
         outbound: &mpsc::Sender<AgentMessage>,
-        started: u64,
+        gauges: &Gauges,
     ) -> Result<(), ()> {
-        if self.completed.is_empty() && started == self.reported_started {
+        let started = gauges.started.load(Ordering::Relaxed);
+        if self.completed.is_empty() && self.tally.is_empty() && started == self.reported_started {
             return Ok(());
         }
         self.reported_started = started;
         let encoded = self.tally.to_wire().and_then(|tally| {
-            let by_request = workload_ids(&self.by_request, &self.ids)
-                .map(|(id, t)| {
+            let by_request = workload_ids(&self.by_request, &self.skipped, &self.ids)
+                .map(|(id, t, skipped)| {
                     t.to_wire().map(|tally| v1::RequestTally {
                         id: id.to_owned(),
                         tally: Some(tally),
+                        skipped,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((tally, by_request))
+            let by_scenario = self
+                .by_scenario
+                .iter()
+                .zip(&self.scenario_names)
+                .zip(&gauges.iterations)
+                .map(|(((t, think_us), name), started)| {
+                    t.to_wire().map(|iterations| v1::ScenarioTally {
+                        name: name.clone(),
+                        iterations: Some(iterations),
+                        think_us: *think_us,
+                        started: started.load(Ordering::Relaxed),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((tally, by_request, by_scenario))
         });
-        let (tally, by_request) = match encoded {
+        let (tally, by_request, by_scenario) = match encoded {
             Ok(encoded) => encoded,
             Err(error) => {
                 warn!(%error, "cannot encode a tally");
@@ -139,11 +194,17 @@ impl Pending {
             started,
             records: std::mem::take(&mut self.records),
             by_request,
+            by_scenario,
         };
         self.completed = RangeSet::new();
         self.tally.clear();
         for t in &mut self.by_request {
             t.clear();
+        }
+        self.skipped.fill(0);
+        for (t, think_us) in &mut self.by_scenario {
+            t.clear();
+            *think_us = 0;
         }
         send(outbound, agent_message::Kind::Progress(progress)).await
     }
@@ -177,18 +238,19 @@ fn redact(span: &mut RequestSpan, secrets: &[String]) {
     }
 }
 
-/// The non-empty tallies of `by_request` with their request ids (the
-/// round's ids, in the round's order; ids repeat only across kinds that
-/// share one, and then their tallies go as separate entries the
-/// coordinator adds up).
+/// The tallies of `by_request` with their request ids and skipped counts,
+/// those with something to say (the round's ids, in the round's order;
+/// ids repeat only across kinds that share one, and then their tallies go
+/// as separate entries the coordinator adds up).
 fn workload_ids<'a>(
     by_request: &'a [Tally],
+    skipped: &'a [u64],
     ids: &'a [Arc<str>],
-) -> impl Iterator<Item = (&'a str, &'a Tally)> {
+) -> impl Iterator<Item = (&'a str, &'a Tally, u64)> {
     ids.iter()
-        .map(|id| &**id)
-        .zip(by_request)
-        .filter(|(_, t)| !t.is_empty())
+        .zip(by_request.iter().zip(skipped))
+        .map(|(id, (t, skipped))| (&**id, t, *skipped))
+        .filter(|(_, t, skipped)| !t.is_empty() || *skipped > 0)
 }
 
 async fn send(outbound: &mpsc::Sender<AgentMessage>, kind: agent_message::Kind) -> Result<(), ()> {
@@ -223,7 +285,9 @@ pub async fn run(
     );
     let clock = Clock::new(workload.mode_started_unix_us);
     let (events, mut received) = mpsc::unbounded_channel();
-    let gauges = Arc::new(Gauges::default());
+    let gauges = Arc::new(Gauges::new(
+        workload.scenarios.as_ref().map_or(0, |s| s.list.len()),
+    ));
     let hard_stop = CancellationToken::new();
     let mut execution = tokio::spawn(execute(
         workload.clone(),
@@ -235,6 +299,11 @@ pub async fn run(
         hard_stop.clone(),
     ));
 
+    let scenario_names: Vec<String> = workload
+        .scenarios
+        .as_ref()
+        .map(|s| s.list.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
     let mut pending = Pending {
         run_id: run_id.clone(),
         clock,
@@ -243,10 +312,15 @@ pub async fn run(
         tally: Tally::new(),
         by_request: workload.round.iter().map(|_| Tally::new()).collect(),
         ids: workload.round.iter().map(|r| r.id.clone()).collect(),
+        skipped: vec![0; workload.round.len()],
+        by_scenario: scenario_names.iter().map(|_| (Tally::new(), 0)).collect(),
+        scenario_names,
         records: Vec::new(),
         sampler: RecordSampler::new(),
         reported_started: 0,
     };
+    // With scenarios, what completes is an iteration.
+    let scenarios = workload.scenarios.is_some();
     let (mut completed, mut errors) = (0u64, 0u64);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut gone = false;
@@ -259,22 +333,29 @@ pub async fn run(
                 break;
             }
             event = received.recv() => match event {
-                Some(Event::Started { index, start_us }) => {
-                    let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us };
+                Some(Event::Started { index, request, start_us }) => {
+                    let request = if scenarios { request as u32 + 1 } else { 0 };
+                    let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us, request };
                     if send(&outbound, agent_message::Kind::Started(started)).await.is_err() {
                         gone = true;
                         break;
                     }
                 }
-                Some(Event::Finished(outcome)) => {
+                Some(Event::Iteration(done)) => {
                     completed += 1;
-                    errors += u64::from(!outcome.ok());
+                    errors += u64::from(done.error.is_some());
+                    pending.iteration(&workload, done);
+                }
+                Some(Event::Finished(outcome)) => {
+                    if !scenarios {
+                        completed += 1;
+                        errors += u64::from(!outcome.ok());
+                    }
                     pending.add(&workload, outcome);
                     let full = workload.live_events
                         || pending.records.len() >= BATCH
                         || pending.tally.count >= BATCH_REQUESTS;
-                    let started = gauges.started.load(Ordering::Relaxed);
-                    if full && pending.flush(&outbound, started).await.is_err() {
+                    if full && pending.flush(&outbound, &gauges).await.is_err() {
                         gone = true;
                         break;
                     }
@@ -283,8 +364,7 @@ pub async fn run(
                 None => break,
             },
             _ = tick.tick() => {
-                let started = gauges.started.load(Ordering::Relaxed);
-                if pending.flush(&outbound, started).await.is_err() {
+                if pending.flush(&outbound, &gauges).await.is_err() {
                     gone = true;
                     break;
                 }
@@ -305,10 +385,20 @@ pub async fn run(
         execution.abort();
         // What finished just before still counts.
         while let Ok(event) = received.try_recv() {
-            if let Event::Finished(outcome) = event {
-                completed += 1;
-                errors += u64::from(!outcome.ok());
-                pending.add(&workload, outcome);
+            match event {
+                Event::Finished(outcome) => {
+                    if !scenarios {
+                        completed += 1;
+                        errors += u64::from(!outcome.ok());
+                    }
+                    pending.add(&workload, outcome);
+                }
+                Event::Iteration(done) => {
+                    completed += 1;
+                    errors += u64::from(done.error.is_some());
+                    pending.iteration(&workload, done);
+                }
+                Event::Started { .. } => {}
             }
         }
     }
@@ -324,10 +414,10 @@ pub async fn run(
             return;
         }
     };
-    let started = gauges.started.load(Ordering::Relaxed);
-    if pending.flush(&outbound, started).await.is_err() {
+    if pending.flush(&outbound, &gauges).await.is_err() {
         return;
     }
+    let started = gauges.started.load(Ordering::Relaxed);
     let done = v1::AssignmentDone {
         run_id: run_id.clone(),
         completed,
@@ -345,6 +435,7 @@ pub async fn run(
         },
         cancelled: cancel.is_cancelled() && !stopped_hard,
         not_started_reason: execution.not_started_reason.unwrap_or_default(),
+        rows_ran_out: execution.rows_ran_out,
         max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
         max_backlog: gauges.max_backlog.load(Ordering::Relaxed),
         stall: execution.stall.map(|s| v1::Stall {
@@ -381,7 +472,12 @@ fn assignment_span(workload: &Workload) -> tracing::Span {
     span
 }
 
-fn to_wire(outcome: Outcome, span_id: Option<SpanId>, one_in: u64) -> v1::RequestRecord {
+fn to_wire(
+    outcome: Outcome,
+    span_id: Option<SpanId>,
+    one_in: u64,
+    request: u32,
+) -> v1::RequestRecord {
     v1::RequestRecord {
         index: outcome.index,
         intended_us: outcome.intended_us,
@@ -395,5 +491,6 @@ fn to_wire(outcome: Outcome, span_id: Option<SpanId>, one_in: u64) -> v1::Reques
         rows: outcome.rows,
         span_id: span_id.map(|id| id.to_string()).unwrap_or_default(),
         one_in,
+        request,
     }
 }

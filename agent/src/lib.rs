@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod probe;
 pub mod run;
 pub mod sample;
+pub mod scenario;
 pub mod schedule;
 pub mod session;
 pub mod workload;

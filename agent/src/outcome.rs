@@ -28,6 +28,28 @@ pub struct Outcome {
     /// Its span id when it was sampled for tracing (its `traceparent` said
     /// so, and its span is exported after it).
     pub sampled: Option<opentelemetry::trace::SpanId>,
+    /// The response's headers and body, kept only for a scenario step
+    /// that reads them (extraction, a `contains` check, cookies).
+    pub reply: Option<Box<Reply>>,
+}
+
+/// A response as a scenario step reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub headers: http::HeaderMap,
+    /// At most [`MAX_REPLY_BYTES`] of the body.
+    pub body: Vec<u8>,
+}
+
+/// The most of a body a scenario step keeps to read.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+
+impl Reply {
+    /// The next chunk of the body, kept up to the limit.
+    pub fn push(&mut self, chunk: &[u8]) {
+        let room = MAX_REPLY_BYTES.saturating_sub(self.body.len());
+        self.body.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
 }
 
 impl Outcome {

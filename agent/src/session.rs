@@ -314,7 +314,7 @@ pub async fn over(
                 let cancel = session.child_token();
                 let run_id = assignment.run_id.clone();
                 let task = tokio::spawn(crate::assignment::run(
-                    assignment,
+                    *assignment,
                     outbound.clone(),
                     cancel.clone(),
                 ));

@@ -38,6 +38,8 @@ pub struct Workload {
     /// After the schedule's start, when what is still in flight is
     /// abandoned (a timed schedule's end plus its graceful stop).
     pub hard_stop: Option<Duration>,
+    /// With scenarios, each index is an iteration of one of them.
+    pub scenarios: Option<Arc<crate::scenario::Scenarios>>,
 }
 
 /// One request of a round.
@@ -66,12 +68,24 @@ pub enum WorkloadError {
     BadSchedule { run_id: String },
     #[error("assignment {run_id}: it has work but no requests")]
     NoRequests { run_id: String },
+    #[error("assignment {run_id}: {why}")]
+    BadScenario { run_id: String, why: String },
 }
 
 impl Workload {
-    /// How many requests the assignment runs.
+    /// How many requests (with scenarios, iterations) the assignment runs.
     pub fn len(&self) -> u64 {
-        self.schedule.len(self.round.len())
+        self.schedule.len(self.per_item())
+    }
+
+    /// Requests per item of the schedule: the round's, or with scenarios 1
+    /// (an item is an iteration).
+    pub fn per_item(&self) -> usize {
+        if self.scenarios.is_some() {
+            1
+        } else {
+            self.round.len()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,7 +94,7 @@ impl Workload {
 
     /// Every request in the order it is due.
     pub fn dues(&self) -> impl Iterator<Item = Due> + Send + 'static {
-        self.schedule.dues(self.round.len())
+        self.schedule.dues(self.per_item())
     }
 
     /// The request a due is about.
@@ -103,12 +117,19 @@ impl TryFrom<v1::Assignment> for Workload {
             })?;
         let mut round = Vec::with_capacity(assignment.requests.len());
         for request in &assignment.requests {
-            let target = Target::from_wire(request.kind.as_ref()).map_err(|why| {
-                WorkloadError::BadRequest {
-                    run_id: run_id.clone(),
-                    id: request.id.clone(),
-                    why,
+            // A templated request is checked as its stand-in; its
+            // scenario renders what is sent.
+            let stand_in = match &request.kind {
+                Some(v1::request::Kind::Http(wire)) if wire.templated => {
+                    Some(v1::request::Kind::Http(crate::scenario::stand_in(wire)))
                 }
+                _ => None,
+            };
+            let kind = stand_in.as_ref().or(request.kind.as_ref());
+            let target = Target::from_wire(kind).map_err(|why| WorkloadError::BadRequest {
+                run_id: run_id.clone(),
+                id: request.id.clone(),
+                why,
             })?;
             round.push(Request {
                 id: Arc::from(request.id.as_str()),
@@ -121,7 +142,14 @@ impl TryFrom<v1::Assignment> for Workload {
             })?,
             None => return Err(WorkloadError::NoSchedule { run_id }),
         };
-        let len = schedule.len(round.len());
+        let scenarios = crate::scenario::Scenarios::from_wire(&assignment, &mut round)
+            .map_err(|why| WorkloadError::BadScenario {
+                run_id: run_id.clone(),
+                why,
+            })?
+            .map(Arc::new);
+        let per_item = if scenarios.is_some() { 1 } else { round.len() };
+        let len = schedule.len(per_item);
         if round.is_empty() && len > 0 {
             return Err(WorkloadError::NoRequests { run_id });
         }
@@ -168,6 +196,7 @@ impl TryFrom<v1::Assignment> for Workload {
                 .filter(|value| !value.is_empty())
                 .collect(),
             hard_stop,
+            scenarios,
         })
     }
 }

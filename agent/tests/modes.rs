@@ -57,6 +57,7 @@ fn assignment(
         all_records: true,
         redact: Vec::new(),
         graceful_stop_ms: None,
+        ..Default::default()
     })
     .unwrap()
 }
@@ -82,6 +83,7 @@ async fn run(workload: Workload, cancel: CancellationToken) -> (Duration, Vec<Ou
         match event {
             Event::Started { .. } => starts += 1,
             Event::Finished(outcome) => outcomes.push(outcome),
+            Event::Iteration(_) => panic!("no scenarios here"),
         }
     }
     (wall, outcomes, starts)

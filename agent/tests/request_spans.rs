@@ -124,6 +124,7 @@ async fn run(url: &str, rounds: u64, concurrency: u32) -> (TraceId, Vec<v1::Requ
         all_records: false,
         redact: Vec::new(),
         graceful_stop_ms: None,
+        ..Default::default()
     };
     let (outbound, mut received) = tokio::sync::mpsc::channel(64);
     let running = tokio::spawn(loadlab_agent::assignment::run(

@@ -93,6 +93,7 @@ async fn measure(options: Options) -> anyhow::Result<()> {
             started: options.samples,
             records: Vec::new(),
             by_request: Vec::new(),
+            by_scenario: Vec::new(),
         };
         tx.send(message(agent_message::Kind::Progress(progress)))
             .await?;
@@ -121,6 +122,8 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         load: Load::Closed { cap: 0 },
         tally: merged,
         by_request: Default::default(),
+        skipped: Default::default(),
+        by_scenario: Default::default(),
         agents: per_agent,
         records: Vec::new(),
         not_started: 0,

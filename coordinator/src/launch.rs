@@ -255,10 +255,9 @@ async fn resolve_targets(
         ..Resolved::default()
     };
     // Requests with an absolute `url` need no target.
-    let on_target = spec
-        .requests
-        .iter()
-        .any(|r| matches!(r.to, crate::spec::Destination::Path(_)));
+    let on_target = spec.round().iter().any(|w| {
+        matches!(w, crate::spec::Work::Http(r) if matches!(r.to, crate::spec::Destination::Path(_)))
+    });
     if on_target {
         let given = options.http_target.as_deref().or(spec
             .target
@@ -327,7 +326,11 @@ async fn resolve_targets(
         });
         targets.redis = Some(redis);
     }
-    if !spec.queries.is_empty() {
+    let has_queries = spec
+        .round()
+        .iter()
+        .any(|w| matches!(w, crate::spec::Work::Sql(_)));
+    if has_queries {
         let Some(url) = spec
             .target
             .postgres

@@ -18,6 +18,7 @@
 //!   (an embedded delay server, the database), the gRPC server, and agents
 //!   (in-process ones, or remote ones awaited on `--listen`).
 
+pub mod data;
 pub mod dataset;
 pub mod experiment;
 pub mod hub;

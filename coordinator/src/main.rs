@@ -60,12 +60,38 @@ fn main() -> ExitCode {
                         humantime::format_duration(profile.duration())
                     ),
                 };
-                println!(
-                    "{}: ok ({} requests × {load} in {} modes)",
-                    spec.display(),
-                    parsed.round().len(),
-                    parsed.modes.len()
-                );
+                match &parsed.scenarios {
+                    Some(scenarios) => {
+                        let load = load
+                            .replace("rounds", "iterations")
+                            .replace("request", "iteration");
+                        println!(
+                            "{}: ok ({} scenarios of {} requests × {load} in {} modes)",
+                            spec.display(),
+                            scenarios.0.len(),
+                            parsed.round().len(),
+                            parsed.modes.len()
+                        );
+                        for (name, s) in &scenarios.0 {
+                            println!("  {name}: weight {}, {} steps", s.weight, s.steps.len());
+                        }
+                        if let (Some(data), Some(rows)) = (&parsed.data, &parsed.rows) {
+                            println!(
+                                "  data: {} rows of {} ({}), order {}",
+                                rows.rows.len(),
+                                data.file,
+                                rows.columns.join(", "),
+                                format!("{:?}", data.order).to_lowercase()
+                            );
+                        }
+                    }
+                    None => println!(
+                        "{}: ok ({} requests × {load} in {} modes)",
+                        spec.display(),
+                        parsed.round().len(),
+                        parsed.modes.len()
+                    ),
+                }
                 for v in &parsed.variables {
                     let how = match (v.set, &v.default) {
                         (true, _) if v.secret => "set (secret: never shown)".to_owned(),

@@ -5,7 +5,9 @@
 use loadlab_proto::v1;
 
 use crate::report::{Kind, Targets};
+use crate::spec::scenario::{ExtractSpec, StepSpec};
 use crate::spec::{Destination, RequestBody, Spec, Work};
+use loadlab_agent::scenario::template::is_template;
 
 /// Where the work goes, once resolved: the spec's targets, the flags, or
 /// an embedded delay server.
@@ -42,6 +44,10 @@ pub struct Round {
     pub requests: Vec<v1::Request>,
     /// The same requests as the terminal and the report name them.
     pub entries: Vec<Entry>,
+    /// The spec's scenarios, their steps naming `requests` by place.
+    pub scenarios: Vec<v1::Scenario>,
+    /// Iterations keep their cookies.
+    pub cookies: bool,
 }
 
 /// One request of the round, as it is announced.
@@ -81,15 +87,21 @@ impl Round {
                         "" | "GET" => url.clone(),
                         method => format!("{method} {url}"),
                     };
+                    let headers_sent = r.headers_sent();
+                    let body = r.body.as_ref().map(RequestBody::bytes).unwrap_or_default();
+                    let templated = spec.scenarios.is_some()
+                        && (is_template(&url)
+                            || headers_sent.iter().any(|(_, v)| is_template(v))
+                            || is_template(&String::from_utf8_lossy(&body)));
                     let kind = v1::request::Kind::Http(v1::HttpRequest {
+                        templated,
                         url,
                         method,
-                        headers: r
-                            .headers_sent()
+                        headers: headers_sent
                             .into_iter()
                             .map(|(name, value)| v1::HttpHeader { name, value })
                             .collect(),
-                        body: r.body.as_ref().map(RequestBody::bytes).unwrap_or_default(),
+                        body,
                         expect_status: r
                             .expect
                             .as_ref()
@@ -130,7 +142,22 @@ impl Round {
                 }
             })
             .unzip();
-        Round { requests, entries }
+        Round {
+            requests,
+            entries,
+            scenarios: scenarios(spec),
+            cookies: spec.cookies.unwrap_or(true),
+        }
+    }
+
+    /// Requests per item of a schedule: the round's, or with scenarios 1
+    /// (an item is an iteration).
+    pub fn per_item(&self) -> usize {
+        if self.scenarios.is_empty() {
+            self.len()
+        } else {
+            1
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +167,66 @@ impl Round {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// The spec's scenarios on the wire: their request and query steps name
+/// the round's requests by place (the round lists them in the same order).
+fn scenarios(spec: &Spec) -> Vec<v1::Scenario> {
+    let Some(scenarios) = &spec.scenarios else {
+        return Vec::new();
+    };
+    let mut next = 0u32;
+    scenarios
+        .0
+        .iter()
+        .map(|(name, scenario)| v1::Scenario {
+            name: name.clone(),
+            weight: scenario.weight.get(),
+            steps: scenario
+                .steps
+                .iter()
+                .map(|step| {
+                    let mut wire = v1::Step::default();
+                    match step {
+                        StepSpec::Think(think) => {
+                            wire.kind = Some(v1::step::Kind::Think(v1::Think {
+                                min_us: think.min.as_micros() as u64,
+                                max_us: think.max.as_micros() as u64,
+                            }));
+                        }
+                        StepSpec::Sql { .. } => {
+                            wire.kind = Some(v1::step::Kind::Request(next));
+                            next += 1;
+                        }
+                        StepSpec::Http {
+                            extract, contains, ..
+                        } => {
+                            wire.kind = Some(v1::step::Kind::Request(next));
+                            next += 1;
+                            wire.contains = contains.clone().unwrap_or_default();
+                            wire.extract = extract
+                                .0
+                                .iter()
+                                .map(|(name, from)| v1::Extract {
+                                    name: name.clone(),
+                                    from: Some(match from {
+                                        ExtractSpec::Json(p) => v1::extract::From::Json(p.clone()),
+                                        ExtractSpec::Header(h) => {
+                                            v1::extract::From::Header(h.clone())
+                                        }
+                                        ExtractSpec::Regex(r) => {
+                                            v1::extract::From::Regex(r.clone())
+                                        }
+                                    }),
+                                })
+                                .collect();
+                        }
+                    }
+                    wire
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn wire(id: &str, kind: v1::request::Kind) -> v1::Request {

@@ -9,6 +9,7 @@ pub mod otlp;
 pub mod process;
 pub mod redis;
 pub mod servers;
+pub mod shop;
 pub mod slowloris;
 
 /// An address on loopback where nothing listens: connecting to it is

@@ -12,7 +12,7 @@ use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use tokio::sync::Semaphore;
 
-use super::{Context, Pacer};
+use super::{Context, Next, Pacer};
 use crate::kind::BlockingClients;
 use crate::probe::{Stall, StallProbe};
 
@@ -57,8 +57,27 @@ pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
                 // `async` code written this way would.
                 let mut clients =
                     BlockingClients::new(context.workload.timeout, context.queries.clone());
-                // Looks asynchronous, is not: nothing here yields to the executor.
-                context.run_blocking(&mut clients, &due);
+                if context.workload.scenarios.is_some() {
+                    // Async code: its pauses are async too; its requests
+                    // still block the executor.
+                    let user = due.index % permits as u64;
+                    if let Some(mut iteration) = context.begin(&due, user) {
+                        loop {
+                            match iteration.next(&context) {
+                                Next::Send(started, target, headers) => {
+                                    let outcome = clients.call(&target, headers);
+                                    iteration.finished(&context, started, outcome);
+                                }
+                                Next::Think(pause) => futures_timer::Delay::new(pause).await,
+                                Next::Done => break,
+                            }
+                        }
+                        iteration.end(&context);
+                    }
+                } else {
+                    // Looks asynchronous, is not: nothing here yields to the executor.
+                    context.run_blocking(&mut clients, &due, 0);
+                }
                 drop(permit);
             };
             if let Err(error) = spawner.spawn_local(task) {

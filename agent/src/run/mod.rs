@@ -17,15 +17,18 @@
 mod blocking;
 mod clock;
 mod pacer;
+mod scenario;
 mod sync;
 mod tasks;
 mod threads;
 
 pub use clock::Clock;
 use pacer::{Pacer, sleep_until};
+pub use scenario::IterationDone;
+use scenario::Next;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use loadlab_telemetry::requests::RequestSpans;
@@ -45,9 +48,13 @@ pub enum Event {
     /// Sent only for live workloads.
     Started {
         index: u64,
+        /// Which request of the round (a scenario's iteration has several).
+        request: usize,
         start_us: u64,
     },
     Finished(Outcome),
+    /// A scenario's iteration ended (its requests were `Finished` before).
+    Iteration(IterationDone),
 }
 
 /// Counters the runners keep as they go, read by whoever reports progress.
@@ -58,6 +65,18 @@ pub struct Gauges {
     pub max_in_flight: AtomicU64,
     /// Most requests due and not yet started at once (open loop).
     pub max_backlog: AtomicU64,
+    /// With scenarios: iterations started, by scenario.
+    pub iterations: Vec<AtomicU64>,
+}
+
+impl Gauges {
+    /// Gauges for a workload with `scenarios` scenarios (0: none).
+    pub fn new(scenarios: usize) -> Gauges {
+        Gauges {
+            iterations: (0..scenarios).map(|_| AtomicU64::new(0)).collect(),
+            ..Gauges::default()
+        }
+    }
 }
 
 /// How an execution went, beyond its outcomes.
@@ -69,6 +88,8 @@ pub struct Execution {
     pub stall: Option<Stall>,
     /// The tracking workload: how its customers' websockets opened.
     pub connected: Option<crate::kind::track::Connected>,
+    /// A unique data order used its last row, which stopped what was left.
+    pub rows_ran_out: bool,
 }
 
 /// What every runner reports through.
@@ -87,6 +108,8 @@ pub(crate) struct Context {
     /// The tracking workload's customers, connected before its schedule.
     pub track: Option<Arc<crate::kind::track::Customers>>,
     gauges: Arc<Gauges>,
+    /// A unique data order used its last row: nothing more starts.
+    rows_out: AtomicBool,
 }
 
 /// One request under way.
@@ -116,7 +139,10 @@ impl Context {
         let intended_us = due.at.map_or(start_us, |at| {
             (self.anchor_us + at.as_micros() as u64).min(start_us)
         });
-        self.gauges.started.fetch_add(1, Ordering::Relaxed);
+        // With scenarios, what starts is counted by iteration (`begin`).
+        if self.workload.scenarios.is_none() {
+            self.gauges.started.fetch_add(1, Ordering::Relaxed);
+        }
         let in_flight = self.gauges.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.gauges
             .max_in_flight
@@ -124,6 +150,7 @@ impl Context {
         if self.workload.live_events {
             let _ = self.events.send(Event::Started {
                 index: due.index,
+                request: due.request,
                 start_us,
             });
         }
@@ -161,9 +188,13 @@ impl Context {
         let _ = self.events.send(Event::Finished(outcome));
     }
 
-    /// Runs one request on blocking clients, holding the calling thread
-    /// until it is done; its trace headers go to the request.
-    pub fn run_blocking(&self, clients: &mut crate::kind::BlockingClients, due: &Due) {
+    /// Runs one request (or, with scenarios, one iteration for user
+    /// `user`) on blocking clients, holding the calling thread until it is
+    /// done; its trace headers go to the request.
+    pub fn run_blocking(&self, clients: &mut crate::kind::BlockingClients, due: &Due, user: u64) {
+        if self.workload.scenarios.is_some() {
+            return self.iterate_blocking(clients, due, user);
+        }
         let mut started = self.start(due);
         let headers = std::mem::take(&mut started.headers);
         let outcome = clients.call(self.target(&started), headers);
@@ -173,9 +204,11 @@ impl Context {
     /// Past the point where nothing more may start (an open loop's end plus
     /// the timeout, a timed loop's end).
     pub fn past_stop(&self) -> bool {
-        self.workload
-            .stop_after
-            .is_some_and(|after| Instant::now() >= self.anchor + after)
+        self.rows_out.load(Ordering::Relaxed)
+            || self
+                .workload
+                .stop_after
+                .is_some_and(|after| Instant::now() >= self.anchor + after)
     }
 
     /// The target of a started request.
@@ -228,6 +261,7 @@ pub async fn execute(
         queries: InFlight::default(),
         track: track.clone(),
         gauges,
+        rows_out: AtomicBool::new(false),
     });
     // The graceful stop runs out on the schedule's own axis: what is still
     // in flight then is abandoned (see the assignment).
@@ -280,6 +314,14 @@ pub async fn execute(
         }
     }
     watcher.abort();
+    if context.rows_out.load(Ordering::Relaxed)
+        && let Some(data) = workload.scenarios.as_ref().and_then(|s| s.data.as_ref())
+    {
+        execution.rows_ran_out = true;
+        execution
+            .not_started_reason
+            .get_or_insert_with(|| data.ran_out());
+    }
     if let Some(deadline) = deadline {
         deadline.abort();
     }

@@ -49,7 +49,9 @@ impl Pacer {
     /// True once nothing more may start: past the open loop's end plus the
     /// timeout, or cancelled.
     pub fn over(&self, now: Instant) -> bool {
-        self.context.cancel.is_cancelled() || self.stop.is_some_and(|stop| now >= stop)
+        self.context.cancel.is_cancelled()
+            || self.context.rows_out.load(Ordering::Relaxed)
+            || self.stop.is_some_and(|stop| now >= stop)
     }
 
     /// Notes that the next request starts now.

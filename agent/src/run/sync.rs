@@ -21,6 +21,6 @@ pub(super) fn run(context: &Arc<Context>) {
             return;
         }
         pacer.handed(Instant::now());
-        context.run_blocking(&mut clients, &due);
+        context.run_blocking(&mut clients, &due, 0);
     }
 }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::task::TaskTracker;
 
-use super::{Context, Pacer};
-use crate::kind::AsyncClients;
+use super::{Context, Next, Pacer};
+use crate::kind::{AsyncClients, AsyncSession};
 use crate::probe::Canary;
+use crate::schedule::Due;
 
 /// Closer than this to its due time, a request is not waited for: a timer
 /// would cost more than it corrects.
@@ -53,9 +54,9 @@ impl Pool {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.cap).then_some(n + 1)
             });
-        if started.is_ok() {
+        if let Ok(user) = started {
             self.idle.fetch_add(1, Ordering::AcqRel);
-            self.tracker.spawn(work(self.clone()));
+            self.tracker.spawn(work(self.clone(), user as u64));
         }
     }
 }
@@ -91,8 +92,9 @@ pub(super) async fn run(context: Arc<Context>, canary: Option<Canary>) {
     pool.tracker.wait().await;
 }
 
-/// One worker: the next request, when it is due, until none is left.
-async fn work(pool: Arc<Pool>) {
+/// One worker (with scenarios, user number `user`): the next request, when
+/// it is due, until none is left.
+async fn work(pool: Arc<Pool>, user: u64) {
     let context = &pool.context;
     let mut session = pool.clients.session();
     loop {
@@ -127,12 +129,37 @@ async fn work(pool: Arc<Pool>) {
         if pool.idle.fetch_sub(1, Ordering::AcqRel) == 1 {
             pool.grow();
         }
-        let mut started = context.start(&due);
-        let headers = std::mem::take(&mut started.headers);
-        let outcome = session
-            .call(context.target(&started), started.round, headers)
-            .await;
-        context.finish(started, outcome);
+        if context.workload.scenarios.is_some() {
+            iterate(context, &mut session, &due, user).await;
+        } else {
+            let mut started = context.start(&due);
+            let headers = std::mem::take(&mut started.headers);
+            let outcome = session
+                .call(context.target(&started), started.round, headers)
+                .await;
+            context.finish(started, outcome);
+        }
         pool.idle.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// One iteration of a scenario on this worker's clients.
+async fn iterate(context: &Context, session: &mut AsyncSession, due: &Due, user: u64) {
+    let Some(mut iteration) = context.begin(due, user) else {
+        return;
+    };
+    loop {
+        match iteration.next(context) {
+            Next::Send(started, target, headers) => {
+                let outcome = session.call(&target, started.round, headers).await;
+                iteration.finished(context, started, outcome);
+            }
+            Next::Think(pause) => tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = context.cancel.cancelled() => {}
+            },
+            Next::Done => break,
+        }
+    }
+    iteration.end(context);
 }

@@ -46,7 +46,7 @@ pub(super) fn run(context: &Arc<Context>) {
                 let (context, inbox) = (context.clone(), inbox.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("loadlab-thread-{}", workers + 1))
-                    .spawn_scoped(scope, move || work(&context, &inbox));
+                    .spawn_scoped(scope, move || work(&context, &inbox, workers as u64));
                 match spawned {
                     Ok(_) => workers += 1,
                     Err(error) => {
@@ -61,7 +61,7 @@ pub(super) fn run(context: &Arc<Context>) {
                     BlockingClients::new(workload.timeout, context.queries.clone())
                 });
                 pacer.handed(Instant::now());
-                context.run_blocking(clients, &due);
+                context.run_blocking(clients, &due, 0);
             } else if handoff.send(due).is_ok() {
                 pacer.handed(Instant::now());
             } else {
@@ -74,7 +74,7 @@ pub(super) fn run(context: &Arc<Context>) {
 
 /// A worker: one blocking client, requests one after the other as they are
 /// handed over, until the hand-off closes.
-fn work(context: &Context, inbox: &Mutex<Receiver<Due>>) {
+fn work(context: &Context, inbox: &Mutex<Receiver<Due>>, user: u64) {
     let mut clients = BlockingClients::new(context.workload.timeout, context.queries.clone());
     loop {
         let next = inbox.lock().map(|inbox| inbox.recv());
@@ -84,6 +84,6 @@ fn work(context: &Context, inbox: &Mutex<Receiver<Due>>) {
         if context.cancel.is_cancelled() || context.past_stop() {
             continue;
         }
-        context.run_blocking(&mut clients, &due);
+        context.run_blocking(&mut clients, &due, user);
     }
 }

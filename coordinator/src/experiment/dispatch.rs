@@ -54,6 +54,29 @@ pub enum State {
     Lost,
 }
 
+/// One scenario's iterations on one assignment.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioTally {
+    /// Those that ended: their durations, and as errors those that failed.
+    pub iterations: Tally,
+    /// Time its users spent thinking, in microseconds.
+    pub think_us: u64,
+    /// Iterations started so far (the latest count the agent sent).
+    pub started: u64,
+}
+
+impl ScenarioTally {
+    /// Adds what a later progress says.
+    pub fn add(&mut self, later: ScenarioTally) -> Result<(), String> {
+        self.iterations
+            .merge(&later.iterations)
+            .map_err(|e| e.to_string())?;
+        self.think_us += later.think_us;
+        self.started = self.started.max(later.started);
+        Ok(())
+    }
+}
+
 pub struct Dispatch {
     pub run_id: String,
     pub agent: AgentKey,
@@ -63,6 +86,19 @@ pub struct Dispatch {
     /// What the agent was given, and the length of a round.
     pub schedule: Schedule,
     pub round_len: usize,
+    /// Indices per item of the schedule: `round_len`, or with scenarios 1
+    /// (an index is an iteration).
+    pub per_item: usize,
+    /// A scenario assignment: its tally counts the iterations' requests,
+    /// and `by_scenario` the iterations.
+    pub scenarios: bool,
+    /// Which agent of how many it is, for its data rows.
+    pub data_share: (u64, u64),
+    /// Iterations by scenario, the time their users thought, and how many
+    /// started (as last reported).
+    pub by_scenario: BTreeMap<String, ScenarioTally>,
+    /// Requests skipped after a failed step, by request id.
+    pub skipped: BTreeMap<String, u64>,
     /// Indices whose results arrived, each once.
     pub delivered: RangeSet,
     /// The tally of the delivered requests.
@@ -92,6 +128,11 @@ impl Dispatch {
             agent_id: agent.id.clone(),
             schedule,
             round_len,
+            per_item: round_len,
+            scenarios: false,
+            data_share: (0, 1),
+            by_scenario: BTreeMap::new(),
+            skipped: BTreeMap::new(),
             delivered: RangeSet::new(),
             tally: Tally::new(),
             by_request: BTreeMap::new(),
@@ -103,7 +144,7 @@ impl Dispatch {
 
     /// How many requests it was given.
     pub fn len(&self) -> u64 {
-        self.schedule.len(self.round_len)
+        self.schedule.len(self.per_item)
     }
 
     /// Takes what finished since the agent's last progress: its indices
@@ -131,23 +172,55 @@ impl Dispatch {
             .transpose()
             .map_err(|e| format!("a tally that cannot be read: {e}"))?
             .unwrap_or_default();
-        if tally.count != completed.len() {
+        // With scenarios, an index is an iteration, and the tally counts
+        // the requests of iterations that may not have ended yet.
+        let by_scenario = self.by_scenario(&progress.by_scenario)?;
+        let finished = if self.scenarios {
+            by_scenario.iter().map(|(_, s)| s.iterations.count).sum()
+        } else {
+            tally.count
+        };
+        if finished != completed.len() {
             return Err(format!(
-                "a tally of {} requests for {} finished",
-                tally.count,
+                "a tally of {finished} {} for {} finished",
+                if self.scenarios {
+                    "iterations"
+                } else {
+                    "requests"
+                },
                 completed.len()
             ));
         }
         let by_request = self.by_request(&progress.by_request, tally.count)?;
-        let mut recorded = RangeSet::new();
+        let mut recorded = std::collections::HashSet::new();
         for record in &progress.records {
-            if !completed.contains(record.index) || recorded.contains(record.index) {
+            let known = record.request as usize <= self.round_len;
+            let request_of = |record: &v1::RequestRecord| (record.index, record.request);
+            // A scenario's records are per request, and its requests end
+            // before their iteration does.
+            let finished = self.scenarios || completed.contains(record.index);
+            if !known
+                || !finished
+                || (self.scenarios && record.request == 0)
+                || !recorded.insert(request_of(record))
+            {
                 return Err(format!(
                     "a record of request {} that it did not finish then, or twice",
                     record.index
                 ));
             }
-            recorded.insert_one(record.index);
+        }
+        for (name, scenario) in by_scenario {
+            self.by_scenario
+                .entry(name)
+                .or_default()
+                .add(scenario)
+                .map_err(|e| format!("a tally that cannot be merged: {e}"))?;
+        }
+        for entry in &progress.by_request {
+            if entry.skipped > 0 {
+                *self.skipped.entry(entry.id.clone()).or_default() += entry.skipped;
+            }
         }
         self.tally
             .merge(&tally)
@@ -208,6 +281,41 @@ impl Dispatch {
         Ok(read)
     }
 
+    /// A progress's iterations by scenario, read and checked: only the
+    /// scenarios the spec has.
+    fn by_scenario(
+        &self,
+        wire: &[v1::ScenarioTally],
+    ) -> Result<Vec<(String, ScenarioTally)>, String> {
+        if !self.scenarios && !wire.is_empty() {
+            return Err("iterations of scenarios in an assignment without any".to_owned());
+        }
+        let mut read = Vec::with_capacity(wire.len());
+        for entry in wire {
+            let iterations = entry
+                .iterations
+                .as_ref()
+                .map(Tally::from_wire)
+                .transpose()
+                .map_err(|e| format!("a tally of {} that cannot be read: {e}", entry.name))?
+                .unwrap_or_default();
+            read.push((
+                entry.name.clone(),
+                ScenarioTally {
+                    iterations,
+                    think_us: entry.think_us,
+                    started: entry.started,
+                },
+            ));
+        }
+        let known = |name: &String| self.by_scenario.contains_key(name);
+        let new = read.iter().filter(|(name, _)| !known(name)).count();
+        if self.by_scenario.len() + new > self.round_len.max(1) {
+            return Err("more scenarios than its round has requests".to_owned());
+        }
+        Ok(read)
+    }
+
     /// The indices it was given and did not deliver.
     pub fn unfinished(&self) -> RangeSet {
         RangeSet::of(0..self.len()).difference(&self.delivered)
@@ -259,6 +367,7 @@ mod tests {
             started: 0,
             records: Vec::new(),
             by_request: Vec::new(),
+            by_scenario: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ mod mode;
 mod sample;
 mod tracker_stats;
 
-pub use dispatch::{Share, shares};
+pub use dispatch::{ScenarioTally, Share, shares};
 pub use mode::LIVE_LIMIT;
 
 use tokio_util::sync::CancellationToken;

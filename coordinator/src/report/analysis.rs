@@ -38,6 +38,10 @@ pub struct ModeResults {
     pub tally: Tally,
     /// The same by request id, merged.
     pub by_request: BTreeMap<String, Tally>,
+    /// Requests skipped after a failed step, by request id (scenarios).
+    pub skipped: BTreeMap<String, u64>,
+    /// Iterations by scenario, merged.
+    pub by_scenario: BTreeMap<String, crate::experiment::ScenarioTally>,
     pub agents: Vec<AgentResult>,
     pub records: Vec<RequestRecord>,
     /// Requests that never started.
@@ -86,6 +90,8 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         load,
         tally,
         by_request,
+        skipped,
+        by_scenario,
         agents,
         mut records,
         not_started,
@@ -212,7 +218,15 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
         response: (!tally.response.is_empty()).then(|| tally.response.clone()),
         by_request: by_request
             .into_iter()
-            .map(|(id, t)| (id, request_figures(t, wall_ms)))
+            .map(|(id, t)| {
+                let mut figures = request_figures(t, wall_ms);
+                figures.skipped = skipped.get(&id).copied().unwrap_or(0);
+                (id, figures)
+            })
+            .collect(),
+        by_scenario: by_scenario
+            .into_iter()
+            .map(|(name, s)| (name, scenario_figures(&s)))
             .collect(),
         errors: tally.errors,
         errors_by_reason: tally.failures.clone(),
@@ -240,6 +254,24 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
 
 /// One request id's figures, from its merged tally: its rate over the
 /// mode's wall time, as the mode's own rate is.
+fn scenario_figures(s: &crate::experiment::ScenarioTally) -> crate::report::ScenarioFigures {
+    let completed = s.iterations.count;
+    let busy_us = s.iterations.service_sum_us;
+    crate::report::ScenarioFigures {
+        started: s.started.max(completed),
+        completed,
+        failed: s.iterations.errors,
+        interrupted: s.started.saturating_sub(completed),
+        duration: summary(&s.iterations.service),
+        think_ms: s.think_us as f64 / 1e3,
+        think_share: if busy_us > 0 {
+            (s.think_us as f64 / busy_us as f64).min(1.0)
+        } else {
+            0.0
+        },
+    }
+}
+
 fn request_figures(tally: Tally, wall_ms: f64) -> RequestFigures {
     RequestFigures {
         count: tally.count,
@@ -255,6 +287,7 @@ fn request_figures(tally: Tally, wall_ms: f64) -> RequestFigures {
         percentiles: curve(&tally.response),
         intervals: intervals(&tally),
         response: (!tally.response.is_empty()).then_some(tally.response),
+        skipped: 0,
     }
 }
 

@@ -30,6 +30,8 @@ pub fn mode(mode: Mode, latencies_ms: &[f64], sequential: bool) -> ModeReport {
         load: Load::Closed { cap: 0 },
         tally,
         by_request: BTreeMap::new(),
+        skipped: BTreeMap::new(),
+        by_scenario: BTreeMap::new(),
         agents: Vec::new(),
         records: Vec::new(),
         not_started: 0,

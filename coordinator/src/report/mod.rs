@@ -19,6 +19,6 @@ pub mod text;
 
 pub use model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, Kind, LatencySummary, LoadKind,
-    ModeReport, PercentilePoint, Report, RequestFigures, RequestRecord, StallSummary, Targets,
-    TrackerActivity,
+    ModeReport, PercentilePoint, Report, RequestFigures, RequestRecord, ScenarioFigures,
+    StallSummary, Targets, TrackerActivity,
 };

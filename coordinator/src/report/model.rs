@@ -281,6 +281,9 @@ pub struct ModeReport {
     /// mode's: a fast and a slow endpoint are not one histogram.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_request: BTreeMap<String, RequestFigures>,
+    /// With scenarios: each scenario's iterations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_scenario: BTreeMap<String, ScenarioFigures>,
     pub agents: Vec<AgentFigures>,
     /// Requests as they happened, ordered by start: every one, or (see
     /// `requests_sampled`) the first, the failures, the slowest and a
@@ -339,6 +342,28 @@ pub struct RequestFigures {
     /// Per second of the mode, merged across agents, as the mode's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<IntervalSummary>,
+    /// Not run: an earlier step of their iteration failed (scenarios).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+/// One scenario's iterations in a mode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioFigures {
+    pub started: u64,
+    /// Ran to their end (failed ones included).
+    pub completed: u64,
+    /// Of those, with a failed step.
+    pub failed: u64,
+    /// Started and not completed: abandoned at the graceful stop, or cut
+    /// short by a cancel.
+    pub interrupted: u64,
+    /// How long a completed iteration took, pauses included.
+    pub duration: LatencySummary,
+    /// Time its users spent thinking, and its share of their iterations'
+    /// time.
+    pub think_ms: f64,
+    pub think_share: f64,
 }
 
 /// Requests that stand for a percentile, with their spans.

@@ -126,15 +126,19 @@ pub fn summary(report: &Report) -> String {
     for m in &report.modes {
         // Two or more ids, and not one request each (the timeline shows
         // those one by one).
-        if m.by_request.len() > 1 && m.by_request.values().any(|r| r.count > 1) {
+        let scenarios = !m.by_scenario.is_empty();
+        if scenarios || m.by_request.len() > 1 && m.by_request.values().any(|r| r.count > 1) {
             let _ = writeln!(out, "\n{} by request:", m.mode);
-            let header = [
+            let mut header = vec![
                 "request", "requests", "errors", "req/s", "mean", "p50", "p90", "p95", "p99", "max",
             ];
-            let mut rows = vec![header.map(str::to_owned).to_vec()];
+            if scenarios {
+                header.insert(3, "skipped");
+            }
+            let mut rows = vec![header.into_iter().map(str::to_owned).collect::<Vec<_>>()];
             for (id, r) in &m.by_request {
                 let h = &r.histogram;
-                rows.push(vec![
+                let mut row = vec![
                     id.clone(),
                     r.count.to_string(),
                     r.errors.to_string(),
@@ -145,6 +149,46 @@ pub fn summary(report: &Report) -> String {
                     fmt_ms(h.p95_ms),
                     fmt_ms(h.p99_ms),
                     fmt_ms(h.max_ms),
+                ];
+                if scenarios {
+                    row.insert(3, r.skipped.to_string());
+                }
+                rows.push(row);
+            }
+            table(&mut out, &rows);
+        }
+        if scenarios {
+            let _ = writeln!(
+                out,
+                "\n{} by scenario (an iteration's duration includes its pauses):",
+                m.mode
+            );
+            let header = [
+                "scenario",
+                "started",
+                "completed",
+                "failed",
+                "interrupted",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "thinking",
+            ];
+            let mut rows = vec![header.map(str::to_owned).to_vec()];
+            for (name, s) in &m.by_scenario {
+                let d = &s.duration;
+                rows.push(vec![
+                    name.clone(),
+                    s.started.to_string(),
+                    s.completed.to_string(),
+                    s.failed.to_string(),
+                    s.interrupted.to_string(),
+                    fmt_ms(d.p50_ms),
+                    fmt_ms(d.p90_ms),
+                    fmt_ms(d.p99_ms),
+                    fmt_ms(d.max_ms),
+                    format!("{:.0}%", s.think_share * 100.0),
                 ]);
             }
             table(&mut out, &rows);

@@ -120,6 +120,8 @@ impl<'de> Visitor<'de> for Document<'_> {
         while let Some(key) = map.next_key::<String>()? {
             if ID_LISTS.contains(&key.as_str()) {
                 map.next_value_seed(Entries(self.0))?;
+            } else if key == "scenarios" {
+                map.next_value_seed(ScenarioMap(self.0, false))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -128,7 +130,40 @@ impl<'de> Visitor<'de> for Document<'_> {
     }
 }
 
-/// A list of requests or queries.
+/// The scenarios (`false`: the map of names) or one scenario (`true`):
+/// only its `steps` are looked into.
+struct ScenarioMap<'a>(Seen<'a>, bool);
+
+impl<'de> DeserializeSeed<'de> for ScenarioMap<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScenarioMap<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("scenarios")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match self.1 {
+                false => map.next_value_seed(ScenarioMap(self.0, true))?,
+                true if key == "steps" => map.next_value_seed(Entries(self.0))?,
+                true => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list of requests or queries (or a scenario's steps).
 struct Entries<'a>(Seen<'a>);
 
 impl<'de> DeserializeSeed<'de> for Entries<'_> {

@@ -11,6 +11,7 @@
 mod de;
 mod diagnostic;
 mod request;
+pub mod scenario;
 mod values;
 pub mod variables;
 
@@ -67,6 +68,20 @@ pub struct Spec {
     /// alone (no `requests` or `queries`), with its own rate and duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<TrackSpec>,
+    /// Scenarios: users that run steps in order (requests, queries,
+    /// pauses), each iteration choosing one by weight. Instead of
+    /// `requests` and `queries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<scenario::Scenarios>,
+    /// The rows scenarios' templates read as `row`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<scenario::DataSpec>,
+    /// Each iteration keeps the cookies its responses set (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<bool>,
+    /// The data file's rows, read when the spec is loaded.
+    #[serde(skip)]
+    pub rows: Option<std::sync::Arc<crate::data::DataTable>>,
     /// Seed the cities dataset (idempotently) before running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSpec>,
@@ -285,7 +300,14 @@ impl Spec {
             path: shown.clone(),
             source,
         })?;
-        Spec::parse_with(&text, &shown, env)
+        let mut spec = Spec::parse_with(&text, &shown, env)?;
+        if let Some(data) = &spec.data {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let table = crate::data::DataTable::read(&dir.join(&data.file), &data.file)
+                .map_err(|message| diagnostic::at_field(&text, &shown, "data", message))?;
+            spec.rows = Some(std::sync::Arc::new(table));
+        }
+        Ok(spec)
     }
 
     /// Validates `text`; `origin` names it in errors (usually the file path).
@@ -317,8 +339,17 @@ impl Spec {
             return Err(SpecError::at(
                 origin,
                 (1, 1),
-                "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both, or `track`",
+                "nothing to run: give `requests` (HTTP) or `queries` (SQL), or both, `scenarios`, or `track`",
             ));
+        }
+        if let Err((field, message)) = spec.check_scenarios() {
+            return Err(diagnostic::at_field(text, origin, field, message));
+        }
+        if let Some(scenarios) = &spec.scenarios
+            && let Err(error) = scenario::check_templates(scenarios, spec.data.is_some())
+        {
+            let at = scenario::locate(text, &error.needle).unwrap_or((1, 1));
+            return Err(SpecError::at(origin, at, error.message));
         }
         if let Some(t) = spec.unknown_request(&spec.thresholds) {
             let mut known: Vec<&str> = ids.iter().copied().collect();
@@ -353,6 +384,42 @@ impl Spec {
                 .as_deref()
                 .is_some_and(|id| !round.iter().any(|w| w.id() == id))
         })
+    }
+
+    /// Scenarios replace `requests` and `queries`; `data` and `cookies`
+    /// go with them; `expect.contains` is a scenario step's check.
+    fn check_scenarios(&self) -> Result<(), (&'static str, String)> {
+        let Some(_) = &self.scenarios else {
+            if self.data.is_some() {
+                return Err((
+                    "data",
+                    "`data` rows are read by scenarios' templates: add `scenarios`".into(),
+                ));
+            }
+            if self.cookies.is_some() {
+                return Err(("cookies", "`cookies` is for `scenarios`".into()));
+            }
+            if self
+                .requests
+                .iter()
+                .any(|r| r.expect.as_ref().is_some_and(|e| e.contains.is_some()))
+            {
+                return Err((
+                    "requests",
+                    "`expect: { contains: ... }` is checked in scenario steps: put the request                      in a scenario (see experiments/README.md)"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        };
+        if !self.requests.is_empty() || !self.queries.is_empty() || self.track.is_some() {
+            return Err((
+                "scenarios",
+                "`scenarios` replace `requests` and `queries` (a plain spec is one scenario):                  move them into a scenario's steps"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// `delay_server` configures the embedded one: only without an HTTP
@@ -536,8 +603,20 @@ impl Spec {
     }
 
     /// One round's requests, whatever their kind: the HTTP requests, then
-    /// the queries.
+    /// the queries; with scenarios, their request and query steps, in order.
     pub fn round(&self) -> Vec<Work<'_>> {
+        if let Some(scenarios) = &self.scenarios {
+            return scenarios
+                .0
+                .iter()
+                .flat_map(|(_, s)| &s.steps)
+                .filter_map(|step| match step {
+                    scenario::StepSpec::Http { request, .. } => Some(Work::Http(request)),
+                    scenario::StepSpec::Sql { query } => Some(Work::Sql(query)),
+                    scenario::StepSpec::Think(_) => None,
+                })
+                .collect();
+        }
         let http = self.requests.iter().map(Work::Http);
         let track = self.track.iter().map(Work::Track);
         http.chain(self.queries.iter().map(Work::Sql))
@@ -545,11 +624,21 @@ impl Spec {
             .collect()
     }
 
+    /// Requests per item of a schedule: a round's, or with scenarios one
+    /// iteration (whose steps are not known before it runs).
+    pub fn per_item(&self) -> usize {
+        if self.scenarios.is_some() {
+            1
+        } else {
+            self.round().len()
+        }
+    }
+
     /// Requests in one mode across all rounds and agents (expected, for a
     /// Poisson open loop). An open loop's rate is the whole run's, split
     /// between the agents.
     pub fn total_requests(&self, agents: u32) -> u64 {
-        let per_round = self.round().len() as u64;
+        let per_round = self.per_item() as u64;
         match self.plan() {
             Plan::Open { profile, .. } => per_round * profile.expected().ceil() as u64,
             Plan::Closed { rounds } => match self.agents.split {

@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use loadlab_agent::scenario::template;
+
 use super::de::checked_str;
 use super::values::{RequestId, RequestPath};
 
@@ -44,15 +46,15 @@ pub enum Destination {
 /// A request as written, before the checks that span its fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RequestFields {
-    id: RequestId,
-    path: Option<RequestPath>,
-    url: Option<RequestUrl>,
-    method: Option<HttpMethod>,
+pub(super) struct RequestFields {
+    pub id: RequestId,
+    pub path: Option<RequestPath>,
+    pub url: Option<RequestUrl>,
+    pub method: Option<HttpMethod>,
     #[serde(default)]
-    headers: Headers,
-    body: Option<RequestBody>,
-    expect: Option<Expect>,
+    pub headers: Headers,
+    pub body: Option<RequestBody>,
+    pub expect: Option<Expect>,
 }
 
 impl TryFrom<RequestFields> for RequestSpec {
@@ -118,7 +120,7 @@ impl<'de> Deserialize<'de> for RequestUrl {
             deserializer,
             "an absolute URL like https://host/path",
             |text| {
-                let url = url::Url::parse(text)
+                let url = url::Url::parse(&template::blank(text, "0"))
                     .map_err(|e| format!("url {text:?} is not an absolute URL: {e}"))?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(format!(
@@ -132,8 +134,10 @@ impl<'de> Deserialize<'de> for RequestUrl {
                     ));
                 }
                 // `http::Uri` (what the agents send) is stricter than a
-                // browser: check it here, where the error can be located.
-                text.parse::<http::Uri>()
+                // browser: check it here, where the error can be located
+                // (a template's expressions stand for what they render).
+                template::blank(text, "0")
+                    .parse::<http::Uri>()
                     .map_err(|e| format!("url {text:?} cannot be sent: {e}; percent-encode it"))?;
                 Ok(RequestUrl(text.to_owned()))
             },
@@ -315,8 +319,16 @@ impl Serialize for RequestBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    #[serde(deserialize_with = "statuses")]
+    /// Default: any 2xx.
+    #[serde(
+        default,
+        deserialize_with = "statuses",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub status: Vec<u16>,
+    /// Text the body must contain (scenario steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
 }
 
 fn statuses<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u16>, D::Error> {

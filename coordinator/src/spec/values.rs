@@ -45,7 +45,9 @@ impl<'de> Deserialize<'de> for RequestPath {
                 "path {path:?} must start with `/` (e.g. /delay-me?seconds=2)"
             )));
         }
-        if path.chars().any(char::is_whitespace) {
+        // A template's expressions (`{{ random(1, 9) }}`) may hold spaces.
+        let blank = loadlab_agent::scenario::template::blank(&path, "0");
+        if blank.chars().any(char::is_whitespace) {
             return Err(de::Error::custom(format!(
                 "path {path:?} contains whitespace; encode it as %20"
             )));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::tls::Tls;
 use super::{HttpError, HttpTarget, INJECTED};
-use crate::outcome::{BodyPrefix, Outcome};
+use crate::outcome::{BodyPrefix, Outcome, Reply};
 
 /// The blocking client: the calling thread waits until the reply arrives.
 /// One ureq agent (its own connection pool) per TLS trust its requests
@@ -68,13 +68,24 @@ impl BlockingClient {
             Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),
         };
         let injected = response.headers().contains_key(INJECTED);
+        let mut reply = target.keep_reply.then(|| {
+            Box::new(Reply {
+                headers: response.headers().clone(),
+                body: Vec::new(),
+            })
+        });
         let mut body = BodyPrefix::default();
         let mut reader = response.body_mut().as_reader();
         let mut buffer = [0u8; 16 * 1024];
         loop {
             match reader.read(&mut buffer) {
                 Ok(0) => break,
-                Ok(n) => body.push(&buffer[..n]),
+                Ok(n) => {
+                    body.push(&buffer[..n]);
+                    if let Some(reply) = &mut reply {
+                        reply.push(&buffer[..n]);
+                    }
+                }
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     // ureq reports its own errors (a timeout) inside io::Error.
@@ -86,7 +97,7 @@ impl BlockingClient {
                 }
             }
         }
-        super::response(target, response.status(), injected, body)
+        super::response(target, response.status(), injected, body, reply)
     }
 }
 

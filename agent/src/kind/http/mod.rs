@@ -53,6 +53,9 @@ pub struct HttpTarget {
     /// For https:// URLs: what their certificates must be signed by (one
     /// per distinct trust, shared by every target that has it).
     tls: Option<Arc<Tls>>,
+    /// Keep the response's headers and body in the outcome (a scenario
+    /// step that reads them).
+    pub keep_reply: bool,
 }
 
 impl HttpTarget {
@@ -144,6 +147,7 @@ impl HttpTarget {
             body: Bytes::from(wire.body.clone()),
             expect,
             tls,
+            keep_reply: false,
         })
     }
 
@@ -185,6 +189,16 @@ impl HttpTarget {
         headers.clone_from(&self.headers);
         headers.extend(extra);
         request
+    }
+
+    /// A header it sends, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Its body, as text.
+    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
     }
 
     /// Whether `status` is a success for this request.
@@ -303,6 +317,7 @@ fn response(
     status: http::StatusCode,
     injected: bool,
     body: BodyPrefix,
+    reply: Option<Box<crate::outcome::Reply>>,
 ) -> Outcome {
     let reason = || status.canonical_reason().unwrap_or("").to_owned();
     let error = if target.expects(status) {
@@ -327,6 +342,7 @@ fn response(
         status: status.as_u16(),
         body,
         error: error.map(|e| e.to_string()),
+        reply,
         ..Outcome::default()
     }
 }
@@ -404,13 +420,14 @@ mod tests {
             http::StatusCode::BAD_REQUEST,
             false,
             body("parameter `seconds`: \"x\" is not a number\n"),
+            None,
         );
         assert_eq!(
             outcome.error.as_deref(),
             Some("HTTP 400 Bad Request: parameter `seconds`: \"x\" is not a number")
         );
         assert!(
-            response(&get, http::StatusCode::OK, false, body("fine"))
+            response(&get, http::StatusCode::OK, false, body("fine"), None)
                 .error
                 .is_none()
         );
@@ -423,13 +440,13 @@ mod tests {
             ..url("http://127.0.0.1:1/orders")
         })
         .unwrap();
-        let ok = response(&created, http::StatusCode::OK, false, body("{}"));
+        let ok = response(&created, http::StatusCode::OK, false, body("{}"), None);
         assert_eq!(
             ok.error.as_deref(),
             Some("HTTP 200 OK, expected 201 or 202")
         );
         assert!(
-            response(&created, http::StatusCode::ACCEPTED, false, body(""))
+            response(&created, http::StatusCode::ACCEPTED, false, body(""), None)
                 .error
                 .is_none()
         );
@@ -439,6 +456,7 @@ mod tests {
             http::StatusCode::SERVICE_UNAVAILABLE,
             true,
             body("injected failure: HTTP 503"),
+            None,
         );
         assert_eq!(injected.error.as_deref(), Some("HTTP 503 (injected)"));
     }

@@ -111,7 +111,14 @@ impl<'a> ModeRun<'a> {
 
     /// Sends `agent` the requests of `schedule`. False when the agent is
     /// already gone (the dispatch is then accounted for as lost).
-    async fn dispatch(&mut self, agent: &AgentHandle, schedule: Schedule, takeover: bool) -> bool {
+    /// `data_share`: which agent of how many it is, for its data rows.
+    async fn dispatch(
+        &mut self,
+        agent: &AgentHandle,
+        schedule: Schedule,
+        takeover: bool,
+        data_share: (u64, u64),
+    ) -> bool {
         let run_id = format!("{}-{}", self.base_id, self.dispatches.len() + 1);
         let span = loadlab_telemetry::span(|| {
             tracing::info_span!(
@@ -120,7 +127,7 @@ impl<'a> ModeRun<'a> {
                 otel.name = format!("assignment to {}", agent.name),
                 loadlab.agent = agent.name.as_str(),
                 loadlab.run_id = run_id.as_str(),
-                loadlab.requests = schedule.len(self.round.len()),
+                loadlab.requests = schedule.len(self.round.per_item()),
                 loadlab.takeover = takeover,
             )
         });
@@ -137,18 +144,24 @@ impl<'a> ModeRun<'a> {
             all_records: self.all_records,
             redact: self.spec.secrets.values().map(str::to_owned).collect(),
             graceful_stop_ms: Some(self.spec.graceful_stop.0.as_millis() as u64),
+            scenarios: self.round.scenarios.clone(),
+            data: self
+                .spec
+                .rows
+                .as_ref()
+                .zip(self.spec.data.as_ref())
+                .map(|(rows, data)| rows.to_wire(data.order, data_share.0, data_share.1)),
+            cookies: self.round.cookies,
         };
         let sent = agent
-            .send(coordinator_message::Kind::Assignment(assignment))
+            .send(coordinator_message::Kind::Assignment(Box::new(assignment)))
             .await;
         self.by_run.insert(run_id.clone(), self.dispatches.len());
-        self.dispatches.push(Dispatch::new(
-            run_id,
-            agent,
-            schedule,
-            self.round.len(),
-            span,
-        ));
+        let mut dispatch = Dispatch::new(run_id, agent, schedule, self.round.len(), span);
+        dispatch.per_item = self.round.per_item();
+        dispatch.scenarios = !self.round.scenarios.is_empty();
+        dispatch.data_share = data_share;
+        self.dispatches.push(dispatch);
         sent
     }
 
@@ -169,7 +182,7 @@ impl<'a> ModeRun<'a> {
             Plan::Closed { rounds } => {
                 shares(u64::from(*rounds), agents.len(), self.spec.agents.split)
                     .into_iter()
-                    .map(|share| Schedule::rounds(share.first, share.count, self.round.len()))
+                    .map(|share| Schedule::rounds(share.first, share.count, self.round.per_item()))
                     .collect()
             }
             // Users for a time: each agent runs its users (all of them, or
@@ -209,8 +222,13 @@ impl<'a> ModeRun<'a> {
             }
         };
         let mut unreachable = Vec::new();
-        for (agent, schedule) in agents.iter().zip(schedules) {
-            if schedule.len(self.round.len()) > 0 && !self.dispatch(agent, schedule, false).await {
+        let count = agents.len() as u64;
+        for (n, (agent, schedule)) in agents.iter().zip(schedules).enumerate() {
+            if schedule.len(self.round.per_item()) > 0
+                && !self
+                    .dispatch(agent, schedule, false, (n as u64, count))
+                    .await
+            {
                 unreachable.push(agent.key);
             }
         }
@@ -309,8 +327,15 @@ impl<'a> ModeRun<'a> {
         }
         match message {
             agent_message::Kind::Started(started) => {
-                if let Some((_, request)) = d.schedule.locate(started.index, self.round.len()) {
-                    observer.request_started(&agent, &self.round.entries[request]);
+                let request = match started.request {
+                    0 => d
+                        .schedule
+                        .locate(started.index, self.round.per_item())
+                        .map(|(_, r)| r),
+                    r => Some(r as usize - 1),
+                };
+                if let Some(entry) = request.and_then(|r| self.round.entries.get(r)) {
+                    observer.request_started(&agent, entry);
                 }
             }
             agent_message::Kind::Progress(progress) => {
@@ -318,11 +343,26 @@ impl<'a> ModeRun<'a> {
                     Ok(records) => {
                         for record in records {
                             let Some((round, request)) =
-                                d.schedule.locate(record.index, self.round.len())
+                                d.schedule.locate(record.index, self.round.per_item())
                             else {
                                 continue; // checked: the index is in the assignment
                             };
-                            let key = (index, record.index);
+                            // A scenario's record names its step's request.
+                            let request = match record.request {
+                                0 => request,
+                                r => r as usize - 1,
+                            };
+                            if request >= self.round.entries.len() {
+                                continue; // checked with the progress
+                            }
+                            let key = if record.request == 0 {
+                                (index, record.index)
+                            } else {
+                                (
+                                    index,
+                                    record.index * self.round.len() as u64 + request as u64,
+                                )
+                            };
                             let one_in = record.one_in;
                             let entry = &self.round.entries[request];
                             let record = to_record(record, entry, round, &agent);

@@ -2,6 +2,7 @@
 //! not run said, and the wire's records turned into the report's.
 
 use super::*;
+use crate::experiment::ScenarioTally;
 
 impl ModeRun<'_> {
     /// Merges every assignment's tally into the mode's, and says what did
@@ -10,8 +11,11 @@ impl ModeRun<'_> {
         let merging = Instant::now();
         let assignments = self.dispatches.len();
         let mut failures = self.failures;
+        let mut notes = self.notes;
         let mut merged = Tally::new();
         let mut by_request: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_scenario: BTreeMap<String, ScenarioTally> = BTreeMap::new();
         let mut per_agent: Vec<(&Dispatch, Tally)> = Vec::new();
         let mut not_started = 0u64;
         let mut interrupted = 0u64;
@@ -24,6 +28,20 @@ impl ModeRun<'_> {
                 if let Err(error) = by_request.entry(id.clone()).or_default().merge(tally) {
                     failures.push(format!("merging agent {name}'s results for {id}: {error}"));
                 }
+            }
+            for (id, n) in &d.skipped {
+                *skipped.entry(id.clone()).or_default() += n;
+            }
+            for (scenario, tally) in &d.by_scenario {
+                let mine = by_scenario.entry(scenario.clone()).or_default();
+                // Each assignment's own count of starts, summed.
+                let started = mine.started + tally.started;
+                if let Err(error) = mine.add(tally.clone()) {
+                    failures.push(format!(
+                        "merging agent {name}'s iterations of {scenario}: {error}"
+                    ));
+                }
+                mine.started = started;
             }
             match per_agent
                 .iter_mut()
@@ -50,7 +68,15 @@ impl ModeRun<'_> {
                         .saturating_sub(done.interrupted)
                 };
                 not_started += missing;
-                if missing > 0 && !(done.cancelled && self.cancelled) {
+                if missing > 0 && done.rows_ran_out {
+                    // Each row once: the data's end is the run's.
+                    notes.push(format!(
+                        "agent {name} ran {} of its {} iterations: {}",
+                        d.delivered.len(),
+                        d.len(),
+                        done.not_started_reason
+                    ));
+                } else if missing > 0 && !(done.cancelled && self.cancelled) {
                     let why = if done.not_started_reason.is_empty() {
                         String::new()
                     } else {
@@ -96,7 +122,7 @@ impl ModeRun<'_> {
             Plan::Timed { users, .. } => Load::Closed { cap: *users },
             Plan::Open { profile, .. } => Load::Open {
                 cap: self.spec.concurrency,
-                intended_per_s: profile.expected() * self.round.len() as f64
+                intended_per_s: profile.expected() * self.round.per_item() as f64
                     / profile.duration().as_secs_f64(),
             },
         };
@@ -126,6 +152,8 @@ impl ModeRun<'_> {
             load,
             tally: merged,
             by_request,
+            skipped,
+            by_scenario,
             agents,
             records: self.records.into_records(),
             not_started: not_started + self.unreported,
@@ -136,7 +164,7 @@ impl ModeRun<'_> {
             stalls,
             database: self.database,
             failures,
-            notes: self.notes,
+            notes,
             elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
         });
         // What a fleet costs at a mode's end (`bench fleet` reads it).

@@ -63,7 +63,8 @@ impl ModeRun<'_> {
                 (AgentLoss::Redistribute, Schedule::Closed { .. }) => {
                     let d = &self.dispatches[i];
                     let unfinished = d.schedule.items_of(&d.unfinished());
-                    self.take_over_items(&lost, unfinished, &survivors, observer)
+                    let data_share = d.data_share;
+                    self.take_over_items(&lost, unfinished, &survivors, observer, data_share)
                         .await;
                 }
                 (AgentLoss::Redistribute, Schedule::Open(open)) => {
@@ -84,6 +85,7 @@ impl ModeRun<'_> {
         unfinished: RangeSet,
         survivors: &[&AgentHandle],
         observer: &mut dyn Observer,
+        data_share: (u64, u64),
     ) {
         let left = unfinished.len();
         if left == 0 {
@@ -103,7 +105,7 @@ impl ModeRun<'_> {
             }
             let count = piece.len();
             if self
-                .dispatch(agent, Schedule::Closed { items: piece }, true)
+                .dispatch(agent, Schedule::Closed { items: piece }, true, data_share)
                 .await
             {
                 takers.push(agent.name.clone());
@@ -139,7 +141,7 @@ impl ModeRun<'_> {
         let d = &self.dispatches[index];
         // The lost assignment's own clock started at its `from`.
         let until = now.saturating_sub(open.from);
-        let due = open.due_before(until) * d.round_len as u64;
+        let due = open.due_before(until) * d.per_item as u64;
         let missing = RangeSet::of(0..due).difference(&d.delivered).len();
         self.unreported += missing;
         let last_heard = Duration::from_micros(d.tally.last_end_us);
@@ -167,7 +169,11 @@ impl ModeRun<'_> {
                 open.shares * count,
                 now,
             );
-            if self.dispatch(agent, Schedule::Open(takeover), true).await {
+            let data_share = self.dispatches[index].data_share;
+            if self
+                .dispatch(agent, Schedule::Open(takeover), true, data_share)
+                .await
+            {
                 takers.push(agent.name.clone());
             } else {
                 let last = self.dispatches.len() - 1;

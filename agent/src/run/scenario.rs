@@ -1,0 +1,279 @@
+//! One iteration of a scenario, driven the same way by every runner: ask
+//! [`Iteration::next`] what to do — send a request (already started, its
+//! headers made), pause, or nothing more —, do it in the mode's own way,
+//! and hand a request's outcome back to [`Iteration::finished`]. The
+//! iteration renders templates, keeps the cookie jar, checks and extracts,
+//! skips what follows a failed step, and reports itself at its end.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cookie_store::CookieStore;
+
+use super::{Context, Event, Started};
+use crate::kind::Target;
+use crate::outcome::Outcome;
+use crate::scenario::template::Scope;
+use crate::scenario::{Scenarios, StepKind, think_for};
+use crate::schedule::Due;
+
+/// An iteration that ended: what the assignment tallies per scenario.
+#[derive(Debug, Clone)]
+pub struct IterationDone {
+    pub index: u64,
+    pub scenario: usize,
+    pub intended_us: u64,
+    pub start_us: u64,
+    pub end_us: u64,
+    /// Why it failed: its first failed step, `Id: reason`.
+    pub error: Option<String>,
+    /// The round's requests it skipped after a failed step.
+    pub skipped: Vec<usize>,
+    pub think_us: u64,
+}
+
+/// What a runner does next for an iteration. Returned and taken apart at
+/// once, per step: boxing `Send` would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Next {
+    /// Send `Target` with these headers (the trace context, the cookies);
+    /// the request is started.
+    Send(Started, Target, http::HeaderMap),
+    /// Pause this long (cancellable).
+    Think(Duration),
+    /// The iteration is over: call [`Iteration::end`].
+    Done,
+}
+
+/// One iteration under way.
+pub(crate) struct Iteration {
+    due: Due,
+    scenario: usize,
+    step: usize,
+    scope: Scope,
+    /// The cookies of this iteration (a fresh jar each iteration, as k6's).
+    jar: Option<(CookieStore, Option<url::Url>)>,
+    error: Option<String>,
+    skipped: Vec<usize>,
+    think_us: u64,
+    intended_us: u64,
+    start_us: u64,
+    sent: bool,
+}
+
+impl Context {
+    fn scenarios(&self) -> &Scenarios {
+        self.workload
+            .scenarios
+            .as_deref()
+            .expect("iterations run only in a workload with scenarios")
+    }
+
+    /// Begins the iteration `due` for user `user`; `None` when it cannot
+    /// start because a unique data order has no row left (nothing more
+    /// starts then).
+    pub fn begin(&self, due: &Due, user: u64) -> Option<Iteration> {
+        let scenarios = self.scenarios();
+        let row = match &scenarios.data {
+            Some(data) => match data.next() {
+                Some(row) => Some(row),
+                None => {
+                    self.rows_out.store(true, Ordering::Relaxed);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let start_us = self.clock.now_us();
+        let intended_us = due.at.map_or(start_us, |at| {
+            (self.anchor_us + at.as_micros() as u64).min(start_us)
+        });
+        self.gauges.started.fetch_add(1, Ordering::Relaxed);
+        let scenario = scenarios.pick(due.index);
+        if let Some(started) = self.gauges.iterations.get(scenario) {
+            started.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(Iteration {
+            due: *due,
+            scenario,
+            step: 0,
+            scope: Scope {
+                row,
+                user,
+                iteration: due.index,
+                vars: Default::default(),
+            },
+            jar: scenarios.cookies.then(|| (CookieStore::default(), None)),
+            error: None,
+            skipped: Vec::new(),
+            think_us: 0,
+            intended_us,
+            start_us,
+            sent: false,
+        })
+    }
+}
+
+impl Iteration {
+    /// What to do next.
+    pub fn next(&mut self, context: &Context) -> Next {
+        let scenarios = context.scenarios();
+        let steps = &scenarios.list[self.scenario].steps;
+        while let Some(step) = steps.get(self.step) {
+            if context.cancel.is_cancelled() {
+                return Next::Done;
+            }
+            self.step += 1;
+            let r = match step.kind {
+                StepKind::Think { .. } if self.error.is_some() => continue,
+                StepKind::Think { min, max } => {
+                    let pause = think_for(min, max);
+                    self.think_us += pause.as_micros() as u64;
+                    return Next::Think(pause);
+                }
+                StepKind::Request(r) if self.error.is_some() => {
+                    self.skipped.push(r);
+                    continue;
+                }
+                StepKind::Request(r) => r,
+            };
+            // The first request is due when the iteration is; the next
+            // ones as soon as the step before them ends.
+            let due = Due {
+                at: if self.sent { None } else { self.due.at },
+                request: r,
+                ..self.due
+            };
+            self.sent = true;
+            let target = scenarios.target(r, &context.workload.round, &self.scope);
+            let mut started = context.start(&due);
+            let target = match target {
+                Ok(target) => target,
+                Err(why) => {
+                    self.failed(context, r, &why);
+                    context.finish(started, Outcome::failed(why));
+                    continue;
+                }
+            };
+            let mut headers = std::mem::take(&mut started.headers);
+            if let (Some((jar, last)), Target::Http(http)) = (&mut self.jar, &target) {
+                *last = url::Url::parse(&http.url).ok();
+                if let Some(url) = last {
+                    let cookies: Vec<String> = jar
+                        .get_request_values(url)
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect();
+                    if let (false, Ok(value)) = (
+                        cookies.is_empty(),
+                        http::HeaderValue::from_str(&cookies.join("; ")),
+                    ) {
+                        headers.insert(http::header::COOKIE, value);
+                    }
+                }
+            }
+            return Next::Send(started, target, headers);
+        }
+        Next::Done
+    }
+
+    /// The request of the step just sent finished with `outcome`: keep its
+    /// cookies, check it, extract from it.
+    pub fn finished(&mut self, context: &Context, started: Started, mut outcome: Outcome) {
+        let scenarios = context.scenarios();
+        let step = &scenarios.list[self.scenario].steps[self.step - 1];
+        let r = started.request;
+        if let (Some((jar, Some(url))), Some(reply)) = (&mut self.jar, &outcome.reply) {
+            for value in reply.headers.get_all(http::header::SET_COOKIE) {
+                if let Ok(value) = value.to_str() {
+                    let _ = jar.parse(value, url);
+                }
+            }
+        }
+        if outcome.ok() {
+            let reply = outcome.reply.as_deref();
+            if let Some(text) = &step.contains {
+                let found = reply.is_some_and(|reply| {
+                    String::from_utf8_lossy(&reply.body).contains(text.as_str())
+                });
+                if !found {
+                    outcome.error = Some(format!("check: the body does not contain {text:?}"));
+                }
+            }
+            if outcome.ok() {
+                for extract in &step.extract {
+                    match extract.apply(reply) {
+                        Ok(value) => {
+                            self.scope.vars.insert(extract.name.clone(), value);
+                        }
+                        Err(why) => {
+                            outcome.error = Some(why);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        outcome.reply = None;
+        if let Some(error) = &outcome.error {
+            self.failed(context, r, error);
+        }
+        context.finish(started, outcome);
+    }
+
+    fn failed(&mut self, context: &Context, r: usize, why: &str) {
+        if self.error.is_none() {
+            self.error = Some(format!("{}: {why}", context.workload.round[r].id));
+        }
+    }
+
+    /// Ends the iteration and reports it (unless the workload was
+    /// cancelled under it: then it is not finished).
+    pub fn end(self, context: &Context) {
+        if context.cancel.is_cancelled() && self.step < self.steps_len(context) {
+            return;
+        }
+        let done = IterationDone {
+            index: self.due.index,
+            scenario: self.scenario,
+            intended_us: self.intended_us,
+            start_us: self.start_us,
+            end_us: context.clock.now_us(),
+            error: self.error,
+            skipped: self.skipped,
+            think_us: self.think_us,
+        };
+        let _ = context.events.send(Event::Iteration(done));
+    }
+
+    fn steps_len(&self, context: &Context) -> usize {
+        context.scenarios().list[self.scenario].steps.len()
+    }
+}
+
+impl Context {
+    /// Runs the iteration `due` on blocking clients, holding the calling
+    /// thread: its requests and its pauses (a cancel cuts a pause short).
+    pub(super) fn iterate_blocking(
+        &self,
+        clients: &mut crate::kind::BlockingClients,
+        due: &Due,
+        user: u64,
+    ) {
+        let Some(mut iteration) = self.begin(due, user) else {
+            return;
+        };
+        loop {
+            match iteration.next(self) {
+                Next::Send(started, target, headers) => {
+                    let outcome = clients.call(&target, headers);
+                    iteration.finished(self, started, outcome);
+                }
+                Next::Think(pause) => {
+                    super::sleep_until(std::time::Instant::now() + pause, &self.cancel);
+                }
+                Next::Done => break,
+            }
+        }
+        iteration.end(self);
+    }
+}

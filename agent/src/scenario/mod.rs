@@ -1,0 +1,347 @@
+//! Scenarios: users that log in, carry a token and cookies, read data,
+//! think, and choose what to do by weight. With scenarios, each index of an
+//! assignment's schedule is one *iteration*: it picks a scenario by weight,
+//! takes a data row, and runs the scenario's steps in order — requests
+//! whose templates see the row and what earlier steps extracted, and
+//! pauses. A failed step (its request, its check, its extraction) fails
+//! the iteration; its later requests are skipped and counted as such.
+//!
+//! - [`template`]: the templates (minijinja), compiled once per workload;
+//! - [`data`]: the rows, in their order;
+//! - [`extract`]: values taken from a response.
+//!
+//! The runners drive an [`Iteration`] the same way in every mode (see
+//! `run::scenario`); only how they send and how they pause differ.
+
+pub mod data;
+pub mod extract;
+pub mod template;
+
+use std::time::Duration;
+
+use loadlab_proto::v1;
+
+use crate::kind::Target;
+use crate::kind::http::HttpTarget;
+use crate::workload::Request;
+use data::Data;
+use extract::Extract;
+use template::{Scope, Templates};
+
+/// The scenarios of a workload, ready to run.
+#[derive(Debug)]
+pub struct Scenarios {
+    pub list: Vec<Scenario>,
+    /// Running sums of the weights, to pick by.
+    cumulative: Vec<u64>,
+    templates: Templates,
+    /// By the round's requests: how to render each templated one.
+    http: Vec<Option<HttpTemplate>>,
+    pub data: Option<Data>,
+    pub cookies: bool,
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    pub extract: Vec<Extract>,
+    /// The body must contain this.
+    pub contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum StepKind {
+    /// The round's request at this place.
+    Request(usize),
+    /// A pause, uniform between the two.
+    Think { min: Duration, max: Duration },
+}
+
+/// A templated HTTP request: the wire request, and which of its parts are
+/// templates (compiled under `{request}.url`, `{request}.h{i}`,
+/// `{request}.body`).
+#[derive(Debug)]
+struct HttpTemplate {
+    wire: v1::HttpRequest,
+    url: bool,
+    headers: Vec<bool>,
+    body: bool,
+    keep_reply: bool,
+}
+
+impl Scenarios {
+    /// The assignment's scenarios, checked against its round (whose
+    /// templated requests get a stand-in target, and whose steps that read
+    /// their response keep it); `None` when it has none.
+    pub fn from_wire(
+        assignment: &v1::Assignment,
+        round: &mut [Request],
+    ) -> Result<Option<Scenarios>, String> {
+        if assignment.scenarios.is_empty() {
+            return Ok(None);
+        }
+        let mut list = Vec::with_capacity(assignment.scenarios.len());
+        let mut cumulative = Vec::with_capacity(assignment.scenarios.len());
+        let mut reads_reply = vec![assignment.cookies; round.len()];
+        let mut total = 0u64;
+        for wire in &assignment.scenarios {
+            let mut steps = Vec::with_capacity(wire.steps.len());
+            for step in &wire.steps {
+                let kind = match &step.kind {
+                    Some(v1::step::Kind::Request(r)) => {
+                        let r = *r as usize;
+                        if r >= round.len() {
+                            return Err(format!(
+                                "scenario {}: step request {r} is not in the round",
+                                wire.name
+                            ));
+                        }
+                        if !step.extract.is_empty() || !step.contains.is_empty() {
+                            reads_reply[r] = true;
+                        }
+                        StepKind::Request(r)
+                    }
+                    Some(v1::step::Kind::Think(think)) if think.min_us <= think.max_us => {
+                        StepKind::Think {
+                            min: Duration::from_micros(think.min_us),
+                            max: Duration::from_micros(think.max_us),
+                        }
+                    }
+                    Some(v1::step::Kind::Think(_)) => {
+                        return Err(format!("scenario {}: a think range reversed", wire.name));
+                    }
+                    None => return Err(format!("scenario {}: a step of no kind", wire.name)),
+                };
+                steps.push(Step {
+                    kind,
+                    extract: step
+                        .extract
+                        .iter()
+                        .map(Extract::from_wire)
+                        .collect::<Result<_, _>>()?,
+                    contains: (!step.contains.is_empty()).then(|| step.contains.clone()),
+                });
+            }
+            total += u64::from(wire.weight);
+            cumulative.push(total);
+            list.push(Scenario {
+                name: wire.name.clone(),
+                steps,
+            });
+        }
+        if total == 0 {
+            return Err("scenarios whose weights add up to 0".to_owned());
+        }
+        let mut templates = Templates::default();
+        let mut http = Vec::with_capacity(round.len());
+        for (r, request) in assignment.requests.iter().enumerate() {
+            let Some(v1::request::Kind::Http(wire)) = &request.kind else {
+                http.push(None);
+                continue;
+            };
+            if let Target::Http(target) = &mut round[r].target {
+                let target = std::sync::Arc::make_mut(target);
+                target.keep_reply = reads_reply[r];
+            }
+            if !wire.templated {
+                http.push(None);
+                continue;
+            }
+            let mut add = |part: String, source: &str| -> Result<bool, String> {
+                if template::is_template(source) {
+                    templates.add(format!("{r}.{part}"), source.to_owned())?;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            };
+            let url = add("url".into(), &wire.url)?;
+            let headers = wire
+                .headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| add(format!("h{i}"), &h.value))
+                .collect::<Result<Vec<_>, _>>()?;
+            let body = add("body".into(), &String::from_utf8_lossy(&wire.body))?;
+            let mut target = HttpTarget::from_wire(&stand_in(wire))
+                .map_err(|why| format!("request {:?} {why}", request.id))?;
+            target.url = wire.url.clone();
+            target.keep_reply = reads_reply[r];
+            round[r].target = Target::Http(std::sync::Arc::new(target));
+            http.push(Some(HttpTemplate {
+                wire: wire.clone(),
+                url,
+                headers,
+                body,
+                keep_reply: reads_reply[r],
+            }));
+        }
+        let data = assignment.data.as_ref().map(Data::from_wire).transpose()?;
+        Ok(Some(Scenarios {
+            list,
+            cumulative,
+            templates,
+            http,
+            data,
+            cookies: assignment.cookies,
+        }))
+    }
+
+    /// The scenario iteration `iteration` runs: picked by weight, from a
+    /// hash of its number (so any agent picks the same for it).
+    pub fn pick(&self, iteration: u64) -> usize {
+        let total = *self.cumulative.last().unwrap_or(&1);
+        let point = splitmix(iteration) % total.max(1);
+        self.cumulative.partition_point(|&sum| sum <= point)
+    }
+
+    /// The target request `r` is sent to in `scope`: rendered when it is
+    /// templated, else `round`'s own.
+    pub fn target(&self, r: usize, round: &[Request], scope: &Scope) -> Result<Target, String> {
+        let Some(Some(template)) = self.http.get(r) else {
+            return Ok(round[r].target.clone());
+        };
+        let mut wire = template.wire.clone();
+        let name = |part: &str| format!("{r}.{part}");
+        if template.url {
+            wire.url = self.templates.render(&name("url"), scope)?;
+        }
+        for (i, header) in wire.headers.iter_mut().enumerate() {
+            if template.headers[i] {
+                header.value = self.templates.render(&name(&format!("h{i}")), scope)?;
+            }
+        }
+        if template.body {
+            wire.body = self.templates.render(&name("body"), scope)?.into_bytes();
+        }
+        let mut target = HttpTarget::from_wire(&wire)?;
+        target.keep_reply = template.keep_reply;
+        Ok(Target::Http(std::sync::Arc::new(target)))
+    }
+}
+
+/// What a templated request's target is before its templates render:
+/// its kind and its span's fields (the URL's expressions stand as `0`).
+pub fn stand_in(wire: &v1::HttpRequest) -> v1::HttpRequest {
+    let mut stand_in = wire.clone();
+    stand_in.url = template::blank(&wire.url, "0");
+    for header in &mut stand_in.headers {
+        header.value = template::blank(&header.value, "");
+    }
+    stand_in.body = Vec::new();
+    stand_in
+}
+
+/// A well-mixed hash of `n` (splitmix64's finaliser).
+fn splitmix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How long a think step pauses this time.
+pub fn think_for(min: Duration, max: Duration) -> Duration {
+    if max <= min {
+        return min;
+    }
+    let span = (max - min).as_micros() as u64;
+    min + Duration::from_micros(rand::random_range(0..=span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(name: &str, weight: u32) -> v1::Scenario {
+        v1::Scenario {
+            name: name.into(),
+            weight,
+            steps: vec![v1::Step {
+                kind: Some(v1::step::Kind::Request(0)),
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn weights_pick_scenarios_in_proportion() {
+        let assignment = v1::Assignment {
+            scenarios: vec![scenario("browse", 7), scenario("buy", 3)],
+            requests: vec![v1::Request {
+                id: "Home".into(),
+                kind: Some(v1::request::Kind::Http(v1::HttpRequest {
+                    url: "http://127.0.0.1:1/".into(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        };
+        let mut round = vec![Request {
+            id: "Home".into(),
+            target: Target::from_wire(assignment.requests[0].kind.as_ref()).unwrap(),
+        }];
+        let scenarios = Scenarios::from_wire(&assignment, &mut round)
+            .unwrap()
+            .unwrap();
+        let picked = (0..10_000).filter(|&i| scenarios.pick(i) == 0).count();
+        assert!((6_800..=7_200).contains(&picked), "{picked}");
+    }
+
+    #[test]
+    fn templated_requests_render_url_headers_and_body() {
+        let wire = v1::HttpRequest {
+            url: "http://127.0.0.1:1/items/{{ row.id }}".into(),
+            headers: vec![v1::HttpHeader {
+                name: "authorization".into(),
+                value: "Bearer {{ token }}".into(),
+            }],
+            body: br#"{"user":"{{ row.user }}"}"#.to_vec(),
+            templated: true,
+            ..Default::default()
+        };
+        let assignment = v1::Assignment {
+            scenarios: vec![scenario("s", 1)],
+            requests: vec![v1::Request {
+                id: "Item".into(),
+                kind: Some(v1::request::Kind::Http(wire)),
+            }],
+            ..Default::default()
+        };
+        let mut round = vec![Request {
+            id: "Item".into(),
+            target: Target::from_wire(Some(&v1::request::Kind::Http(v1::HttpRequest {
+                url: "http://127.0.0.1:1/".into(),
+                ..Default::default()
+            })))
+            .unwrap(),
+        }];
+        let scenarios = Scenarios::from_wire(&assignment, &mut round)
+            .unwrap()
+            .unwrap();
+        let row = std::collections::BTreeMap::from([("id", "7"), ("user", "ana")]);
+        let scope = Scope {
+            row: Some(minijinja::Value::from_serialize(row)),
+            vars: [("token".to_owned(), minijinja::Value::from("t"))].into(),
+            ..Scope::default()
+        };
+        let Target::Http(target) = scenarios.target(0, &round, &scope).unwrap() else {
+            panic!("not http")
+        };
+        assert_eq!(target.url, "http://127.0.0.1:1/items/7");
+        assert_eq!(target.header("authorization"), Some("Bearer t"));
+        assert_eq!(target.body_text(), r#"{"user":"ana"}"#);
+        let Target::Http(stand_in) = &round[0].target else {
+            panic!("not http")
+        };
+        assert_eq!(stand_in.url, "http://127.0.0.1:1/items/{{ row.id }}");
+        let error = scenarios.target(0, &round, &Scope::default()).unwrap_err();
+        assert!(error.contains("undefined"), "{error}");
+    }
+}

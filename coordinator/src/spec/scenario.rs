@@ -1,0 +1,493 @@
+//! Scenarios in a spec: named sequences of steps — HTTP requests (with
+//! `extract` and `expect.contains`), SQL queries (`query:`) and pauses
+//! (`think:`) — chosen by `weight`; the `data` file their templates read
+//! as `row`. Every value is checked as it is read; templates are checked
+//! once the whole spec is ([`check_templates`]), against what the steps
+//! before them extract.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use loadlab_agent::scenario::template;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::de::checked_str;
+use super::request::{Expect, Headers, HttpMethod, RequestBody, RequestFields, RequestSpec};
+use super::values::{RequestId, RequestPath, parse_duration};
+use super::{QuerySpec, RequestUrl};
+
+/// The spec's scenarios, in the order written.
+#[derive(Debug, Clone, Default)]
+pub struct Scenarios(pub Vec<(String, ScenarioSpec)>);
+
+/// One scenario: how often it is chosen, and its steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Chosen in proportion to this among the scenarios; default 1.
+    #[serde(default = "one")]
+    pub weight: NonZeroU32,
+    #[serde(deserialize_with = "steps")]
+    pub steps: Vec<StepSpec>,
+}
+
+fn one() -> NonZeroU32 {
+    NonZeroU32::MIN
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "StepFields", into = "StepFields")]
+pub enum StepSpec {
+    Http {
+        request: RequestSpec,
+        extract: Extracts,
+        /// The body must contain this (`expect: { contains: ... }`).
+        contains: Option<String>,
+    },
+    Sql {
+        query: QuerySpec,
+    },
+    Think(Think),
+}
+
+/// A step as written, before the checks that span its fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    think: Option<Think>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<RequestId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<RequestPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<RequestUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<HttpMethod>,
+    #[serde(default, skip_serializing_if = "Headers::is_empty")]
+    headers: Headers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<RequestBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expect: Option<Expect>,
+    #[serde(default, skip_serializing_if = "Extracts::is_empty")]
+    extract: Extracts,
+}
+
+impl TryFrom<StepFields> for StepSpec {
+    type Error = String;
+
+    fn try_from(f: StepFields) -> Result<StepSpec, String> {
+        const FORMS: &str = "a step is a request (`{ id, path }` or `{ id, url }`), a query \
+                             (`{ id, query }`) or a pause (`{ think: 1s }`)";
+        let http = f.path.is_some() || f.url.is_some();
+        if let Some(think) = f.think {
+            if f.id.is_some() || f.query.is_some() || http || !f.extract.is_empty() {
+                return Err(format!("a `think` step only pauses: {FORMS}"));
+            }
+            return Ok(StepSpec::Think(think));
+        }
+        let Some(id) = f.id else {
+            return Err(format!("a step without an `id`: {FORMS}"));
+        };
+        if let Some(sql) = f.query {
+            if http || f.method.is_some() || f.body.is_some() || !f.headers.is_empty() {
+                return Err(format!(
+                    "step {id} has both `query` (SQL) and HTTP fields: {FORMS}"
+                ));
+            }
+            if f.expect.is_some() || !f.extract.is_empty() {
+                return Err(format!(
+                    "step {id}: `expect` and `extract` read HTTP responses, not queries"
+                ));
+            }
+            if sql.trim().is_empty() {
+                return Err(format!("step {id} has an empty `query`"));
+            }
+            return Ok(StepSpec::Sql {
+                query: QuerySpec { id, sql },
+            });
+        }
+        let contains = f.expect.as_ref().and_then(|e| e.contains.clone());
+        let request = RequestSpec::try_from(RequestFields {
+            id,
+            path: f.path,
+            url: f.url,
+            method: f.method,
+            headers: f.headers,
+            body: f.body,
+            expect: f.expect,
+        })?;
+        Ok(StepSpec::Http {
+            request,
+            extract: f.extract,
+            contains,
+        })
+    }
+}
+
+impl From<StepSpec> for StepFields {
+    fn from(step: StepSpec) -> StepFields {
+        match step {
+            StepSpec::Think(think) => StepFields {
+                think: Some(think),
+                ..StepFields::default()
+            },
+            StepSpec::Sql { query } => StepFields {
+                id: Some(query.id),
+                query: Some(query.sql),
+                ..StepFields::default()
+            },
+            StepSpec::Http {
+                request, extract, ..
+            } => {
+                let (path, url) = match request.to {
+                    super::Destination::Path(path) => (Some(path), None),
+                    super::Destination::Url(url) => (None, Some(url)),
+                };
+                StepFields {
+                    id: Some(request.id),
+                    path,
+                    url,
+                    method: request.method,
+                    headers: request.headers,
+                    body: request.body,
+                    expect: request.expect,
+                    extract,
+                    ..StepFields::default()
+                }
+            }
+        }
+    }
+}
+
+/// A pause: `1s`, or a range `500ms..2s` drawn uniformly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Think {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl<'de> Deserialize<'de> for Think {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        checked_str(deserializer, "a pause like 1s or 500ms..2s", |text| {
+            let (min, max) = match text.split_once("..") {
+                Some((min, max)) => (min.trim(), max.trim()),
+                None => (text.trim(), text.trim()),
+            };
+            let read = |t: &str| {
+                parse_duration(t)
+                    .map_err(|e| format!("think {text:?}: {e}; write e.g. 1s or 500ms..2s"))
+            };
+            let (min, max) = (read(min)?, read(max)?);
+            if min > max {
+                return Err(format!(
+                    "think {text:?}: the range's start is after its end"
+                ));
+            }
+            Ok(Think { min, max })
+        })
+    }
+}
+
+impl Serialize for Think {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        if self.min == self.max {
+            serializer.serialize_str(&show(self.min))
+        } else {
+            serializer.serialize_str(&format!("{}..{}", show(self.min), show(self.max)))
+        }
+    }
+}
+
+/// `extract: { token: { json: "$.token" } }`, in the order written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracts(pub Vec<(String, ExtractSpec)>);
+
+impl Extracts {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "ExtractFields")]
+pub enum ExtractSpec {
+    /// A JSONPath into a JSON body (its first match).
+    Json(String),
+    /// A response header.
+    Header(String),
+    /// A regular expression on the body: its first group, or the match.
+    Regex(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractFields {
+    json: Option<String>,
+    header: Option<String>,
+    regex: Option<String>,
+}
+
+impl TryFrom<ExtractFields> for ExtractSpec {
+    type Error = String;
+
+    fn try_from(f: ExtractFields) -> Result<ExtractSpec, String> {
+        use loadlab_agent::scenario::extract::{parse_json_path, parse_regex};
+        match (f.json, f.header, f.regex) {
+            (Some(path), None, None) => parse_json_path(&path).map(|_| ExtractSpec::Json(path)),
+            (None, Some(name), None) => http::HeaderName::from_bytes(name.as_bytes())
+                .map(|_| ExtractSpec::Header(name.clone()))
+                .map_err(|_| format!("{name:?} is not an HTTP header name")),
+            (None, None, Some(pattern)) => {
+                parse_regex(&pattern).map(|_| ExtractSpec::Regex(pattern))
+            }
+            _ => Err(
+                "extract each value from one place: { json: \"$.token\" }, { header: Location } \
+                 or { regex: \"id=(\\\\d+)\" }"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+impl Serialize for Extracts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, from) in &self.0 {
+            map.serialize_entry(name, from)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Extracts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExtractsVisitor;
+        impl<'de> Visitor<'de> for ExtractsVisitor {
+            type Value = Extracts;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of names to sources, e.g. { token: { json: \"$.token\" } }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Extracts, A::Error> {
+                let mut out: Vec<(String, ExtractSpec)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if !is_name(&name) {
+                        return Err(de::Error::custom(format!(
+                            "{name:?} cannot be a template variable: letters, digits and _, \
+                             not starting with a digit"
+                        )));
+                    }
+                    if template::BUILTINS.contains(&name.as_str()) {
+                        return Err(de::Error::custom(format!(
+                            "`{name}` is a name templates already have ({}): pick another",
+                            template::BUILTINS.join(", ")
+                        )));
+                    }
+                    if out.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!("`{name}` is extracted twice")));
+                    }
+                    out.push((name, map.next_value()?));
+                }
+                Ok(Extracts(out))
+            }
+        }
+        deserializer.deserialize_map(ExtractsVisitor)
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Serialize for Scenarios {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, scenario) in &self.0 {
+            map.serialize_entry(name, scenario)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Scenarios {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScenariosVisitor;
+        impl<'de> Visitor<'de> for ScenariosVisitor {
+            type Value = Scenarios;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of scenario names to { weight, steps }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scenarios, A::Error> {
+                let mut out: Vec<(String, ScenarioSpec)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if name.trim().is_empty() {
+                        return Err(de::Error::custom("a scenario's name is empty"));
+                    }
+                    if out.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!(
+                            "scenario `{name}` is given twice"
+                        )));
+                    }
+                    out.push((name, map.next_value()?));
+                }
+                if out.is_empty() {
+                    return Err(de::Error::custom(
+                        "no scenarios: give at least one `name: { steps: [...] }`",
+                    ));
+                }
+                Ok(Scenarios(out))
+            }
+        }
+        deserializer.deserialize_map(ScenariosVisitor)
+    }
+}
+
+/// A non-empty list of steps with at least one request or query.
+fn steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<StepSpec>, D::Error> {
+    super::de::checked_seq(deserializer, "a list of steps", |steps: Vec<StepSpec>| {
+        if steps.iter().all(|s| matches!(s, StepSpec::Think(_))) {
+            return Err(
+                "a scenario needs at least one request or query step, e.g. { id: Home, path: / }"
+                    .to_owned(),
+            );
+        }
+        Ok(steps)
+    })
+}
+
+/// The data file a scenario's templates read as `row`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// CSV with a header row (`.csv`) or JSON Lines (`.jsonl`), relative
+    /// to the spec.
+    pub file: String,
+    #[serde(default)]
+    pub order: DataOrder,
+}
+
+/// How rows are handed to iterations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataOrder {
+    /// In file order from one sequence, wrapping around.
+    #[default]
+    Sequential,
+    /// Drawn at random.
+    Random,
+    /// Each row once across all agents; the mode ends when they run out.
+    Unique,
+}
+
+/// A template of a step that names something it cannot have: the message,
+/// and the text to point at.
+pub struct TemplateError {
+    pub message: String,
+    pub needle: String,
+}
+
+/// Checks every template of every scenario: each compiles, and reads only
+/// builtins and what the steps before it extract. `has_data`: whether
+/// `row` has a file behind it.
+pub fn check_templates(scenarios: &Scenarios, has_data: bool) -> Result<(), TemplateError> {
+    for (name, scenario) in &scenarios.0 {
+        let mut known: Vec<&str> = Vec::new();
+        for step in &scenario.steps {
+            let StepSpec::Http {
+                request, extract, ..
+            } = step
+            else {
+                continue;
+            };
+            let mut sources: Vec<String> = Vec::new();
+            match &request.to {
+                super::Destination::Path(path) => sources.push(path.0.clone()),
+                super::Destination::Url(url) => sources.push(url.0.clone()),
+            }
+            sources.extend(request.headers.0.iter().map(|(_, v)| v.clone()));
+            if let Some(body) = &request.body {
+                sources.push(String::from_utf8_lossy(&body.bytes()).into_owned());
+            }
+            for source in sources.iter().filter(|s| template::is_template(s)) {
+                if let Err(message) = template::check(source, &known) {
+                    let needle = offending(source, &known);
+                    return Err(TemplateError {
+                        message: format!("scenario {name}, step {}: {message}", request.id),
+                        needle,
+                    });
+                }
+                if !has_data && reads_row(source) {
+                    return Err(TemplateError {
+                        message: format!(
+                            "scenario {name}, step {}: a template reads `row`, but the spec has \
+                             no `data: {{ file: ... }}`",
+                            request.id
+                        ),
+                        needle: first_expression(source),
+                    });
+                }
+            }
+            known.extend(extract.0.iter().map(|(n, _)| n.as_str()));
+        }
+    }
+    Ok(())
+}
+
+fn reads_row(source: &str) -> bool {
+    let env = template::environment();
+    env.template_from_str(source)
+        .map(|t| t.undeclared_variables(false).contains("row"))
+        .unwrap_or(false)
+}
+
+/// The first `{{ ... }}` of a template that fails the check alone (else
+/// the first), to find it in the spec's text.
+fn offending(source: &str, known: &[&str]) -> String {
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        let expression = &rest[open..open + close + 2];
+        if template::check(expression, known).is_err() {
+            return expression.to_owned();
+        }
+        rest = &rest[open + close + 2..];
+    }
+    first_expression(source)
+}
+
+/// The first `{{ ... }}` of a template, to find it in the spec's text.
+fn first_expression(source: &str) -> String {
+    match (source.find("{{"), source.find("}}")) {
+        (Some(open), Some(close)) if close > open => source[open..close + 2].to_owned(),
+        _ => source.to_owned(),
+    }
+}
+
+/// `needle`'s first place in `text`, as 1-based line and column.
+pub fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
+    let at = text.find(needle)?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+    Some((line, column))
+}
