@@ -492,5 +492,6 @@ fn to_wire(
         span_id: span_id.map(|id| id.to_string()).unwrap_or_default(),
         one_in,
         request,
+        user: outcome.user.map_or(0, |user| user + 1),
     }
 }

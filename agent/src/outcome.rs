@@ -31,6 +31,8 @@ pub struct Outcome {
     /// The response's headers and body, kept only for a scenario step
     /// that reads them (extraction, a `contains` check, cookies).
     pub reply: Option<Box<Reply>>,
+    /// A scenario's request: the number of the user that sent it.
+    pub user: Option<u64>,
 }
 
 /// A response as a scenario step reads it.

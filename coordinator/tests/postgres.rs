@@ -509,3 +509,77 @@ fn the_terminal_says_what_the_database_did() {
         "sync without parallel workers: {sync}"
     );
 }
+
+/// A scenario's SQL step runs as its HTTP steps do, in every mode: after
+/// the page it follows, each iteration once, its rows counted; a query the
+/// server refuses fails its step and skips the rest of the iteration.
+#[test]
+fn sql_steps_run_in_scenarios_in_every_mode() {
+    let _reachable = client();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        &dir,
+        "name: sql-steps\nmodes: [sync, async, blocking, threads]\nrepeat: 12\nconcurrency: 4\n\
+         scenarios:\n\
+         \x20 page-then-query:\n\
+         \x20   steps:\n\
+         \x20     - { id: Page, path: /delay-me?ms=5 }\n\
+         \x20     - { id: Rows, query: \"SELECT g FROM generate_series(1, 3) g, pg_sleep(0.01)\" }\n\
+         \x20     - think: 1ms\n\
+         \x20     - { id: Broken, query: \"SELECT * FROM no_such_table_here\" }\n\
+         \x20     - { id: Never, path: /delay-me?ms=1 }\n",
+    );
+    let json = dir.path().join("r.json");
+    let out = coordinator(
+        &["run", &spec, "--quiet", "--json", json.to_str().unwrap()],
+        &[("DATABASE_URL", &database_url())],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "Broken fails: {}",
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    for mode in report["modes"].as_array().unwrap() {
+        let name = mode["mode"].as_str().unwrap();
+        let by = &mode["by_request"];
+        assert_eq!(
+            (by["Page"]["count"].as_u64(), by["Page"]["errors"].as_u64()),
+            (Some(12), Some(0)),
+            "{name}: {by}"
+        );
+        assert_eq!(
+            (by["Rows"]["count"].as_u64(), by["Rows"]["errors"].as_u64()),
+            (Some(12), Some(0)),
+            "{name}: {by}"
+        );
+        assert!(
+            by["Rows"]["histogram"]["p50_ms"].as_f64().unwrap() >= 10.0,
+            "{name}: pg_sleep(0.01)"
+        );
+        assert_eq!(by["Broken"]["errors"].as_u64(), Some(12), "{name}: {by}");
+        assert_eq!(by["Never"]["skipped"].as_u64(), Some(12), "{name}: {by}");
+        assert_eq!(
+            mode["by_scenario"]["page-then-query"]["failed"].as_u64(),
+            Some(12)
+        );
+        let rows: Vec<u64> = mode["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["id"] == "Rows")
+            .map(|r| r["rows"].as_u64().unwrap())
+            .collect();
+        assert!(
+            !rows.is_empty() && rows.iter().all(|&n| n == 3),
+            "{name}: {rows:?}"
+        );
+        assert!(
+            mode["errors_by_reason"]
+                .to_string()
+                .contains("no_such_table_here"),
+            "{name}: the server's reason"
+        );
+    }
+}

@@ -151,7 +151,9 @@ impl Iteration {
                 Ok(target) => target,
                 Err(why) => {
                     self.failed(context, r, &why);
-                    context.finish(started, Outcome::failed(why));
+                    let mut outcome = Outcome::failed(why);
+                    outcome.user = Some(self.scope.user);
+                    context.finish(started, outcome);
                     continue;
                 }
             };
@@ -214,6 +216,7 @@ impl Iteration {
             }
         }
         outcome.reply = None;
+        outcome.user = Some(self.scope.user);
         if let Some(error) = &outcome.error {
             self.failed(context, r, error);
         }

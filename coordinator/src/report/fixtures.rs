@@ -70,6 +70,7 @@ pub fn record(id: &str, start_ms: f64, end_ms: f64) -> RequestRecord {
         error: None,
         rows: 0,
         span_id: None,
+        user: None,
     }
 }
 

@@ -528,6 +528,10 @@ pub struct RequestRecord {
     /// Its span in the run's trace (see `trace_url`), when tracing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span_id: Option<String>,
+    /// A scenario's request: the user that sent it (the timeline gives
+    /// each user a row); `round` is then the user's iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u64>,
 }
 
 impl RequestRecord {

@@ -200,5 +200,6 @@ pub(super) fn to_record(
         error: (!record.ok).then_some(record.error),
         rows: record.rows,
         span_id: (!record.span_id.is_empty()).then_some(record.span_id),
+        user: record.user.checked_sub(1),
     }
 }

@@ -120,6 +120,33 @@ fn summary(report: &Report) -> Markup {
                     }
                 }
             }
+            @if report.modes.iter().any(|m| !m.by_scenario.is_empty()) {
+                h3 { "Scenarios (an iteration's duration includes its pauses)" }
+                table.scenarios {
+                    thead { tr {
+                        th { "mode" } th { "scenario" } th { "started" } th { "completed" }
+                        th { "failed" } th { "interrupted" } th { "p50" } th { "p90" } th { "p99" }
+                        th { "max" } th { "thinking" }
+                    } }
+                    tbody {
+                        @for m in &report.modes {
+                            @for (name, s) in &m.by_scenario {
+                                tr.scenario data-mode=(m.mode) data-scenario=(name) {
+                                    td { (m.mode) } td { (name) }
+                                    td { (s.started) } td { (s.completed) }
+                                    td class=(if s.failed > 0 { "failed" } else { "" }) { (s.failed) }
+                                    td { (s.interrupted) }
+                                    td { (fmt_ms(s.duration.p50_ms)) }
+                                    td { (fmt_ms(s.duration.p90_ms)) }
+                                    td { (fmt_ms(s.duration.p99_ms)) }
+                                    td { (fmt_ms(s.duration.max_ms)) }
+                                    td { (format!("{:.0}%", s.think_share * 100.0)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             ul.why {
                 @for m in &report.modes {
                     li {
@@ -366,6 +393,59 @@ mod tests {
             !page.contains("http://") || !page.contains("src=\"http"),
             "nothing loaded from elsewhere"
         );
+    }
+
+    /// With scenarios, a user's requests share its row, left to right;
+    /// another user's are on a row of their own.
+    #[test]
+    fn a_users_steps_share_a_row() {
+        let mut async_ = mode(Mode::Async, &[10.0, 20.0, 15.0], false);
+        let step = |id: &str, user: u64, start: f64, end: f64| {
+            let mut r = record(id, start, end);
+            r.user = Some(user);
+            r
+        };
+        async_.requests = vec![
+            step("Login", 0, 0.0, 10.0),
+            step("Login", 1, 1.0, 16.0),
+            step("Order", 0, 30.0, 50.0),
+        ];
+        let page = render(&report_of(vec![async_]));
+        let y_of = |id: &str, user: u64| {
+            let at = page
+                .find(&format!(
+                    r#"data-id="{id}" data-agent="a" data-user="{user}""#
+                ))
+                .unwrap_or_else(|| panic!("no {id} of user {user}: {page}"));
+            let rect = &page[page[..at].rfind("<rect").unwrap()..at];
+            let y = rect.split(" y=\"").nth(1).unwrap();
+            y[..y.find('"').unwrap()].to_owned()
+        };
+        assert_eq!(y_of("Login", 0), y_of("Order", 0), "user 0's row");
+        assert_ne!(y_of("Login", 0), y_of("Login", 1), "user 1's own row");
+        assert!(page.contains(">user 0</text>") && page.contains(">user 1</text>"));
+    }
+
+    #[test]
+    fn scenarios_have_a_table() {
+        let mut m = mode(Mode::Threads, &[10.0], false);
+        m.by_scenario.insert(
+            "buy".into(),
+            crate::report::ScenarioFigures {
+                started: 4,
+                completed: 3,
+                failed: 1,
+                interrupted: 1,
+                think_share: 0.5,
+                ..Default::default()
+            },
+        );
+        let page = render(&report_of(vec![m]));
+        assert!(
+            page.contains(r#"<tr class="scenario" data-mode="threads" data-scenario="buy"><td>threads</td><td>buy</td><td>4</td><td>3</td><td class="failed">1</td><td>1</td>"#),
+            "{page}"
+        );
+        assert!(page.contains("<td>50%</td>"));
     }
 
     #[test]

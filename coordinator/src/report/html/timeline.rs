@@ -1,5 +1,7 @@
 //! The request timeline: every mode on one time axis, one bar per request
-//! (an open loop's wait to be sent before it), grouped by agent; past
+//! (an open loop's wait to be sent before it), grouped by agent — with
+//! scenarios, a row per user, so that its Login → think → Order reads left
+//! to right; past
 //! [`BARS_PER_MODE`] requests, the requests in flight per second and a
 //! sample of bars spread over the run.
 
@@ -47,11 +49,28 @@ struct Lane<'a> {
     in_flight: bool,
     /// Name the agent above each group of bars.
     agents: bool,
+    /// A row per user, its requests along it (scenarios), instead of a row
+    /// per request.
+    by_user: bool,
 }
 
 impl Lane<'_> {
     fn labelled(&self) -> bool {
-        self.bars.len() <= LABELLED
+        self.row_count() <= LABELLED
+    }
+
+    /// Rows of bars: one per request, or one per agent's user.
+    fn row_count(&self) -> usize {
+        if !self.by_user {
+            return self.bars.len();
+        }
+        let mut users: Vec<(&str, Option<u64>)> = self
+            .bars
+            .iter()
+            .map(|b| (b.agent.as_str(), b.user))
+            .collect();
+        users.dedup();
+        users.len()
     }
 
     fn row(&self) -> (f64, f64) {
@@ -68,7 +87,7 @@ impl Lane<'_> {
         } else {
             0
         };
-        28.0 + self.bars.len() as f64 * self.row().0
+        28.0 + self.row_count() as f64 * self.row().0
             + groups as f64 * AGENT_HEADER
             + if self.in_flight {
                 IN_FLIGHT_HEIGHT + 10.0
@@ -84,9 +103,15 @@ fn lanes(report: &Report) -> Vec<Lane<'_>> {
         .iter()
         .map(|mode| {
             let mut bars = drawn(&mode.requests, BARS_PER_MODE);
+            let by_user = !bars.is_empty() && bars.iter().all(|b| b.user.is_some());
             bars.sort_by(|a, b| {
                 a.agent
                     .cmp(&b.agent)
+                    .then(if by_user {
+                        a.user.cmp(&b.user)
+                    } else {
+                        std::cmp::Ordering::Equal
+                    })
                     .then(a.start_ms.total_cmp(&b.start_ms))
             });
             let in_flight =
@@ -97,6 +122,7 @@ fn lanes(report: &Report) -> Vec<Lane<'_>> {
                 bars,
                 in_flight,
                 agents,
+                by_user,
             }
         })
         .collect()
@@ -193,6 +219,9 @@ pub(super) fn timeline(report: &Report) -> Markup {
                 @if report.modes.iter().any(|m| m.load == LoadKind::Open) {
                     ", with its wait to be sent (from when it was due) before it"
                 }
+                @if report.modes.iter().any(|m| !m.by_scenario.is_empty()) {
+                    "; with scenarios, a row per user, its steps left to right (the gaps are its pauses)"
+                }
                 ". Hover a bar for its figures; scroll over the chart to zoom, double-click to reset."
             }
             svg #timeline-chart xmlns="http://www.w3.org/2000/svg"
@@ -222,21 +251,36 @@ fn distinct_agents(bars: &[&RequestRecord]) -> usize {
 /// What a lane draws, top to bottom, and where.
 enum Row<'a> {
     Agent(&'a str, f64),
+    /// The label of a user's row.
+    User(u64, f64),
     Bar(&'a RequestRecord, f64),
 }
 
 /// The lane's rows with their heights laid out from `top`: an agent's
-/// name before each of its groups (with several agents), then its bars.
+/// name before each of its groups (with several agents), then its bars,
+/// a row each — or, by user, a row per user with its bars along it.
 fn rows<'a>(lane: &Lane<'a>, top: f64) -> Vec<Row<'a>> {
     let mut y = top;
     let mut rows = Vec::with_capacity(lane.bars.len() + 4);
-    for (i, bar) in lane.bars.iter().enumerate() {
-        if lane.agents && (i == 0 || lane.bars[i - 1].agent != bar.agent) {
+    let mut last: Option<(&str, Option<u64>)> = None;
+    for bar in &lane.bars {
+        let key = (bar.agent.as_str(), bar.user);
+        if lane.by_user && last == Some(key) {
+            rows.push(Row::Bar(bar, y));
+            continue;
+        }
+        if last.is_some() {
+            y += lane.row().0;
+        }
+        if lane.agents && last.map(|(agent, _)| agent) != Some(key.0) {
             rows.push(Row::Agent(&bar.agent, y));
             y += AGENT_HEADER;
         }
+        if let (true, Some(user)) = (lane.by_user, bar.user) {
+            rows.push(Row::User(user, y));
+        }
         rows.push(Row::Bar(bar, y));
-        y += lane.row().0;
+        last = Some(key);
     }
     rows
 }
@@ -269,6 +313,11 @@ fn lane_markup(lane: &Lane, axis: &Axis, top: f64, trace_url: Option<&str>) -> M
             @for row in rows(lane, bars_top) {
                 @match row {
                     Row::Agent(agent, y) => text.agent x="4" y=(fmt(y + 9.0)) { (agent) },
+                    Row::User(user, y) => @if lane.labelled() {
+                        text.id x=(fmt(axis.left - 6.0)) y=(fmt(y + lane.row().1 - 1.0)) text-anchor="end" {
+                            "user " (user)
+                        }
+                    },
                     Row::Bar(bar, y) => (bar_markup(mode, bar, axis, y, lane, trace_url)),
                 }
             }
@@ -290,13 +339,17 @@ fn bar_markup(
     let lag = r.start_ms - r.intended_ms;
     let class = if r.ok { "bar ok" } else { "bar failed" };
     let tip = format!(
-        "{} {}{} · {} → {} ({}){}{}",
+        "{} {}{}{} · {} → {} ({}){}{}",
         mode.mode,
         r.id,
         if r.agent.is_empty() {
             String::new()
         } else {
             format!(" on {}", r.agent)
+        },
+        match r.user {
+            Some(user) => format!(", user {user}, iteration {}", r.round),
+            None => String::new(),
         },
         fmt_ms(r.start_ms),
         fmt_ms(r.end_ms),
@@ -315,12 +368,13 @@ fn bar_markup(
     let rect = html! {
         rect class=(class) x=(fmt(x)) y=(fmt(y)) width=(fmt(width)) height=(bar)
             data-mode=(mode.mode) data-id=(r.id) data-agent=(r.agent)
+            data-user=[r.user]
             data-start-ms=(r.start_ms) data-end-ms=(r.end_ms) data-intended-ms=(r.intended_ms) {
             title { (tip) }
         }
     };
     html! {
-        @if lane.labelled() {
+        @if lane.labelled() && !lane.by_user {
             text.id x=(fmt(axis.left - 6.0)) y=(fmt(y + bar - 1.0)) text-anchor="end" { (r.id) }
         }
         @if lag > 0.0005 {
