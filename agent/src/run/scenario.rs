@@ -52,7 +52,9 @@ pub(crate) struct Iteration {
     step: usize,
     scope: Scope,
     /// The cookies of this iteration (a fresh jar each iteration, as k6's).
-    jar: Option<(CookieStore, Option<url::Url>)>,
+    jar: Option<CookieStore>,
+    /// Where the step under way was sent (cookies are stored for it).
+    sent_to: Option<Target>,
     error: Option<String>,
     skipped: Vec<usize>,
     think_us: u64,
@@ -103,7 +105,8 @@ impl Context {
                 iteration: due.index,
                 vars: Default::default(),
             },
-            jar: scenarios.cookies.then(|| (CookieStore::default(), None)),
+            jar: scenarios.cookies.then(CookieStore::default),
+            sent_to: None,
             error: None,
             skipped: Vec::new(),
             think_us: 0,
@@ -158,20 +161,24 @@ impl Iteration {
                 }
             };
             let mut headers = std::mem::take(&mut started.headers);
-            if let (Some((jar, last)), Target::Http(http)) = (&mut self.jar, &target) {
-                *last = url::Url::parse(&http.url).ok();
-                if let Some(url) = last {
-                    let cookies: Vec<String> = jar
-                        .get_request_values(url)
-                        .map(|(name, value)| format!("{name}={value}"))
-                        .collect();
-                    if let (false, Ok(value)) = (
-                        cookies.is_empty(),
-                        http::HeaderValue::from_str(&cookies.join("; ")),
-                    ) {
-                        headers.insert(http::header::COOKIE, value);
-                    }
+            // An empty jar (most requests) costs nothing: no URL parsed.
+            if let (Some(jar), Target::Http(http)) = (&self.jar, &target)
+                && jar.iter_any().next().is_some()
+                && let Ok(url) = url::Url::parse(&http.url)
+            {
+                let cookies: Vec<String> = jar
+                    .get_request_values(&url)
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
+                if let (false, Ok(value)) = (
+                    cookies.is_empty(),
+                    http::HeaderValue::from_str(&cookies.join("; ")),
+                ) {
+                    headers.insert(http::header::COOKIE, value);
                 }
+            }
+            if self.jar.is_some() {
+                self.sent_to = Some(target.clone());
             }
             return Next::Send(started, target, headers);
         }
@@ -184,10 +191,21 @@ impl Iteration {
         let scenarios = context.scenarios();
         let step = &scenarios.list[self.scenario].steps[self.step - 1];
         let r = started.request;
-        if let (Some((jar, Some(url))), Some(reply)) = (&mut self.jar, &outcome.reply) {
-            for value in reply.headers.get_all(http::header::SET_COOKIE) {
-                if let Ok(value) = value.to_str() {
-                    let _ = jar.parse(value, url);
+        if let (Some(jar), Some(reply), Some(Target::Http(http))) =
+            (&mut self.jar, &outcome.reply, self.sent_to.take())
+        {
+            let mut set = reply
+                .headers
+                .get_all(http::header::SET_COOKIE)
+                .iter()
+                .peekable();
+            if set.peek().is_some()
+                && let Ok(url) = url::Url::parse(&http.url)
+            {
+                for value in set {
+                    if let Ok(value) = value.to_str() {
+                        let _ = jar.parse(value, &url);
+                    }
                 }
             }
         }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use loadlab_proto::v1;
 
 use crate::kind::Target;
-use crate::kind::http::HttpTarget;
+use crate::kind::http::{HttpTarget, Keep};
 use crate::workload::Request;
 use data::Data;
 use extract::Extract;
@@ -63,16 +63,16 @@ pub enum StepKind {
     Think { min: Duration, max: Duration },
 }
 
-/// A templated HTTP request: the wire request, and which of its parts are
-/// templates (compiled under `{request}.url`, `{request}.h{i}`,
-/// `{request}.body`).
+/// A templated HTTP request: the wire request, and the names its templated
+/// parts are compiled under (`{request}.url`, `{request}.h{i}`,
+/// `{request}.body`; `None`: sent as written).
 #[derive(Debug)]
 struct HttpTemplate {
     wire: v1::HttpRequest,
-    url: bool,
-    headers: Vec<bool>,
-    body: bool,
-    keep_reply: bool,
+    url: Option<String>,
+    headers: Vec<Option<String>>,
+    body: Option<String>,
+    keep: Keep,
 }
 
 impl Scenarios {
@@ -88,7 +88,14 @@ impl Scenarios {
         }
         let mut list = Vec::with_capacity(assignment.scenarios.len());
         let mut cumulative = Vec::with_capacity(assignment.scenarios.len());
-        let mut reads_reply = vec![assignment.cookies; round.len()];
+        // Cookies are read from every response's headers.
+        let mut keep = vec![
+            Keep {
+                headers: assignment.cookies,
+                body: false,
+            };
+            round.len()
+        ];
         let mut total = 0u64;
         for wire in &assignment.scenarios {
             let mut steps = Vec::with_capacity(wire.steps.len());
@@ -102,8 +109,12 @@ impl Scenarios {
                                 wire.name
                             ));
                         }
-                        if !step.extract.is_empty() || !step.contains.is_empty() {
-                            reads_reply[r] = true;
+                        keep[r].body |= !step.contains.is_empty();
+                        for extract in &step.extract {
+                            match extract.from {
+                                Some(v1::extract::From::Header(_)) => keep[r].headers = true,
+                                _ => keep[r].body = true,
+                            }
                         }
                         StepKind::Request(r)
                     }
@@ -147,19 +158,19 @@ impl Scenarios {
             };
             if let Target::Http(target) = &mut round[r].target {
                 let target = std::sync::Arc::make_mut(target);
-                target.keep_reply = reads_reply[r];
+                target.keep = keep[r];
             }
             if !wire.templated {
                 http.push(None);
                 continue;
             }
-            let mut add = |part: String, source: &str| -> Result<bool, String> {
-                if template::is_template(source) {
-                    templates.add(format!("{r}.{part}"), source.to_owned())?;
-                    Ok(true)
-                } else {
-                    Ok(false)
+            let mut add = |part: String, source: &str| -> Result<Option<String>, String> {
+                if !template::is_template(source) {
+                    return Ok(None);
                 }
+                let name = format!("{r}.{part}");
+                templates.add(name.clone(), source.to_owned())?;
+                Ok(Some(name))
             };
             let url = add("url".into(), &wire.url)?;
             let headers = wire
@@ -172,14 +183,14 @@ impl Scenarios {
             let mut target = HttpTarget::from_wire(&stand_in(wire))
                 .map_err(|why| format!("request {:?} {why}", request.id))?;
             target.url = wire.url.clone();
-            target.keep_reply = reads_reply[r];
+            target.keep = keep[r];
             round[r].target = Target::Http(std::sync::Arc::new(target));
             http.push(Some(HttpTemplate {
                 wire: wire.clone(),
                 url,
                 headers,
                 body,
-                keep_reply: reads_reply[r],
+                keep: keep[r],
             }));
         }
         let data = assignment.data.as_ref().map(Data::from_wire).transpose()?;
@@ -208,20 +219,20 @@ impl Scenarios {
             return Ok(round[r].target.clone());
         };
         let mut wire = template.wire.clone();
-        let name = |part: &str| format!("{r}.{part}");
-        if template.url {
-            wire.url = self.templates.render(&name("url"), scope)?;
+        let scope = scope.value();
+        if let Some(name) = &template.url {
+            wire.url = self.templates.render(name, &scope)?;
         }
-        for (i, header) in wire.headers.iter_mut().enumerate() {
-            if template.headers[i] {
-                header.value = self.templates.render(&name(&format!("h{i}")), scope)?;
+        for (header, name) in wire.headers.iter_mut().zip(&template.headers) {
+            if let Some(name) = name {
+                header.value = self.templates.render(name, &scope)?;
             }
         }
-        if template.body {
-            wire.body = self.templates.render(&name("body"), scope)?.into_bytes();
+        if let Some(name) = &template.body {
+            wire.body = self.templates.render(name, &scope)?.into_bytes();
         }
         let mut target = HttpTarget::from_wire(&wire)?;
-        target.keep_reply = template.keep_reply;
+        target.keep = template.keep;
         Ok(Target::Http(std::sync::Arc::new(target)))
     }
 }

@@ -124,14 +124,15 @@ impl Templates {
             .map_err(|e| format!("template {source:?}: {}", describe(&e)))
     }
 
-    /// Renders the template `name` in `scope`; the error says why not.
-    pub fn render(&self, name: &str, scope: &Scope) -> Result<String, String> {
+    /// Renders the template `name` in `scope` (a [`Scope::value`]); the
+    /// error says why not.
+    pub fn render(&self, name: &str, scope: &Value) -> Result<String, String> {
         let template = self
             .env
             .get_template(name)
             .map_err(|e| format!("template {name}: {}", describe(&e)))?;
         template
-            .render(scope.value())
+            .render(scope)
             .map_err(|e| format!("template {:?}: {}", template.source(), describe(&e)))
     }
 }
@@ -147,7 +148,8 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn value(&self) -> Value {
+    /// What templates see, made once per request.
+    pub fn value(&self) -> Value {
         let mut map: BTreeMap<&str, Value> = self
             .vars
             .iter()
@@ -189,8 +191,11 @@ mod tests {
             iteration: 9,
             vars: [("token".to_owned(), Value::from("t0k"))].into(),
         };
-        assert_eq!(templates.render("t", &scope).unwrap(), "/u/ana/t0k/4-9");
-        assert_eq!(templates.render("r", &scope).unwrap(), "3 36");
+        assert_eq!(
+            templates.render("t", &scope.value()).unwrap(),
+            "/u/ana/t0k/4-9"
+        );
+        assert_eq!(templates.render("r", &scope.value()).unwrap(), "3 36");
     }
 
     #[test]
@@ -209,7 +214,7 @@ mod tests {
             row: Some(Value::from_serialize(BTreeMap::from([("user", "a")]))),
             ..Scope::default()
         };
-        let error = templates.render("t", &scope).unwrap_err();
+        let error = templates.render("t", &scope.value()).unwrap_err();
         assert!(error.contains("undefined"), "{error}");
     }
 

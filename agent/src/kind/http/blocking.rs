@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::tls::Tls;
 use super::{HttpError, HttpTarget, INJECTED};
-use crate::outcome::{BodyPrefix, Outcome, Reply};
+use crate::outcome::{BodyPrefix, Outcome};
 
 /// The blocking client: the calling thread waits until the reply arrives.
 /// One ureq agent (its own connection pool) per TLS trust its requests
@@ -68,12 +68,7 @@ impl BlockingClient {
             Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),
         };
         let injected = response.headers().contains_key(INJECTED);
-        let mut reply = target.keep_reply.then(|| {
-            Box::new(Reply {
-                headers: response.headers().clone(),
-                body: Vec::new(),
-            })
-        });
+        let mut reply = target.keep.reply(response.headers());
         let mut body = BodyPrefix::default();
         let mut reader = response.body_mut().as_reader();
         let mut buffer = [0u8; 16 * 1024];
@@ -82,7 +77,7 @@ impl BlockingClient {
                 Ok(0) => break,
                 Ok(n) => {
                     body.push(&buffer[..n]);
-                    if let Some(reply) = &mut reply {
+                    if let (Some(reply), true) = (&mut reply, target.keep.body) {
                         reply.push(&buffer[..n]);
                     }
                 }

@@ -10,7 +10,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 use super::{HttpError, HttpTarget, INJECTED};
-use crate::outcome::{BodyPrefix, Outcome, Reply};
+use crate::outcome::{BodyPrefix, Outcome};
 
 /// The async client of one worker: an HTTP/1 connection per host, kept
 /// alive across its requests (over TLS for https), opened again after an
@@ -69,19 +69,14 @@ impl AsyncClient {
             .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
         let status = response.status();
         let injected = response.headers().contains_key(INJECTED);
-        let mut reply = target.keep_reply.then(|| {
-            Box::new(Reply {
-                headers: response.headers().clone(),
-                body: Vec::new(),
-            })
-        });
+        let mut reply = target.keep.reply(response.headers());
         let mut incoming = response.into_body();
         let mut body = BodyPrefix::default();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
             if let Some(chunk) = frame.data_ref() {
                 body.push_bytes(chunk);
-                if let Some(reply) = &mut reply {
+                if let (Some(reply), true) = (&mut reply, target.keep.body) {
                     reply.push(chunk);
                 }
             }

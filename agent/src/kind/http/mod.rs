@@ -53,9 +53,33 @@ pub struct HttpTarget {
     /// For https:// URLs: what their certificates must be signed by (one
     /// per distinct trust, shared by every target that has it).
     tls: Option<Arc<Tls>>,
-    /// Keep the response's headers and body in the outcome (a scenario
-    /// step that reads them).
-    pub keep_reply: bool,
+    /// What of the response to keep in the outcome (a scenario step that
+    /// reads it).
+    pub keep: Keep,
+}
+
+/// What of a response a scenario step reads: its headers (cookies, a
+/// header to extract), its body (a JSONPath or a regex, `contains`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    pub headers: bool,
+    pub body: bool,
+}
+
+impl Keep {
+    /// The reply to fill as the response streams in, when anything is kept.
+    fn reply(self, headers: &http::HeaderMap) -> Option<Box<crate::outcome::Reply>> {
+        (self.headers || self.body).then(|| {
+            Box::new(crate::outcome::Reply {
+                headers: if self.headers {
+                    headers.clone()
+                } else {
+                    http::HeaderMap::new()
+                },
+                body: Vec::new(),
+            })
+        })
+    }
 }
 
 impl HttpTarget {
@@ -147,7 +171,7 @@ impl HttpTarget {
             body: Bytes::from(wire.body.clone()),
             expect,
             tls,
-            keep_reply: false,
+            keep: Keep::default(),
         })
     }
 
