@@ -69,6 +69,9 @@ pub enum StepKind {
 #[derive(Debug)]
 struct HttpTemplate {
     wire: v1::HttpRequest,
+    /// Rendered onto the stand-in target, not parsed again: no header it
+    /// templates is given twice (else the wire request is rendered whole).
+    onto_stand_in: bool,
     url: Option<String>,
     headers: Vec<Option<String>>,
     body: Option<String>,
@@ -185,7 +188,17 @@ impl Scenarios {
             target.url = wire.url.clone();
             target.keep = keep[r];
             round[r].target = Target::Http(std::sync::Arc::new(target));
+            let templated_twice = headers.iter().zip(&wire.headers).any(|(name, h)| {
+                name.is_some()
+                    && wire
+                        .headers
+                        .iter()
+                        .filter(|o| o.name.eq_ignore_ascii_case(&h.name))
+                        .count()
+                        > 1
+            });
             http.push(Some(HttpTemplate {
+                onto_stand_in: !templated_twice,
                 wire: wire.clone(),
                 url,
                 headers,
@@ -218,8 +231,35 @@ impl Scenarios {
         let Some(Some(template)) = self.http.get(r) else {
             return Ok(round[r].target.clone());
         };
-        let mut wire = template.wire.clone();
         let scope = scope.value();
+        // Most templates change a path, a query, a header's value or the
+        // body: rendered onto the stand-in, nothing is parsed again.
+        if let (true, Target::Http(stand_in)) = (template.onto_stand_in, &round[r].target) {
+            let mut target = HttpTarget::clone(stand_in);
+            let url = match &template.url {
+                Some(name) => Some(self.templates.render(name, &scope)?),
+                None => None,
+            };
+            let onto = match &url {
+                Some(url) => target.with_url(url).is_ok(),
+                None => {
+                    target.url.clone_from(&template.wire.url);
+                    true
+                }
+            };
+            if onto {
+                for (header, name) in template.wire.headers.iter().zip(&template.headers) {
+                    if let Some(name) = name {
+                        target.with_header(&header.name, &self.templates.render(name, &scope)?)?;
+                    }
+                }
+                if let Some(name) = &template.body {
+                    target.with_body(self.templates.render(name, &scope)?.into_bytes());
+                }
+                return Ok(Target::Http(std::sync::Arc::new(target)));
+            }
+        }
+        let mut wire = template.wire.clone();
         if let Some(name) = &template.url {
             wire.url = self.templates.render(name, &scope)?;
         }
@@ -245,7 +285,9 @@ pub fn stand_in(wire: &v1::HttpRequest) -> v1::HttpRequest {
     for header in &mut stand_in.headers {
         header.value = template::blank(&header.value, "");
     }
-    stand_in.body = Vec::new();
+    if template::is_template(&String::from_utf8_lossy(&wire.body)) {
+        stand_in.body = Vec::new();
+    }
     stand_in
 }
 
@@ -354,5 +396,48 @@ mod tests {
         assert_eq!(stand_in.url, "http://127.0.0.1:1/items/{{ row.id }}");
         let error = scenarios.target(0, &round, &Scope::default()).unwrap_err();
         assert!(error.contains("undefined"), "{error}");
+    }
+
+    /// A template that changes the host is rendered whole: the request
+    /// goes to the rendered host, with its own Host header.
+    #[test]
+    fn a_templated_host_is_rendered_whole() {
+        let wire = v1::HttpRequest {
+            url: "http://{{ row.host }}:8080/x?u={{ user }}".into(),
+            headers: vec![v1::HttpHeader {
+                name: "x-a".into(),
+                value: "{{ user }}".into(),
+            }],
+            templated: true,
+            ..Default::default()
+        };
+        let assignment = v1::Assignment {
+            scenarios: vec![scenario("s", 1)],
+            requests: vec![v1::Request {
+                id: "R".into(),
+                kind: Some(v1::request::Kind::Http(wire.clone())),
+            }],
+            ..Default::default()
+        };
+        let mut round = vec![Request {
+            id: "R".into(),
+            target: Target::from_wire(Some(&v1::request::Kind::Http(stand_in(&wire)))).unwrap(),
+        }];
+        let scenarios = Scenarios::from_wire(&assignment, &mut round)
+            .unwrap()
+            .unwrap();
+        let scope = Scope {
+            row: Some(minijinja::Value::from_serialize(
+                std::collections::BTreeMap::from([("host", "api.test")]),
+            )),
+            user: 3,
+            ..Scope::default()
+        };
+        let Target::Http(target) = scenarios.target(0, &round, &scope).unwrap() else {
+            panic!("not http")
+        };
+        assert_eq!(target.url, "http://api.test:8080/x?u=3");
+        assert_eq!(target.header("host"), Some("api.test:8080"));
+        assert_eq!(target.header("x-a"), Some("3"));
     }
 }

@@ -148,19 +148,21 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// What templates see, made once per request.
+    /// What templates see, made once per request: an object that answers
+    /// each name as it is looked up (nothing serialized).
     pub fn value(&self) -> Value {
-        let mut map: BTreeMap<&str, Value> = self
-            .vars
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
-        if let Some(row) = &self.row {
-            map.insert("row", row.clone());
+        Value::from_object(self.clone())
+    }
+}
+
+impl minijinja::value::Object for Scope {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "row" => self.row.clone(),
+            "user" => Some(Value::from(self.user)),
+            "iteration" => Some(Value::from(self.iteration)),
+            name => self.vars.get(name).cloned(),
         }
-        map.insert("user", Value::from(self.user));
-        map.insert("iteration", Value::from(self.iteration));
-        Value::from_serialize(&map)
     }
 }
 

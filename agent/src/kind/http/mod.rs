@@ -215,6 +215,40 @@ impl HttpTarget {
         request
     }
 
+    /// The same request sent to `url`, which differs from this one's only
+    /// after its host (a template rendered in the path or query); `Err`
+    /// when it is not such a URL.
+    pub fn with_url(&mut self, url: &str) -> Result<(), String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| format!("{url:?} is not an http:// or https:// URL"))?;
+        if uri.scheme() != self.uri.scheme() || uri.authority() != self.uri.authority() {
+            return Err(format!("{url:?} is not on {}", self.authority));
+        }
+        self.origin = uri.path_and_query().map_or_else(
+            || http::Uri::from_static("/"),
+            |pq| http::Uri::from(pq.clone()),
+        );
+        self.uri = uri;
+        url.clone_into(&mut self.url);
+        Ok(())
+    }
+
+    /// The same request with header `name` set to `value` (replacing it).
+    pub fn with_header(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("{name:?} is not an HTTP header name"))?;
+        let value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("header {name}: {value:?} is not a header value"))?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// The same request with this body.
+    pub fn with_body(&mut self, body: Vec<u8>) {
+        self.body = Bytes::from(body);
+    }
+
     /// A header it sends, as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
