@@ -25,8 +25,10 @@ concurrency: 200
     let mode = &report.unwrap()["modes"][0];
     let lag = &mode["schedule_lag"];
     assert_eq!(mode["histogram"]["count"], 900);
-    // Generous for a debug build on a busy 2-core machine; the defect it
+    // Generous for a debug build on a busy 2-core machine: alone it
+    // measures ~0.19 ms, and once, in a full suite run (2026-12-03, p90
+    // 3.5 ms, max 21 ms: the cores were busy), 0.545 ms. The defect it
     // guards against puts the median at 0.8-1.1 ms.
     let p50 = lag["p50_ms"].as_f64().unwrap();
-    assert!(p50 < 0.5, "schedule lag p50 {p50} ms: {lag}");
+    assert!(p50 < 0.7, "schedule lag p50 {p50} ms: {lag}");
 }
