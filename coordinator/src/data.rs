@@ -6,7 +6,7 @@ use std::path::Path;
 
 use loadlab_proto::v1;
 
-use crate::spec::scenario::DataOrder;
+use crate::spec::scenario::{DataOrder, is_name};
 
 /// Files larger than this are refused: they travel in one gRPC message.
 pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -59,7 +59,7 @@ impl DataTable {
             .iter()
             .map(|c| c.trim().to_owned())
             .collect();
-        if let Some(bad) = columns.iter().find(|c| !is_column(c)) {
+        if let Some(bad) = columns.iter().find(|c| !is_name(c)) {
             return Err(format!(
                 "data file {shown}: column {bad:?} cannot be read as row.{bad}: name columns with \
                  letters, digits and _"
@@ -94,7 +94,7 @@ impl DataTable {
             };
             for key in object.keys() {
                 if !columns.contains(key) {
-                    if !is_column(key) {
+                    if !is_name(key) {
                         return Err(format!(
                             "data file {shown}:{}: key {key:?} cannot be read as row.{key}",
                             n + 1
@@ -152,14 +152,6 @@ impl DataTable {
             file: self.file.clone(),
         }
     }
-}
-
-fn is_column(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use loadlab_testkit::process::{Running, workspace_binary};
 
 mod common;
-use common::{read_json, text};
+use common::{mode, read_json, text};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -215,15 +215,6 @@ fn images() -> String {
         .find_map(|l| l.strip_prefix("LOADLAB_BASE_TAG="))
         .expect("the base image's tag")
         .to_owned()
-}
-
-fn mode<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["modes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mode"] == name)
-        .unwrap_or_else(|| panic!("no {name} mode in {report}"))
 }
 
 /// Each request id of a mode, with how many records it has.

@@ -5,18 +5,10 @@
 use serde_json::Value;
 
 mod common;
-use common::{run_spec, text};
+use common::{mode, run_spec, runtime, text};
 use loadlab_testkit::echo::{self, Certificates};
 
 const MODES: [&str; 4] = ["sync", "async", "blocking", "threads"];
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Three requests to `base`: a POST with headers and a JSON body that
 /// expects 201 (and gets it), a GET of a 200 that expects 201 (a failure),
@@ -32,15 +24,6 @@ fn spec(base: &str, extra: &str) -> String {
          \x20 - {{ id: read, url: {base}/orders/7, expect: {{ status: [201] }} }}\n\
          \x20 - {{ id: moved, url: {base}/status/302, expect: {{ status: [302] }} }}\n"
     )
-}
-
-fn mode<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["modes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mode"] == name)
-        .unwrap_or_else(|| panic!("no mode {name}: {report}"))
 }
 
 /// Trusting the test's CA with --tls-ca, every mode sends the POST with its

@@ -11,17 +11,11 @@ use loadlab_testkit::shop::{self, Shop, Visit};
 use serde_json::Value;
 
 mod common;
-use common::{Running, agent_process, coordinator_listening, read_json, run_spec, text};
+use common::{
+    Running, agent_process, coordinator_listening, mode, read_json, run_spec, runtime, text,
+};
 
 const USERS: usize = 10;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The shop's users, as a CSV and as `(user, password)`s.
 fn users(n: usize) -> (String, Vec<(String, String)>) {
@@ -69,15 +63,6 @@ scenarios:
         expect: {{ status: [201], contains: placed }}
 "#
     )
-}
-
-fn mode<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["modes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mode"] == name)
-        .unwrap_or_else(|| panic!("no mode {name}: {report}"))
 }
 
 /// Each iteration's first request names its row's user (Home's `X-User`,

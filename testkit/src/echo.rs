@@ -105,30 +105,20 @@ pub async fn start(
     let received = Arc::new(Mutex::new(Vec::new()));
     let stop = CancellationToken::new();
     let log = received.clone();
-    let stopped = stop.clone();
-    tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = stopped.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
+    crate::servers::accept_until(listener, stop.clone(), move |stream| {
+        let log = log.clone();
+        let acceptor = acceptor.clone();
+        async move {
+            let service = service_fn(move |request| respond(request, log.clone()));
+            let http = hyper::server::conn::http1::Builder::new();
+            // A failed handshake (an untrusting client) just ends.
+            let _ = match acceptor {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => http.serve_connection(TokioIo::new(tls), service).await,
+                    Err(_) => Ok(()),
                 },
+                None => http.serve_connection(TokioIo::new(stream), service).await,
             };
-            let log = log.clone();
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| respond(request, log.clone()));
-                let http = hyper::server::conn::http1::Builder::new();
-                // A failed handshake (an untrusting client) just ends.
-                let _ = match acceptor {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(tls) => http.serve_connection(TokioIo::new(tls), service).await,
-                        Err(_) => Ok(()),
-                    },
-                    None => http.serve_connection(TokioIo::new(stream), service).await,
-                };
-            });
         }
     });
     let scheme = if tls.is_some() { "https" } else { "http" };

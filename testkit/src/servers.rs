@@ -16,3 +16,27 @@ pub async fn delay_server(config: delay_server::Config) -> (String, tokio_util::
     ));
     (format!("http://{addr}"), stop.drop_guard())
 }
+
+/// Accepts connections on `listener` until `stop`, each handed to `serve`
+/// on a task of its own (the accept loop of the tests' own HTTP servers).
+pub fn accept_until<F, Fut>(
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => continue,
+                },
+            };
+            tokio::spawn(serve(stream));
+        }
+    });
+}

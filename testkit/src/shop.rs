@@ -69,23 +69,14 @@ pub async fn start(users: &[(String, String)]) -> Shop {
         ..State::default()
     }));
     let stop = CancellationToken::new();
-    let (shared, stopped) = (state.clone(), stop.clone());
-    tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = stopped.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
-                },
-            };
-            let state = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| serve(request, state.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    let shared = state.clone();
+    crate::servers::accept_until(listener, stop.clone(), move |stream| {
+        let state = shared.clone();
+        async move {
+            let service = service_fn(move |request| serve(request, state.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         }
     });
     Shop {

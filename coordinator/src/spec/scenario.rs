@@ -306,7 +306,10 @@ impl<'de> Deserialize<'de> for Extracts {
     }
 }
 
-fn is_name(name: &str) -> bool {
+/// Whether a template can read `name` as a variable or an attribute
+/// (`token`, `row.user_id`): letters, digits and `_`, not starting with a
+/// digit. Extracted names and data columns are such names.
+pub fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -95,3 +95,24 @@ pub fn run_report(yaml: &str, extra: &[&str]) -> (Option<i32>, String, serde_jso
     let report = report.unwrap_or_else(|| panic!("no report: {stdout}\n{}", text(&out.stderr)));
     (out.status.code(), stdout, report)
 }
+
+/// The mode `name` of a JSON report (a failure naming the report when it
+/// has none).
+pub fn mode<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["modes"]
+        .as_array()
+        .expect("the report's modes")
+        .iter()
+        .find(|m| m["mode"] == name)
+        .unwrap_or_else(|| panic!("no mode {name}: {report}"))
+}
+
+/// A runtime for the servers a test starts in its own process (two
+/// workers, so they answer while the test's thread waits on a binary).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
