@@ -108,11 +108,9 @@ impl Pending {
             } else {
                 self.sampler.one_in()
             };
-            let request = if workload.scenarios.is_some() {
-                outcome.request as u32 + 1
-            } else {
-                0
-            };
+            let request = loadlab_proto::request_field(
+                workload.scenarios.is_some().then_some(outcome.request),
+            );
             self.records
                 .push(to_wire(outcome, span_id, one_in, request));
         }
@@ -334,7 +332,7 @@ pub async fn run(
             }
             event = received.recv() => match event {
                 Some(Event::Started { index, request, start_us }) => {
-                    let request = if scenarios { request as u32 + 1 } else { 0 };
+                    let request = loadlab_proto::request_field(scenarios.then_some(request));
                     let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us, request };
                     if send(&outbound, agent_message::Kind::Started(started)).await.is_err() {
                         gone = true;

@@ -34,6 +34,18 @@ pub fn heartbeat() -> v1::Heartbeat {
     }
 }
 
+/// The `request` field of a scenario's `RequestStarted` and
+/// `RequestRecord` for the round's request at `place` (its place plus
+/// one); 0 when not a scenario's, whose index alone says which it is.
+pub fn request_field(place: Option<usize>) -> u32 {
+    place.map_or(0, |place| place as u32 + 1)
+}
+
+/// The round's place a `request` field names; `None` for 0.
+pub fn request_place(field: u32) -> Option<usize> {
+    field.checked_sub(1).map(|place| place as usize)
+}
+
 /// Largest message either side accepts; a bigger one is refused by gRPC
 /// with `OUT_OF_RANGE` instead of being buffered.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

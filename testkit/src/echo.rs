@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
@@ -129,12 +129,7 @@ async fn respond(
     request: hyper::Request<hyper::body::Incoming>,
     log: Arc<Mutex<Vec<Received>>>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
+    let (parts, body) = crate::servers::read_request(request).await;
     let path = parts.uri.path().to_owned();
     let status = path
         .strip_prefix("/status/")

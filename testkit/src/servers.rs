@@ -40,3 +40,17 @@ pub fn accept_until<F, Fut>(
         }
     });
 }
+
+/// A request's head and its whole body (empty when it could not be read).
+pub async fn read_request(
+    request: hyper::Request<hyper::body::Incoming>,
+) -> (http::request::Parts, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    (parts, body)
+}

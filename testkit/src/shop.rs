@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
@@ -92,12 +92,7 @@ async fn serve(
     request: hyper::Request<hyper::body::Incoming>,
     state: Arc<Mutex<State>>,
 ) -> Result<Reply, std::convert::Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
+    let (parts, body) = crate::servers::read_request(request).await;
     let at = Instant::now();
     let header = |name: &str| {
         parts

@@ -136,9 +136,7 @@ impl Context {
             headers.insert("traceparent", spans.traceparent(sampled));
         }
         let start_us = self.clock.now_us();
-        let intended_us = due.at.map_or(start_us, |at| {
-            (self.anchor_us + at.as_micros() as u64).min(start_us)
-        });
+        let intended_us = self.intended_us(due, start_us);
         // With scenarios, what starts is counted by iteration (`begin`).
         if self.workload.scenarios.is_none() {
             self.gauges.started.fetch_add(1, Ordering::Relaxed);
@@ -163,6 +161,14 @@ impl Context {
             sampled,
             headers,
         }
+    }
+
+    /// When `due`, started at `start_us`, was wanted to start: its place on
+    /// an open loop's schedule (never after its start), or its start.
+    fn intended_us(&self, due: &Due, start_us: u64) -> u64 {
+        due.at.map_or(start_us, |at| {
+            (self.anchor_us + at.as_micros() as u64).min(start_us)
+        })
     }
 
     /// Finishes a request: stamps the end first.

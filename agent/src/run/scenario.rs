@@ -87,9 +87,7 @@ impl Context {
             None => None,
         };
         let start_us = self.clock.now_us();
-        let intended_us = due.at.map_or(start_us, |at| {
-            (self.anchor_us + at.as_micros() as u64).min(start_us)
-        });
+        let intended_us = self.intended_us(due, start_us);
         self.gauges.started.fetch_add(1, Ordering::Relaxed);
         let scenario = scenarios.pick(due.index);
         if let Some(started) = self.gauges.iterations.get(scenario) {

@@ -232,14 +232,22 @@ impl Scenarios {
             return Ok(round[r].target.clone());
         };
         let scope = scope.value();
+        let render = |name: &Option<String>| {
+            name.as_ref()
+                .map(|name| self.templates.render(name, &scope))
+                .transpose()
+        };
+        let url = render(&template.url)?;
+        let headers = template
+            .headers
+            .iter()
+            .map(render)
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = render(&template.body)?;
         // Most templates change a path, a query, a header's value or the
         // body: rendered onto the stand-in, nothing is parsed again.
         if let (true, Target::Http(stand_in)) = (template.onto_stand_in, &round[r].target) {
             let mut target = HttpTarget::clone(stand_in);
-            let url = match &template.url {
-                Some(name) => Some(self.templates.render(name, &scope)?),
-                None => None,
-            };
             let onto = match &url {
                 Some(url) => target.with_url(url).is_ok(),
                 None => {
@@ -248,28 +256,29 @@ impl Scenarios {
                 }
             };
             if onto {
-                for (header, name) in template.wire.headers.iter().zip(&template.headers) {
-                    if let Some(name) = name {
-                        target.with_header(&header.name, &self.templates.render(name, &scope)?)?;
+                for (header, value) in template.wire.headers.iter().zip(&headers) {
+                    if let Some(value) = value {
+                        target.with_header(&header.name, value)?;
                     }
                 }
-                if let Some(name) = &template.body {
-                    target.with_body(self.templates.render(name, &scope)?.into_bytes());
+                if let Some(body) = body {
+                    target.with_body(body.into_bytes());
                 }
                 return Ok(Target::Http(std::sync::Arc::new(target)));
             }
         }
+        // Else (a templated host) the wire request is rendered whole.
         let mut wire = template.wire.clone();
-        if let Some(name) = &template.url {
-            wire.url = self.templates.render(name, &scope)?;
+        if let Some(url) = url {
+            wire.url = url;
         }
-        for (header, name) in wire.headers.iter_mut().zip(&template.headers) {
-            if let Some(name) = name {
-                header.value = self.templates.render(name, &scope)?;
+        for (header, value) in wire.headers.iter_mut().zip(headers) {
+            if let Some(value) = value {
+                header.value = value;
             }
         }
-        if let Some(name) = &template.body {
-            wire.body = self.templates.render(name, &scope)?.into_bytes();
+        if let Some(body) = body {
+            wire.body = body.into_bytes();
         }
         let mut target = HttpTarget::from_wire(&wire)?;
         target.keep = template.keep;

@@ -64,21 +64,21 @@ pub fn blank(text: &str, with: &str) -> String {
 }
 
 /// Checks `source` before a run: it compiles, and every name it reads is
-/// a builtin or one of `known` (variables extracted earlier). The error
-/// says what is wrong, in words.
-pub fn check(source: &str, known: &[&str]) -> Result<(), String> {
+/// a builtin or one of `known` (variables extracted earlier). Returns the
+/// names it reads; the error says what is wrong, in words.
+pub fn check(source: &str, known: &[&str]) -> Result<std::collections::HashSet<String>, String> {
     let env = environment();
     let template = env
         .template_from_str(source)
         .map_err(|e| format!("template {source:?}: {}", describe(&e)))?;
-    let mut unknown: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
+    let reads = template.undeclared_variables(false);
+    let mut unknown: Vec<&String> = reads
+        .iter()
         .filter(|name| !BUILTINS.contains(&name.as_str()) && !known.contains(&name.as_str()))
         .collect();
     unknown.sort();
     match unknown.first() {
-        None => Ok(()),
+        None => Ok(reads),
         Some(name) => {
             let mut names: Vec<&str> = BUILTINS.to_vec();
             names.extend(known);

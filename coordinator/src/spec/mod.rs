@@ -386,42 +386,6 @@ impl Spec {
         })
     }
 
-    /// Scenarios replace `requests` and `queries`; `data` and `cookies`
-    /// go with them; `expect.contains` is a scenario step's check.
-    fn check_scenarios(&self) -> Result<(), (&'static str, String)> {
-        let Some(_) = &self.scenarios else {
-            if self.data.is_some() {
-                return Err((
-                    "data",
-                    "`data` rows are read by scenarios' templates: add `scenarios`".into(),
-                ));
-            }
-            if self.cookies.is_some() {
-                return Err(("cookies", "`cookies` is for `scenarios`".into()));
-            }
-            if self
-                .requests
-                .iter()
-                .any(|r| r.expect.as_ref().is_some_and(|e| e.contains.is_some()))
-            {
-                return Err((
-                    "requests",
-                    "`expect: { contains: ... }` is checked in scenario steps: put the request                      in a scenario (see experiments/README.md)"
-                        .into(),
-                ));
-            }
-            return Ok(());
-        };
-        if !self.requests.is_empty() || !self.queries.is_empty() || self.track.is_some() {
-            return Err((
-                "scenarios",
-                "`scenarios` replace `requests` and `queries` (a plain spec is one scenario):                  move them into a scenario's steps"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// `delay_server` configures the embedded one: only without an HTTP
     /// target, and with hiccups that leave time to answer.
     fn check_delay_server(&self) -> Result<(), (&'static str, String)> {

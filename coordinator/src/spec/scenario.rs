@@ -18,6 +18,44 @@ use super::request::{Expect, Headers, HttpMethod, RequestBody, RequestFields, Re
 use super::values::{RequestId, RequestPath, parse_duration};
 use super::{QuerySpec, RequestUrl};
 
+impl super::Spec {
+    /// Scenarios replace `requests` and `queries`; `data` and `cookies`
+    /// go with them; `expect.contains` is a scenario step's check.
+    pub(super) fn check_scenarios(&self) -> Result<(), (&'static str, String)> {
+        let Some(_) = &self.scenarios else {
+            if self.data.is_some() {
+                return Err((
+                    "data",
+                    "`data` rows are read by scenarios' templates: add `scenarios`".into(),
+                ));
+            }
+            if self.cookies.is_some() {
+                return Err(("cookies", "`cookies` is for `scenarios`".into()));
+            }
+            if self
+                .requests
+                .iter()
+                .any(|r| r.expect.as_ref().is_some_and(|e| e.contains.is_some()))
+            {
+                return Err((
+                    "requests",
+                    "`expect: { contains: ... }` is checked in scenario steps: put the request                      in a scenario (see experiments/README.md)"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        };
+        if !self.requests.is_empty() || !self.queries.is_empty() || self.track.is_some() {
+            return Err((
+                "scenarios",
+                "`scenarios` replace `requests` and `queries` (a plain spec is one scenario):                  move them into a scenario's steps"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The spec's scenarios, in the order written.
 #[derive(Debug, Clone, Default)]
 pub struct Scenarios(pub Vec<(String, ScenarioSpec)>);
@@ -430,14 +468,11 @@ pub fn check_templates(scenarios: &Scenarios, has_data: bool) -> Result<(), Temp
                 sources.push(String::from_utf8_lossy(&body.bytes()).into_owned());
             }
             for source in sources.iter().filter(|s| template::is_template(s)) {
-                if let Err(message) = template::check(source, &known) {
-                    let needle = offending(source, &known);
-                    return Err(TemplateError {
-                        message: format!("scenario {name}, step {}: {message}", request.id),
-                        needle,
-                    });
-                }
-                if !has_data && reads_row(source) {
+                let reads = template::check(source, &known).map_err(|message| TemplateError {
+                    message: format!("scenario {name}, step {}: {message}", request.id),
+                    needle: offending(source, &known),
+                })?;
+                if !has_data && reads.contains("row") {
                     return Err(TemplateError {
                         message: format!(
                             "scenario {name}, step {}: a template reads `row`, but the spec has \
@@ -452,13 +487,6 @@ pub fn check_templates(scenarios: &Scenarios, has_data: bool) -> Result<(), Temp
         }
     }
     Ok(())
-}
-
-fn reads_row(source: &str) -> bool {
-    let env = template::environment();
-    env.template_from_str(source)
-        .map(|t| t.undeclared_variables(false).contains("row"))
-        .unwrap_or(false)
 }
 
 /// The first `{{ ... }}` of a template that fails the check alone (else

@@ -327,13 +327,11 @@ impl<'a> ModeRun<'a> {
         }
         match message {
             agent_message::Kind::Started(started) => {
-                let request = match started.request {
-                    0 => d
-                        .schedule
+                let request = loadlab_proto::request_place(started.request).or_else(|| {
+                    d.schedule
                         .locate(started.index, self.round.per_item())
-                        .map(|(_, r)| r),
-                    r => Some(r as usize - 1),
-                };
+                        .map(|(_, r)| r)
+                });
                 if let Some(entry) = request.and_then(|r| self.round.entries.get(r)) {
                     observer.request_started(&agent, entry);
                 }
@@ -348,10 +346,8 @@ impl<'a> ModeRun<'a> {
                                 continue; // checked: the index is in the assignment
                             };
                             // A scenario's record names its step's request.
-                            let request = match record.request {
-                                0 => request,
-                                r => r as usize - 1,
-                            };
+                            let request =
+                                loadlab_proto::request_place(record.request).unwrap_or(request);
                             if request >= self.round.entries.len() {
                                 continue; // checked with the progress
                             }
