@@ -59,6 +59,32 @@ struct Pending {
 }
 
 impl Pending {
+    /// Keeps what `event` finished (a request, an iteration); returns how
+    /// many of what completes it completed (requests, or with scenarios
+    /// iterations) and how many of those failed.
+    fn take(&mut self, workload: &Workload, event: Event) -> (u64, u64) {
+        match event {
+            Event::Finished(outcome) => {
+                let failed = !outcome.ok();
+                self.add(workload, outcome);
+                match workload.scenarios {
+                    None => (1, u64::from(failed)),
+                    Some(_) => (0, 0),
+                }
+            }
+            Event::Iteration(ended) => {
+                let (done, last) = *ended;
+                if let Some(outcome) = last {
+                    self.add(workload, outcome);
+                }
+                let failed = done.error.is_some();
+                self.iteration(workload, done);
+                (1, u64::from(failed))
+            }
+            Event::Started { .. } => (0, 0),
+        }
+    }
+
     fn add(&mut self, workload: &Workload, outcome: Outcome) {
         // With scenarios, an index is an iteration: it is complete when
         // the iteration ends (`iteration`), not with each of its requests.
@@ -339,17 +365,10 @@ pub async fn run(
                         break;
                     }
                 }
-                Some(Event::Iteration(done)) => {
-                    completed += 1;
-                    errors += u64::from(done.error.is_some());
-                    pending.iteration(&workload, done);
-                }
-                Some(Event::Finished(outcome)) => {
-                    if !scenarios {
-                        completed += 1;
-                        errors += u64::from(!outcome.ok());
-                    }
-                    pending.add(&workload, outcome);
+                Some(event @ (Event::Finished(_) | Event::Iteration(_))) => {
+                    let (done, failed) = pending.take(&workload, event);
+                    completed += done;
+                    errors += failed;
                     let full = workload.live_events
                         || pending.records.len() >= BATCH
                         || pending.tally.count >= BATCH_REQUESTS;
@@ -383,21 +402,9 @@ pub async fn run(
         execution.abort();
         // What finished just before still counts.
         while let Ok(event) = received.try_recv() {
-            match event {
-                Event::Finished(outcome) => {
-                    if !scenarios {
-                        completed += 1;
-                        errors += u64::from(!outcome.ok());
-                    }
-                    pending.add(&workload, outcome);
-                }
-                Event::Iteration(done) => {
-                    completed += 1;
-                    errors += u64::from(done.error.is_some());
-                    pending.iteration(&workload, done);
-                }
-                Event::Started { .. } => {}
-            }
+            let (done, failed) = pending.take(&workload, event);
+            completed += done;
+            errors += failed;
         }
     }
     let execution = match (&mut execution).await {

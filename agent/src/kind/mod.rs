@@ -111,15 +111,17 @@ pub struct AsyncSession {
 
 impl AsyncSession {
     /// Runs one request of round `round`; `headers` carry the trace
-    /// context, when tracing.
+    /// context, when tracing (and a scenario's cookies and rendered
+    /// headers); `rendered`, what else a scenario's templates rendered.
     pub async fn call(
         &mut self,
         target: &Target,
         round: u64,
         headers: ::http::HeaderMap,
+        rendered: Option<&http::Rendered>,
     ) -> Outcome {
         match target {
-            Target::Http(target) => self.http.send(target, headers).await,
+            Target::Http(target) => self.http.send(target, headers, rendered).await,
             Target::Sql(target) => self.sql.query(target).await,
             Target::Track(target) => match &self.track {
                 Some(customers) => customers.update(target, round).await,
@@ -144,10 +146,16 @@ impl BlockingClients {
         }
     }
 
-    /// Runs one request, holding the calling thread until it is done.
-    pub fn call(&mut self, target: &Target, headers: ::http::HeaderMap) -> Outcome {
+    /// Runs one request, holding the calling thread until it is done (the
+    /// arguments as [`AsyncSession::call`]'s).
+    pub fn call(
+        &mut self,
+        target: &Target,
+        headers: ::http::HeaderMap,
+        rendered: Option<&http::Rendered>,
+    ) -> Outcome {
         match target {
-            Target::Http(target) => self.http.send(target, headers),
+            Target::Http(target) => self.http.send(target, headers, rendered),
             Target::Sql(target) => self.sql.query(target),
             // Tracking always waits with async tasks (its mode is the
             // tracker's); the runners never give it to blocking clients.

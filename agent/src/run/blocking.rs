@@ -64,8 +64,9 @@ pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
                     if let Some(mut iteration) = context.begin(&due, user) {
                         loop {
                             match iteration.next(&context) {
-                                Next::Send(started, target, headers) => {
-                                    let outcome = clients.call(&target, headers);
+                                Next::Send(started, headers) => {
+                                    let (target, rendered) = iteration.request();
+                                    let outcome = clients.call(target, headers, rendered);
                                     iteration.finished(&context, started, outcome);
                                 }
                                 Next::Think(pause) => futures_timer::Delay::new(pause).await,

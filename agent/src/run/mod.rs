@@ -53,8 +53,10 @@ pub enum Event {
         start_us: u64,
     },
     Finished(Outcome),
-    /// A scenario's iteration ended (its requests were `Finished` before).
-    Iteration(IterationDone),
+    /// A scenario's iteration ended: its requests were `Finished` before,
+    /// but for the last when it was its last step (sent with it: one event
+    /// for both).
+    Iteration(Box<(IterationDone, Option<Outcome>)>),
 }
 
 /// Counters the runners keep as they go, read by whoever reports progress.
@@ -172,7 +174,14 @@ impl Context {
     }
 
     /// Finishes a request: stamps the end first.
-    pub fn finish(&self, started: Started, mut outcome: Outcome) {
+    pub fn finish(&self, started: Started, outcome: Outcome) {
+        let _ = self
+            .events
+            .send(Event::Finished(self.complete(started, outcome)));
+    }
+
+    /// `outcome` of the request `started`, complete: its place and times.
+    pub fn complete(&self, started: Started, mut outcome: Outcome) -> Outcome {
         let end_us = self.clock.now_us();
         self.gauges.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Started {
@@ -191,7 +200,7 @@ impl Context {
         outcome.intended_us = intended_us;
         outcome.start_us = start_us;
         outcome.end_us = end_us;
-        let _ = self.events.send(Event::Finished(outcome));
+        outcome
     }
 
     /// Runs one request (or, with scenarios, one iteration for user
@@ -203,7 +212,7 @@ impl Context {
         }
         let mut started = self.start(due);
         let headers = std::mem::take(&mut started.headers);
-        let outcome = clients.call(self.target(&started), headers);
+        let outcome = clients.call(self.target(&started), headers, None);
         self.finish(started, outcome);
     }
 

@@ -1,7 +1,8 @@
 //! One iteration of a scenario, driven the same way by every runner: ask
 //! [`Iteration::next`] what to do — send a request (already started, its
-//! headers made), pause, or nothing more —, do it in the mode's own way,
-//! and hand a request's outcome back to [`Iteration::finished`]. The
+//! headers made; [`Iteration::request`] says what to send), pause, or
+//! nothing more —, do it in the mode's own way, and hand a request's
+//! outcome back to [`Iteration::finished`]. The
 //! iteration renders templates, keeps the cookie jar, checks and extracts,
 //! skips what follows a failed step, and reports itself at its end.
 
@@ -12,6 +13,7 @@ use cookie_store::CookieStore;
 
 use super::{Context, Event, Started};
 use crate::kind::Target;
+use crate::kind::http::Rendered;
 use crate::outcome::Outcome;
 use crate::scenario::template::Scope;
 use crate::scenario::{Scenarios, StepKind, think_for};
@@ -36,9 +38,9 @@ pub struct IterationDone {
 /// once, per step: boxing `Send` would cost an allocation per request.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Next {
-    /// Send `Target` with these headers (the trace context, the cookies);
-    /// the request is started.
-    Send(Started, Target, http::HeaderMap),
+    /// Send [`Iteration::request`] with these headers added (the trace
+    /// context, the cookies, rendered headers); the request is started.
+    Send(Started, http::HeaderMap),
     /// Pause this long (cancellable).
     Think(Duration),
     /// The iteration is over: call [`Iteration::end`].
@@ -53,14 +55,18 @@ pub(crate) struct Iteration {
     scope: Scope,
     /// The cookies of this iteration (a fresh jar each iteration, as k6's).
     jar: Option<CookieStore>,
-    /// Where the step under way was sent (cookies are stored for it).
-    sent_to: Option<Target>,
+    /// The request of the step under way: its target, and what its
+    /// templates rendered.
+    sending: Option<(Target, Option<Rendered>)>,
     error: Option<String>,
     skipped: Vec<usize>,
     think_us: u64,
     intended_us: u64,
     start_us: u64,
     sent: bool,
+    /// The outcome of the last step, when it is a request: sent with the
+    /// iteration's end.
+    last: Option<Outcome>,
 }
 
 impl Context {
@@ -104,13 +110,14 @@ impl Context {
                 vars: Default::default(),
             },
             jar: scenarios.cookies.then(CookieStore::default),
-            sent_to: None,
+            sending: None,
             error: None,
             skipped: Vec::new(),
             think_us: 0,
             intended_us,
             start_us,
             sent: false,
+            last: None,
         })
     }
 }
@@ -146,9 +153,15 @@ impl Iteration {
                 ..self.due
             };
             self.sent = true;
-            let target = scenarios.target(r, &context.workload.round, &self.scope);
+            let mut rendered_headers = http::HeaderMap::new();
+            let target = scenarios.target(
+                r,
+                &context.workload.round,
+                &self.scope,
+                &mut rendered_headers,
+            );
             let mut started = context.start(&due);
-            let target = match target {
+            let (target, rendered) = match target {
                 Ok(target) => target,
                 Err(why) => {
                     self.failed(context, r, &why);
@@ -158,11 +171,17 @@ impl Iteration {
                     continue;
                 }
             };
+            // The trace context (when tracing) and the rendered headers.
             let mut headers = std::mem::take(&mut started.headers);
+            if headers.is_empty() {
+                headers = rendered_headers;
+            } else if !rendered_headers.is_empty() {
+                headers.extend(rendered_headers);
+            }
             // An empty jar (most requests) costs nothing: no URL parsed.
             if let (Some(jar), Target::Http(http)) = (&self.jar, &target)
                 && jar.iter_any().next().is_some()
-                && let Ok(url) = url::Url::parse(&http.url)
+                && let Ok(url) = sent_url(http, rendered.as_ref())
             {
                 let cookies: Vec<String> = jar
                     .get_request_values(&url)
@@ -175,12 +194,20 @@ impl Iteration {
                     headers.insert(http::header::COOKIE, value);
                 }
             }
-            if self.jar.is_some() {
-                self.sent_to = Some(target.clone());
-            }
-            return Next::Send(started, target, headers);
+            self.sending = Some((target, rendered));
+            return Next::Send(started, headers);
         }
         Next::Done
+    }
+
+    /// The request to send after [`Next::Send`]: its target, and what its
+    /// templates rendered.
+    pub fn request(&self) -> (&Target, Option<&Rendered>) {
+        let (target, rendered) = self
+            .sending
+            .as_ref()
+            .expect("a request is asked for only after Next::Send");
+        (target, rendered.as_ref())
     }
 
     /// The request of the step just sent finished with `outcome`: keep its
@@ -189,8 +216,9 @@ impl Iteration {
         let scenarios = context.scenarios();
         let step = &scenarios.list[self.scenario].steps[self.step - 1];
         let r = started.request;
-        if let (Some(jar), Some(reply), Some(Target::Http(http))) =
-            (&mut self.jar, &outcome.reply, self.sent_to.take())
+        let sending = self.sending.take();
+        if let (Some(jar), Some(reply), Some((Target::Http(http), rendered))) =
+            (&mut self.jar, &outcome.reply, &sending)
         {
             let mut set = reply
                 .headers
@@ -198,7 +226,7 @@ impl Iteration {
                 .iter()
                 .peekable();
             if set.peek().is_some()
-                && let Ok(url) = url::Url::parse(&http.url)
+                && let Ok(url) = sent_url(http, rendered.as_ref())
             {
                 for value in set {
                     if let Ok(value) = value.to_str() {
@@ -236,7 +264,11 @@ impl Iteration {
         if let Some(error) = &outcome.error {
             self.failed(context, r, error);
         }
-        context.finish(started, outcome);
+        if self.step == scenarios.list[self.scenario].steps.len() {
+            self.last = Some(context.complete(started, outcome));
+        } else {
+            context.finish(started, outcome);
+        }
     }
 
     fn failed(&mut self, context: &Context, r: usize, why: &str) {
@@ -261,11 +293,24 @@ impl Iteration {
             skipped: self.skipped,
             think_us: self.think_us,
         };
-        let _ = context.events.send(Event::Iteration(done));
+        let _ = context
+            .events
+            .send(Event::Iteration(Box::new((done, self.last))));
     }
 
     fn steps_len(&self, context: &Context) -> usize {
         context.scenarios().list[self.scenario].steps.len()
+    }
+}
+
+/// The URL a request went to: its rendered one, else its target's.
+fn sent_url(
+    target: &crate::kind::http::HttpTarget,
+    rendered: Option<&Rendered>,
+) -> Result<url::Url, url::ParseError> {
+    match rendered.and_then(|r| r.uri.as_ref()) {
+        Some(uri) => url::Url::parse(&uri.to_string()),
+        None => url::Url::parse(&target.url),
     }
 }
 
@@ -283,8 +328,9 @@ impl Context {
         };
         loop {
             match iteration.next(self) {
-                Next::Send(started, target, headers) => {
-                    let outcome = clients.call(&target, headers);
+                Next::Send(started, headers) => {
+                    let (target, rendered) = iteration.request();
+                    let outcome = clients.call(target, headers, rendered);
                     iteration.finished(self, started, outcome);
                 }
                 Next::Think(pause) => {

@@ -135,7 +135,7 @@ async fn work(pool: Arc<Pool>, user: u64) {
             let mut started = context.start(&due);
             let headers = std::mem::take(&mut started.headers);
             let outcome = session
-                .call(context.target(&started), started.round, headers)
+                .call(context.target(&started), started.round, headers, None)
                 .await;
             context.finish(started, outcome);
         }
@@ -150,8 +150,9 @@ async fn iterate(context: &Context, session: &mut AsyncSession, due: &Due, user:
     };
     loop {
         match iteration.next(context) {
-            Next::Send(started, target, headers) => {
-                let outcome = session.call(&target, started.round, headers).await;
+            Next::Send(started, headers) => {
+                let (target, rendered) = iteration.request();
+                let outcome = session.call(target, started.round, headers, rendered).await;
                 iteration.finished(context, started, outcome);
             }
             Next::Think(pause) => tokio::select! {

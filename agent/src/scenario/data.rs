@@ -2,11 +2,47 @@
 //! a template value once (iterations share it, nothing is copied per
 //! request), handed out in the spec's order.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use loadlab_proto::v1;
 use minijinja::Value;
+
+/// A data row as templates see it: a map of its columns' values.
+#[derive(Debug)]
+pub struct Row {
+    /// The file's columns (one list for every row).
+    columns: Arc<[String]>,
+    values: Box<[String]>,
+}
+
+impl Row {
+    /// The value of column `column` (by its place in the file's header).
+    pub fn value(&self, column: usize) -> Option<&str> {
+        self.values.get(column).map(String::as_str)
+    }
+}
+
+impl minijinja::value::Object for Row {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        let at = self.columns.iter().position(|c| c == name)?;
+        Some(Value::from(self.values[at].as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.columns
+                .iter()
+                .map(|c| Value::from(c.as_str()))
+                .collect(),
+        )
+    }
+}
 
 /// How rows are handed to iterations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +60,8 @@ pub enum Order {
 /// The rows of a workload.
 #[derive(Debug)]
 pub struct Data {
+    /// The file's columns, in its order.
+    pub columns: Arc<[String]>,
     rows: Vec<Value>,
     order: Order,
     share: u64,
@@ -35,6 +73,7 @@ pub struct Data {
 
 impl Data {
     pub fn from_wire(wire: &v1::DataRows) -> Result<Data, String> {
+        let columns: Arc<[String]> = wire.columns.clone().into();
         let mut rows = Vec::with_capacity(wire.rows.len());
         for (n, row) in wire.rows.iter().enumerate() {
             if row.values.len() != wire.columns.len() {
@@ -44,13 +83,10 @@ impl Data {
                     wire.columns.len()
                 ));
             }
-            let map: BTreeMap<&str, &str> = wire
-                .columns
-                .iter()
-                .map(String::as_str)
-                .zip(row.values.iter().map(String::as_str))
-                .collect();
-            rows.push(Value::from_serialize(&map));
+            rows.push(Value::from_object(Row {
+                columns: columns.clone(),
+                values: row.values.clone().into_boxed_slice(),
+            }));
         }
         let order = match v1::DataOrder::try_from(wire.order) {
             Ok(v1::DataOrder::Sequential) => Order::Sequential,
@@ -59,6 +95,7 @@ impl Data {
             Err(_) => return Err(format!("unknown data order {}", wire.order)),
         };
         Ok(Data {
+            columns,
             rows,
             order,
             share: wire.share,

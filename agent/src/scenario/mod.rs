@@ -22,11 +22,11 @@ use std::time::Duration;
 use loadlab_proto::v1;
 
 use crate::kind::Target;
-use crate::kind::http::{HttpTarget, Keep};
+use crate::kind::http::{HttpTarget, Keep, Rendered};
 use crate::workload::Request;
 use data::Data;
 use extract::Extract;
-use template::{Scope, Templates};
+use template::{Scope, TemplateId, Templates};
 
 /// The scenarios of a workload, ready to run.
 #[derive(Debug)]
@@ -63,18 +63,20 @@ pub enum StepKind {
     Think { min: Duration, max: Duration },
 }
 
-/// A templated HTTP request: the wire request, and the names its templated
-/// parts are compiled under (`{request}.url`, `{request}.h{i}`,
-/// `{request}.body`; `None`: sent as written).
+/// A templated HTTP request: the wire request, and its templated parts
+/// compiled (`None`: sent as written).
 #[derive(Debug)]
 struct HttpTemplate {
     wire: v1::HttpRequest,
     /// Rendered onto the stand-in target, not parsed again: no header it
     /// templates is given twice (else the wire request is rendered whole).
     onto_stand_in: bool,
-    url: Option<String>,
-    headers: Vec<Option<String>>,
-    body: Option<String>,
+    url: Option<TemplateId>,
+    /// By the wire request's headers: their names, parsed once, and
+    /// their templates.
+    headers: Vec<Option<TemplateId>>,
+    names: Vec<http::HeaderName>,
+    body: Option<TemplateId>,
     keep: Keep,
 }
 
@@ -94,8 +96,8 @@ impl Scenarios {
         // Cookies are read from every response's headers.
         let mut keep = vec![
             Keep {
-                headers: assignment.cookies,
-                body: false,
+                cookies: assignment.cookies,
+                ..Keep::default()
             };
             round.len()
         ];
@@ -152,7 +154,8 @@ impl Scenarios {
         if total == 0 {
             return Err("scenarios whose weights add up to 0".to_owned());
         }
-        let mut templates = Templates::default();
+        let data = assignment.data.as_ref().map(Data::from_wire).transpose()?;
+        let mut templates = Templates::new(data.as_ref().map_or(&[][..], |d| &d.columns[..]));
         let mut http = Vec::with_capacity(round.len());
         for (r, request) in assignment.requests.iter().enumerate() {
             let Some(v1::request::Kind::Http(wire)) = &request.kind else {
@@ -167,27 +170,32 @@ impl Scenarios {
                 http.push(None);
                 continue;
             }
-            let mut add = |part: String, source: &str| -> Result<Option<String>, String> {
+            let mut add = |source: &str| -> Result<Option<TemplateId>, String> {
                 if !template::is_template(source) {
                     return Ok(None);
                 }
-                let name = format!("{r}.{part}");
-                templates.add(name.clone(), source.to_owned())?;
-                Ok(Some(name))
+                templates.add(source.to_owned()).map(Some)
             };
-            let url = add("url".into(), &wire.url)?;
+            let url = add(&wire.url)?;
             let headers = wire
                 .headers
                 .iter()
-                .enumerate()
-                .map(|(i, h)| add(format!("h{i}"), &h.value))
+                .map(|h| add(&h.value))
                 .collect::<Result<Vec<_>, _>>()?;
-            let body = add("body".into(), &String::from_utf8_lossy(&wire.body))?;
+            let body = add(&String::from_utf8_lossy(&wire.body))?;
             let mut target = HttpTarget::from_wire(&stand_in(wire))
                 .map_err(|why| format!("request {:?} {why}", request.id))?;
             target.url = wire.url.clone();
             target.keep = keep[r];
             round[r].target = Target::Http(std::sync::Arc::new(target));
+            let names = wire
+                .headers
+                .iter()
+                .map(|h| {
+                    http::HeaderName::from_bytes(h.name.as_bytes())
+                        .map_err(|_| format!("{:?} is not an HTTP header name", h.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let templated_twice = headers.iter().zip(&wire.headers).any(|(name, h)| {
                 name.is_some()
                     && wire
@@ -202,11 +210,11 @@ impl Scenarios {
                 wire: wire.clone(),
                 url,
                 headers,
+                names,
                 body,
                 keep: keep[r],
             }));
         }
-        let data = assignment.data.as_ref().map(Data::from_wire).transpose()?;
         Ok(Some(Scenarios {
             list,
             cumulative,
@@ -225,46 +233,51 @@ impl Scenarios {
         self.cumulative.partition_point(|&sum| sum <= point)
     }
 
-    /// The target request `r` is sent to in `scope`: rendered when it is
-    /// templated, else `round`'s own.
-    pub fn target(&self, r: usize, round: &[Request], scope: &Scope) -> Result<Target, String> {
+    /// The target request `r` is sent to in `scope`: `round`'s own, with
+    /// what its templates rendered (their headers put in `headers`,
+    /// replacing the target's own), or — when a template changes the host
+    /// or a header given twice — a target made anew.
+    pub fn target(
+        &self,
+        r: usize,
+        round: &[Request],
+        scope: &Scope,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(Target, Option<Rendered>), String> {
         let Some(Some(template)) = self.http.get(r) else {
-            return Ok(round[r].target.clone());
+            return Ok((round[r].target.clone(), None));
         };
-        let scope = scope.value();
-        let render = |name: &Option<String>| {
-            name.as_ref()
-                .map(|name| self.templates.render(name, &scope))
-                .transpose()
-        };
+        let render =
+            |id: &Option<TemplateId>| id.map(|id| self.templates.render(id, scope)).transpose();
         let url = render(&template.url)?;
-        let headers = template
+        let values = template
             .headers
             .iter()
             .map(render)
             .collect::<Result<Vec<_>, _>>()?;
         let body = render(&template.body)?;
         // Most templates change a path, a query, a header's value or the
-        // body: rendered onto the stand-in, nothing is parsed again.
+        // body: those go with the stand-in target, nothing copied or
+        // parsed again.
         if let (true, Target::Http(stand_in)) = (template.onto_stand_in, &round[r].target) {
-            let mut target = HttpTarget::clone(stand_in);
-            let onto = match &url {
-                Some(url) => target.with_url(url).is_ok(),
-                None => {
-                    target.url.clone_from(&template.wire.url);
-                    true
-                }
-            };
-            if onto {
-                for (header, value) in template.wire.headers.iter().zip(&headers) {
+            let uri = url
+                .as_deref()
+                .map(|url| stand_in.rendered_uri(url))
+                .transpose();
+            if let Ok(uri) = uri {
+                for (name, value) in template.names.iter().zip(&values) {
                     if let Some(value) = value {
-                        target.with_header(&header.name, value)?;
+                        let value = http::HeaderValue::from_str(value).map_err(|_| {
+                            format!("header {name}: {value:?} is not a header value")
+                        })?;
+                        headers.insert(name.clone(), value);
                     }
                 }
-                if let Some(body) = body {
-                    target.with_body(body.into_bytes());
-                }
-                return Ok(Target::Http(std::sync::Arc::new(target)));
+                let rendered = Rendered {
+                    uri,
+                    body: body.map(|body| bytes::Bytes::from(body.into_bytes())),
+                };
+                return Ok((round[r].target.clone(), Some(rendered)));
             }
         }
         // Else (a templated host) the wire request is rendered whole.
@@ -272,7 +285,7 @@ impl Scenarios {
         if let Some(url) = url {
             wire.url = url;
         }
-        for (header, value) in wire.headers.iter_mut().zip(headers) {
+        for (header, value) in wire.headers.iter_mut().zip(values) {
             if let Some(value) = value {
                 header.value = value;
             }
@@ -282,7 +295,7 @@ impl Scenarios {
         }
         let mut target = HttpTarget::from_wire(&wire)?;
         target.keep = template.keep;
-        Ok(Target::Http(std::sync::Arc::new(target)))
+        Ok((Target::Http(std::sync::Arc::new(target)), None))
     }
 }
 
@@ -393,17 +406,24 @@ mod tests {
             vars: [("token".to_owned(), minijinja::Value::from("t"))].into(),
             ..Scope::default()
         };
-        let Target::Http(target) = scenarios.target(0, &round, &scope).unwrap() else {
+        let mut headers = http::HeaderMap::new();
+        let (target, rendered) = scenarios.target(0, &round, &scope, &mut headers).unwrap();
+        let rendered = rendered.expect("rendered onto the stand-in");
+        let uri = rendered.uri.expect("a rendered url");
+        assert_eq!(uri, "http://127.0.0.1:1/items/7");
+        assert_eq!(headers["authorization"], "Bearer t");
+        assert_eq!(rendered.body.as_deref(), Some(&br#"{"user":"ana"}"#[..]));
+        let (Target::Http(target), Target::Http(stand_in)) = (&target, &round[0].target) else {
             panic!("not http")
         };
-        assert_eq!(target.url, "http://127.0.0.1:1/items/7");
-        assert_eq!(target.header("authorization"), Some("Bearer t"));
-        assert_eq!(target.body_text(), r#"{"user":"ana"}"#);
-        let Target::Http(stand_in) = &round[0].target else {
-            panic!("not http")
-        };
+        assert!(
+            std::sync::Arc::ptr_eq(target, stand_in),
+            "the stand-in, not a copy"
+        );
         assert_eq!(stand_in.url, "http://127.0.0.1:1/items/{{ row.id }}");
-        let error = scenarios.target(0, &round, &Scope::default()).unwrap_err();
+        let error = scenarios
+            .target(0, &round, &Scope::default(), &mut headers)
+            .unwrap_err();
         assert!(error.contains("undefined"), "{error}");
     }
 
@@ -442,8 +462,11 @@ mod tests {
             user: 3,
             ..Scope::default()
         };
-        let Target::Http(target) = scenarios.target(0, &round, &scope).unwrap() else {
-            panic!("not http")
+        let (Target::Http(target), None) = scenarios
+            .target(0, &round, &scope, &mut http::HeaderMap::new())
+            .unwrap()
+        else {
+            panic!("not http, or rendered onto the stand-in")
         };
         assert_eq!(target.url, "http://api.test:8080/x?u=3");
         assert_eq!(target.header("host"), Some("api.test:8080"));

@@ -99,42 +99,244 @@ pub fn describe(error: &minijinja::Error) -> String {
     }
 }
 
-/// The templates of one workload, compiled once.
+/// A compiled template of a [`Templates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateId(usize);
+
+/// The templates of one workload, compiled once. Each is compiled by
+/// minijinja (which checks it); one made only of text and the common
+/// expressions — a name (`{{ token }}`), a row's column (`{{ row.user }}`),
+/// `{{ random(a, b) }}` with whole numbers, `{{ uuid() }}` — is then
+/// rendered by writing its parts directly (the same values, formatted as
+/// minijinja formats them), without starting minijinja's VM per request;
+/// any other (filters, tags, operators, ...) is rendered by minijinja.
 pub struct Templates {
     env: Environment<'static>,
+    /// The data file's columns (`row.X` is read by its place).
+    columns: Vec<String>,
+    /// Names a template cannot read from its scope: the environment's
+    /// globals (`range`, `random`, ...) and Jinja's literals.
+    reserved: Vec<String>,
+    list: Vec<Compiled>,
+}
+
+enum Compiled {
+    Parts {
+        source: String,
+        parts: Vec<Part>,
+    },
+    /// Rendered by minijinja, under this name.
+    Engine(String),
+}
+
+enum Part {
+    Text(String),
+    /// A scope's name, then attributes looked up on it.
+    Lookup(Vec<String>),
+    /// `row.X`: the row's value in this column.
+    Column(usize),
+    Random(i64, i64),
+    Uuid,
 }
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Templates")
+        write!(f, "Templates({})", self.list.len())
     }
 }
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates { env: environment() }
+        Templates::new(&[])
     }
 }
 
 impl Templates {
-    /// Compiles `source` under `name`.
-    pub fn add(&mut self, name: String, source: String) -> Result<(), String> {
-        self.env
-            .add_template_owned(name, source.clone())
-            .map_err(|e| format!("template {source:?}: {}", describe(&e)))
+    /// Templates that read rows of these columns.
+    pub fn new(columns: &[String]) -> Self {
+        let env = environment();
+        let mut reserved: Vec<String> = env.globals().map(|(name, _)| name.to_owned()).collect();
+        reserved.extend(["true", "false", "none", "True", "False", "None"].map(str::to_owned));
+        Templates {
+            env,
+            columns: columns.to_vec(),
+            reserved,
+            list: Vec::new(),
+        }
     }
 
-    /// Renders the template `name` in `scope` (a [`Scope::value`]); the
-    /// error says why not.
-    pub fn render(&self, name: &str, scope: &Value) -> Result<String, String> {
+    /// Compiles `source`; the error says why it does not compile.
+    pub fn add(&mut self, source: String) -> Result<TemplateId, String> {
+        let name = format!("t{}", self.list.len());
+        self.env
+            .add_template_owned(name.clone(), source.clone())
+            .map_err(|e| format!("template {source:?}: {}", describe(&e)))?;
+        let compiled = match parts(&source, &self.reserved, &self.columns) {
+            Some(parts) => Compiled::Parts { source, parts },
+            None => Compiled::Engine(name),
+        };
+        self.list.push(compiled);
+        Ok(TemplateId(self.list.len() - 1))
+    }
+
+    /// Whether `id` is rendered without minijinja's VM.
+    pub fn is_direct(&self, id: TemplateId) -> bool {
+        matches!(self.list.get(id.0), Some(Compiled::Parts { .. }))
+    }
+
+    /// Renders the template `id` in `scope`; the error says why not.
+    pub fn render(&self, id: TemplateId, scope: &Scope) -> Result<String, String> {
+        match self.list.get(id.0) {
+            Some(Compiled::Parts { source, parts }) => render_parts(source, parts, scope),
+            Some(Compiled::Engine(name)) => self.render_engine(name, scope),
+            None => Err(format!("no template {}", id.0)),
+        }
+    }
+
+    /// Renders `id` with minijinja's VM whatever its form (for tests that
+    /// compare the two ways).
+    #[cfg(test)]
+    fn render_by_engine(&self, id: TemplateId, scope: &Scope) -> Result<String, String> {
+        self.render_engine(&format!("t{}", id.0), scope)
+    }
+
+    fn render_engine(&self, name: &str, scope: &Scope) -> Result<String, String> {
         let template = self
             .env
             .get_template(name)
             .map_err(|e| format!("template {name}: {}", describe(&e)))?;
         template
-            .render(scope)
+            .render(scope.value())
             .map_err(|e| format!("template {:?}: {}", template.source(), describe(&e)))
     }
+}
+
+/// `source` as text and common expressions, when it is only that (and
+/// renders as minijinja would: no tags, comments or whitespace control,
+/// no trailing newline, which minijinja drops); `None` otherwise.
+fn parts(source: &str, reserved: &[String], columns: &[String]) -> Option<Vec<Part>> {
+    if source.contains("{%") || source.contains("{#") || source.ends_with('\n') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            parts.push(Part::Text(rest[..open].to_owned()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        parts.push(expression(&after[..close], reserved, columns)?);
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Some(parts)
+}
+
+fn expression(text: &str, reserved: &[String], columns: &[String]) -> Option<Part> {
+    // Whitespace control (`{{-`, `-}}`) and anything but plain spaces
+    // around the expression are left to minijinja.
+    if text.starts_with(['-', '+']) || text.ends_with(['-', '+']) {
+        return None;
+    }
+    let text = text.trim_matches(' ');
+    if let Some(args) = text
+        .strip_prefix("random(")
+        .and_then(|t| t.strip_suffix(')'))
+    {
+        let (a, b) = args.split_once(',')?;
+        let (a, b) = (integer(a)?, integer(b)?);
+        // A reversed range fails in minijinja, with its message.
+        return (a <= b).then_some(Part::Random(a, b));
+    }
+    if text == "uuid()" {
+        return Some(Part::Uuid);
+    }
+    let names: Vec<&str> = text.split('.').collect();
+    let is_ident = |name: &&str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !names.iter().all(is_ident) || reserved.iter().any(|r| r == names[0]) {
+        return None;
+    }
+    if let ["row", column] = names[..]
+        && let Some(at) = columns.iter().position(|c| c == column)
+    {
+        return Some(Part::Column(at));
+    }
+    Some(Part::Lookup(names.into_iter().map(str::to_owned).collect()))
+}
+
+/// A whole number as minijinja reads one: digits, perhaps after a minus.
+fn integer(text: &str) -> Option<i64> {
+    let text = text.trim_matches(' ');
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn render_parts(source: &str, parts: &[Part], scope: &Scope) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(source.len() + 16);
+    for part in parts {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Lookup(names) => {
+                let undefined = || {
+                    format!(
+                        "template {source:?}: undefined value ({} is not defined)",
+                        names.join(".")
+                    )
+                };
+                let mut value = scope.get(&names[0]).ok_or_else(undefined)?;
+                for name in &names[1..] {
+                    value = value.get_attr(name).map_err(|_| undefined())?;
+                }
+                if value.is_undefined() {
+                    return Err(undefined());
+                }
+                match value.as_str() {
+                    Some(text) if value.kind() == minijinja::value::ValueKind::String => {
+                        out.push_str(text)
+                    }
+                    _ => {
+                        let _ = write!(out, "{value}");
+                    }
+                }
+            }
+            Part::Column(at) => {
+                let value = scope
+                    .row
+                    .as_ref()
+                    .and_then(|row| row.downcast_object_ref::<super::data::Row>())
+                    .and_then(|row| row.value(*at));
+                match value {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        return Err(format!(
+                            "template {source:?}: undefined value (row is not defined)"
+                        ));
+                    }
+                }
+            }
+            Part::Random(a, b) => {
+                let _ = write!(out, "{}", rand::random_range(*a..=*b));
+            }
+            Part::Uuid => {
+                let mut buffer = uuid::Uuid::encode_buffer();
+                out.push_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What an iteration's templates see: its row, the user's number, the
@@ -148,8 +350,18 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// What templates see, made once per request: an object that answers
-    /// each name as it is looked up (nothing serialized).
+    /// The value of `name`, as templates see it.
+    fn get(&self, name: &str) -> Option<Value> {
+        match name {
+            "row" => self.row.clone(),
+            "user" => Some(Value::from(self.user)),
+            "iteration" => Some(Value::from(self.iteration)),
+            name => self.vars.get(name).cloned(),
+        }
+    }
+
+    /// What minijinja's templates see: an object that answers each name
+    /// as it is looked up (nothing serialized).
     pub fn value(&self) -> Value {
         Value::from_object(self.clone())
     }
@@ -157,12 +369,7 @@ impl Scope {
 
 impl minijinja::value::Object for Scope {
     fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
-        match key.as_str()? {
-            "row" => self.row.clone(),
-            "user" => Some(Value::from(self.user)),
-            "iteration" => Some(Value::from(self.iteration)),
-            name => self.vars.get(name).cloned(),
-        }
+        self.get(key.as_str()?)
     }
 }
 
@@ -170,34 +377,125 @@ impl minijinja::value::Object for Scope {
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_rows_variables_and_functions() {
-        let mut templates = Templates::default();
-        templates
-            .add(
-                "t".into(),
-                "/u/{{ row.user }}/{{ token }}/{{ user }}-{{ iteration }}".into(),
-            )
-            .unwrap();
-        templates
-            .add(
-                "r".into(),
-                "{{ random(3, 3) }} {{ uuid() | length }}".into(),
-            )
-            .unwrap();
-        let mut row = BTreeMap::new();
-        row.insert("user", "ana");
-        let scope = Scope {
-            row: Some(Value::from_serialize(&row)),
+    const COLUMNS: [&str; 2] = ["user", "id"];
+
+    /// A scope whose row is a data file's (`user: ana, id: 7`).
+    fn scope() -> Scope {
+        let data = super::super::data::Data::from_wire(&loadlab_proto::v1::DataRows {
+            columns: COLUMNS.map(str::to_owned).to_vec(),
+            rows: vec![loadlab_proto::v1::Row {
+                values: vec!["ana".into(), "7".into()],
+            }],
+            file: "users.csv".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        Scope {
+            row: data.next(),
             user: 4,
             iteration: 9,
-            vars: [("token".to_owned(), Value::from("t0k"))].into(),
-        };
-        assert_eq!(
-            templates.render("t", &scope.value()).unwrap(),
-            "/u/ana/t0k/4-9"
+            vars: [
+                ("token".to_owned(), Value::from("t0k")),
+                ("count".to_owned(), Value::from(3.5)),
+                ("ids".to_owned(), Value::from(vec![1, 2])),
+                ("nothing".to_owned(), Value::from(())),
+                ("yes".to_owned(), Value::from(true)),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn renders_rows_variables_and_functions() {
+        let mut templates = Templates::new(&COLUMNS.map(str::to_owned));
+        let t = templates
+            .add("/u/{{ row.user }}/{{ token }}/{{ user }}-{{ iteration }}".into())
+            .unwrap();
+        let r = templates
+            .add("{{ random(3, 3) }} {{ uuid() | length }}".into())
+            .unwrap();
+        assert!(templates.is_direct(t));
+        assert!(!templates.is_direct(r), "a filter is minijinja's");
+        assert_eq!(templates.render(t, &scope()).unwrap(), "/u/ana/t0k/4-9");
+        assert_eq!(templates.render(r, &scope()).unwrap(), "3 36");
+        let u = templates.add("{{uuid()}}".into()).unwrap();
+        assert!(templates.is_direct(u));
+        let uuid = templates.render(u, &scope()).unwrap();
+        assert!(uuid::Uuid::parse_str(&uuid).is_ok(), "{uuid}");
+        assert_ne!(uuid, templates.render(u, &scope()).unwrap());
+    }
+
+    /// The direct way renders what minijinja renders, value for value,
+    /// and fails where it fails; what it cannot render the same way is
+    /// left to minijinja.
+    #[test]
+    fn direct_rendering_matches_minijinja() {
+        let direct = [
+            "{{ row.id }}",
+            "{{ row }}",
+            "plain text, no expression",
+            "",
+            "{{ row.user }}",
+            "/items/{{row.id}}?u={{ user }}&i={{  iteration  }}",
+            r#"{"user":"{{ row.user }}","n":{{ count }},"ids":{{ ids }}}"#,
+            "{{ nothing }}|{{ yes }}|{{ token }}}}",
+            "}} {{ token }} {",
+            "{{ random(-2, -2) }}/{{ random( 5 ,5 ) }}",
+        ];
+        let engine = [
+            "{{ row.user | upper }}",
+            "{{ row['user'] }}",
+            "{% if token %}yes{% endif %}",
+            "{# comment #}{{ token }}",
+            "{{- token -}}",
+            "{{ token }}\n",
+            "{{ true }}/{{ none }}",
+            "{{ range(2) }}",
+            "{{ random(1_0, 1_0) }}",
+            "{{ user + 1 }}",
+            r#"{{ "}}" }}"#,
+        ];
+        let mut templates = Templates::new(&COLUMNS.map(str::to_owned));
+        for (source, is_direct) in direct
+            .iter()
+            .map(|s| (s, true))
+            .chain(engine.iter().map(|s| (s, false)))
+        {
+            let id = templates.add((*source).to_owned()).unwrap();
+            assert_eq!(templates.is_direct(id), is_direct, "{source:?}");
+            assert_eq!(
+                templates.render(id, &scope()),
+                templates.render_by_engine(id, &scope()),
+                "{source:?}"
+            );
+        }
+        for failing in [
+            "{{ row.missing }}",
+            "{{ row.user.x }}",
+            "{{ missing }}",
+            "{{ missing.x }}",
+            "{{ token.x }}",
+            "{{ nothing.x }}",
+        ] {
+            let id = templates.add(failing.to_owned()).unwrap();
+            assert!(templates.is_direct(id), "{failing:?}");
+            let direct = templates.render(id, &scope()).unwrap_err();
+            assert!(direct.contains("undefined"), "{failing:?}: {direct}");
+            let engine = templates.render_by_engine(id, &scope());
+            assert!(engine.is_err(), "{failing:?}: minijinja gave {engine:?}");
+        }
+        let column = templates.add("{{ row.user }}".into()).unwrap();
+        let error = templates.render(column, &Scope::default()).unwrap_err();
+        assert!(error.contains("undefined"), "without a row: {error}");
+        assert!(
+            templates
+                .render_by_engine(column, &Scope::default())
+                .is_err()
         );
-        assert_eq!(templates.render("r", &scope.value()).unwrap(), "3 36");
+        let reversed = templates.add("{{ random(3, 1) }}".into()).unwrap();
+        assert!(!templates.is_direct(reversed));
+        let error = templates.render(reversed, &scope()).unwrap_err();
+        assert!(error.contains("above the second"), "{error}");
     }
 
     #[test]
@@ -209,15 +507,10 @@ mod tests {
         let error = check("/x/{{ oops(", &[]).unwrap_err();
         assert!(error.contains("syntax error"), "{error}");
         let mut templates = Templates::default();
-        templates
-            .add("t".into(), "{{ row.missing }}".into())
-            .unwrap();
-        let scope = Scope {
-            row: Some(Value::from_serialize(BTreeMap::from([("user", "a")]))),
-            ..Scope::default()
-        };
-        let error = templates.render("t", &scope.value()).unwrap_err();
+        let id = templates.add("{{ row.missing }}".into()).unwrap();
+        let error = templates.render(id, &scope()).unwrap_err();
         assert!(error.contains("undefined"), "{error}");
+        assert!(error.contains("row.missing"), "{error}");
     }
 
     #[test]

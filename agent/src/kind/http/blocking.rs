@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tls::Tls;
-use super::{HttpError, HttpTarget, INJECTED};
+use super::{HttpError, HttpTarget, INJECTED, Rendered};
 use crate::outcome::{BodyPrefix, Outcome};
 
 /// The blocking client: the calling thread waits until the reply arrives.
@@ -59,10 +59,20 @@ impl BlockingClient {
     }
 
     /// Sends the target's request with `headers` added (the trace context,
-    /// when tracing).
-    pub fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+    /// when tracing; a scenario's cookies and rendered headers), and what
+    /// a scenario's templates `rendered`.
+    pub fn send(
+        &mut self,
+        target: &HttpTarget,
+        headers: http::HeaderMap,
+        rendered: Option<&Rendered>,
+    ) -> Outcome {
         let timeout = self.timeout;
-        let request = target.request(&target.uri, target.body.as_ref(), headers);
+        let request = target.request(
+            target.uri(rendered, false),
+            target.body(rendered).as_ref(),
+            headers,
+        );
         let mut response = match self.agent(target.tls.as_ref()).run(request) {
             Ok(response) => response,
             Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use super::{HttpError, HttpTarget, INJECTED};
+use super::{HttpError, HttpTarget, INJECTED, Rendered};
 use crate::outcome::{BodyPrefix, Outcome};
 
 /// The async client of one worker: an HTTP/1 connection per host, kept
@@ -30,10 +30,16 @@ impl AsyncClient {
     }
 
     /// Sends the target's request with `headers` added (the trace context,
-    /// when tracing).
-    pub async fn send(&mut self, target: &HttpTarget, headers: http::HeaderMap) -> Outcome {
+    /// when tracing; a scenario's cookies and rendered headers), and what
+    /// a scenario's templates `rendered`.
+    pub async fn send(
+        &mut self,
+        target: &HttpTarget,
+        headers: http::HeaderMap,
+        rendered: Option<&Rendered>,
+    ) -> Outcome {
         let timeout = self.timeout;
-        let exchange = self.exchange(target, headers);
+        let exchange = self.exchange(target, headers, rendered);
         let result = match timeout {
             Some(limit) => match tokio::time::timeout(limit, exchange).await {
                 Ok(result) => result,
@@ -55,6 +61,7 @@ impl AsyncClient {
         &mut self,
         target: &HttpTarget,
         headers: http::HeaderMap,
+        rendered: Option<&Rendered>,
     ) -> Result<Outcome, HttpError> {
         let timeout = self.timeout;
         let sender = self.connection(target).await?;
@@ -62,7 +69,11 @@ impl AsyncClient {
             .ready()
             .await
             .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-        let request = target.request(&target.origin, Full::new(target.body.clone()), headers);
+        let request = target.request(
+            target.uri(rendered, true),
+            Full::new(target.body(rendered).clone()),
+            headers,
+        );
         let response = sender
             .send_request(request)
             .await

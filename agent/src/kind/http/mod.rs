@@ -58,27 +58,46 @@ pub struct HttpTarget {
     pub keep: Keep,
 }
 
-/// What of a response a scenario step reads: its headers (cookies, a
-/// header to extract), its body (a JSONPath or a regex, `contains`).
+/// What a scenario's templates rendered of one request, sent with its
+/// stand-in target: nothing of the target is copied per request (rendered
+/// headers go with the request's added headers).
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The URL (on the stand-in's scheme and host).
+    pub uri: Option<http::Uri>,
+    pub body: Option<Bytes>,
+}
+
+/// What of a response a scenario step reads: its headers (a header to
+/// extract), its cookies, its body (a JSONPath or a regex, `contains`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Keep {
     pub headers: bool,
+    /// Its `Set-Cookie` headers (the only headers kept for the cookie jar:
+    /// most responses set none, and then nothing is kept).
+    pub cookies: bool,
     pub body: bool,
 }
 
 impl Keep {
     /// The reply to fill as the response streams in, when anything is kept.
     fn reply(self, headers: &http::HeaderMap) -> Option<Box<crate::outcome::Reply>> {
-        (self.headers || self.body).then(|| {
-            Box::new(crate::outcome::Reply {
-                headers: if self.headers {
-                    headers.clone()
-                } else {
-                    http::HeaderMap::new()
-                },
-                body: Vec::new(),
-            })
-        })
+        let cookies = self.cookies && headers.contains_key(http::header::SET_COOKIE);
+        if !(self.headers || self.body || cookies) {
+            return None;
+        }
+        let mut kept = http::HeaderMap::new();
+        if self.headers {
+            kept.clone_from(headers);
+        } else if cookies {
+            for value in headers.get_all(http::header::SET_COOKIE) {
+                kept.append(http::header::SET_COOKIE, value.clone());
+            }
+        }
+        Some(Box::new(crate::outcome::Reply {
+            headers: kept,
+            body: Vec::new(),
+        }))
     }
 }
 
@@ -205,58 +224,50 @@ impl HttpTarget {
     /// The request to send to `uri` (origin-form for hyper, absolute for
     /// ureq): the method, every header of the request with `extra` (the
     /// trace context) added, replacing any of the same name, and `body`.
-    fn request<B>(&self, uri: &http::Uri, body: B, extra: http::HeaderMap) -> http::Request<B> {
+    fn request<B>(&self, uri: http::Uri, body: B, extra: http::HeaderMap) -> http::Request<B> {
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = uri.clone();
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
         headers.extend(extra);
         request
     }
 
-    /// The same request sent to `url`, which differs from this one's only
-    /// after its host (a template rendered in the path or query); `Err`
-    /// when it is not such a URL.
-    pub fn with_url(&mut self, url: &str) -> Result<(), String> {
-        let uri: http::Uri = url
-            .parse()
+    /// `url` parsed, as a URL of this request's scheme and host, which
+    /// differs from its own only after the host (a template rendered in
+    /// the path or query); `Err` when it is not such a URL.
+    pub fn rendered_uri(&self, url: &str) -> Result<http::Uri, String> {
+        let uri = http::Uri::try_from(url)
             .map_err(|_| format!("{url:?} is not an http:// or https:// URL"))?;
         if uri.scheme() != self.uri.scheme() || uri.authority() != self.uri.authority() {
             return Err(format!("{url:?} is not on {}", self.authority));
         }
-        self.origin = uri.path_and_query().map_or_else(
-            || http::Uri::from_static("/"),
-            |pq| http::Uri::from(pq.clone()),
-        );
-        self.uri = uri;
-        url.clone_into(&mut self.url);
-        Ok(())
+        Ok(uri)
     }
 
-    /// The same request with header `name` set to `value` (replacing it).
-    pub fn with_header(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("{name:?} is not an HTTP header name"))?;
-        let value = http::HeaderValue::from_str(value)
-            .map_err(|_| format!("header {name}: {value:?} is not a header value"))?;
-        self.headers.insert(name, value);
-        Ok(())
+    /// The URI to send to: `rendered`'s when a template rendered one, else
+    /// this request's; origin-form (for hyper) or absolute (for ureq).
+    fn uri(&self, rendered: Option<&Rendered>, origin_form: bool) -> http::Uri {
+        match (rendered.and_then(|r| r.uri.as_ref()), origin_form) {
+            (None, true) => self.origin.clone(),
+            (None, false) => self.uri.clone(),
+            (Some(uri), true) => uri.path_and_query().map_or_else(
+                || http::Uri::from_static("/"),
+                |pq| http::Uri::from(pq.clone()),
+            ),
+            (Some(uri), false) => uri.clone(),
+        }
     }
 
-    /// The same request with this body.
-    pub fn with_body(&mut self, body: Vec<u8>) {
-        self.body = Bytes::from(body);
+    /// The body to send: `rendered`'s when a template rendered one.
+    fn body<'a>(&'a self, rendered: Option<&'a Rendered>) -> &'a Bytes {
+        rendered.and_then(|r| r.body.as_ref()).unwrap_or(&self.body)
     }
 
     /// A header it sends, as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Its body, as text.
-    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
     }
 
     /// Whether `status` is a success for this request.
@@ -442,7 +453,7 @@ mod tests {
         assert_eq!(own.headers["host"], "api.test");
         let mut trace = http::HeaderMap::new();
         trace.insert("traceparent", http::HeaderValue::from_static("ours"));
-        let request = own.request(&own.origin, (), trace);
+        let request = own.request(own.origin.clone(), (), trace);
         let sent = request.headers();
         assert_eq!(sent.get_all("traceparent").iter().count(), 1);
         assert_eq!(sent["traceparent"], "ours");
