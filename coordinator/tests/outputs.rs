@@ -28,6 +28,7 @@ fn junit_names_each_threshold_and_each_failing_request_per_mode() {
     assert_eq!(out.status.code(), Some(99), "{}", text(&out.stderr));
     assert!(report.is_some());
     let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    validate_junit(&junit);
     // `coordinator report RUN.json --junit` writes the same from the JSON.
     let again = dir.path().join("again.xml");
     let json = dir.path().join("run.json");
@@ -83,6 +84,34 @@ fn junit_names_each_threshold_and_each_failing_request_per_mode() {
             "{mode}: the threshold and the request"
         );
     }
+}
+
+/// Validates `file` against the JUnit XSD (Jenkins xUnit's junit-10.xsd,
+/// which CI systems read) with Debian's xmllint; both come from
+/// `scripts/ensure-junit-xsd`, which `scripts/test` runs first.
+fn validate_junit(file: &std::path::Path) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let xsd = std::env::var_os("LOADLAB_JUNIT_XSD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/junit-xsd/junit-10.xsd"));
+    let how = "run scripts/ensure-junit-xsd (it installs xmllint and fetches the XSD; \
+               scripts/test does)";
+    assert!(xsd.is_file(), "no JUnit XSD at {}: {how}", xsd.display());
+    let xmllint = which("xmllint").unwrap_or_else(|| panic!("xmllint is not installed: {how}"));
+    let out = std::process::Command::new(xmllint)
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(file)
+        .output()
+        .expect("xmllint runs");
+    assert!(
+        out.status.success(),
+        "{} does not validate against {}:\n{}",
+        file.display(),
+        xsd.display(),
+        text(&out.stderr)
+    );
 }
 
 /// A Prometheus of the test's own, accepting remote write (killed when

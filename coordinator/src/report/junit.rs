@@ -4,50 +4,137 @@
 //! judged on it and one per request id, failed when that id's requests
 //! failed (with the reasons), plus one for the mode itself when it did not
 //! run as asked (an agent lost, requests that never ran).
+//!
+//! The dialect is the one those systems read, Jenkins xUnit's
+//! `junit-10.xsd` (the test suite validates every file against it): only
+//! the attributes it allows, times in seconds with at most 3 decimals.
 
-use std::time::Duration;
-
-use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::model::{ModeReport, Report};
 
-/// The report's JUnit XML document.
-pub fn junit(report: &Report) -> String {
-    let mut junit = Junit::new(format!("loadlab {}", report.spec.name));
-    for mode in &report.modes {
-        junit.add_test_suite(suite(report, mode));
-    }
-    junit
-        .to_string()
-        .expect("a JUnit report of strings and numbers serializes")
+/// A test case: its name, its time in seconds when it has one, and when it
+/// failed, the failure's type and its problems (the first is the message).
+struct Case {
+    name: String,
+    time_s: Option<f64>,
+    failure: Option<(&'static str, Vec<String>)>,
 }
 
-fn suite(report: &Report, mode: &ModeReport) -> TestSuite {
+struct Suite {
+    name: String,
+    classname: String,
+    time_s: f64,
+    cases: Vec<Case>,
+}
+
+impl Suite {
+    fn failures(&self) -> usize {
+        self.cases.iter().filter(|c| c.failure.is_some()).count()
+    }
+}
+
+/// The report's JUnit XML document.
+pub fn junit(report: &Report) -> String {
+    let suites: Vec<Suite> = report.modes.iter().map(|m| suite(report, m)).collect();
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 4);
+    write(
+        &mut writer,
+        &format!("loadlab {}", report.spec.name),
+        &suites,
+    )
+    .expect("writing XML into memory cannot fail");
+    let mut xml = String::from_utf8(writer.into_inner()).expect("XML written from strings");
+    xml.push('\n');
+    xml
+}
+
+fn write(writer: &mut Writer<Vec<u8>>, name: &str, suites: &[Suite]) -> std::io::Result<()> {
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
+    let failures: usize = suites.iter().map(Suite::failures).sum();
+    let time: f64 = suites.iter().map(|s| s.time_s).sum();
+    writer
+        .create_element("testsuites")
+        .with_attributes([
+            ("name", name),
+            ("tests", &tests.to_string()),
+            ("failures", &failures.to_string()),
+            ("errors", "0"),
+            ("time", &seconds(time)),
+        ])
+        .write_inner_content(|writer| {
+            for suite in suites {
+                write_suite(writer, suite)?;
+            }
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn write_suite(writer: &mut Writer<Vec<u8>>, suite: &Suite) -> std::io::Result<()> {
+    writer
+        .create_element("testsuite")
+        .with_attributes([
+            ("name", suite.name.as_str()),
+            ("tests", &suite.cases.len().to_string()),
+            ("failures", &suite.failures().to_string()),
+            ("errors", "0"),
+            ("skipped", "0"),
+            ("time", &seconds(suite.time_s)),
+        ])
+        .write_inner_content(|writer| {
+            for case in &suite.cases {
+                let mut element = writer.create_element("testcase").with_attributes([
+                    ("name", case.name.as_str()),
+                    ("classname", &suite.classname),
+                ]);
+                if let Some(time) = case.time_s {
+                    element = element.with_attribute(("time", seconds(time).as_str()));
+                }
+                match &case.failure {
+                    None => {
+                        element.write_empty()?;
+                    }
+                    Some((kind, problems)) => {
+                        element.write_inner_content(|writer| {
+                            writer
+                                .create_element("failure")
+                                .with_attributes([
+                                    ("message", problems[0].as_str()),
+                                    ("type", kind),
+                                ])
+                                .write_text_content(BytesText::new(&problems.join("\n")))?;
+                            Ok(())
+                        })?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn suite(report: &Report, mode: &ModeReport) -> Suite {
     let name = mode.mode.to_string();
-    let mut suite = TestSuite::new(format!("{} {name}", report.spec.name));
-    suite.set_time(Duration::from_secs_f64(mode.wall_ms.max(0.0) / 1000.0));
-    let classname = format!("loadlab.{}.{name}", report.spec.name);
-
-    let problems: Vec<&String> = mode.failures.iter().collect();
-    let mut ran = TestCase::new("ran as asked", status(&problems, "run"));
-    ran.set_classname(&classname);
-    suite.add_test_case(ran);
-
+    let mut cases = vec![Case {
+        name: "ran as asked".to_owned(),
+        time_s: None,
+        failure: failure("run", mode.failures.clone()),
+    }];
     for verdict in report.thresholds.iter().filter(|v| v.mode == name) {
         let why = format!(
             "{}: measured {} (threshold failed)",
             verdict.expr,
             trim(verdict.value)
         );
-        let failed = if verdict.ok { vec![] } else { vec![&why] };
-        let mut case = TestCase::new(
-            format!("threshold {}", verdict.expr),
-            status(&failed, "threshold"),
-        );
-        case.set_classname(&classname);
-        suite.add_test_case(case);
+        cases.push(Case {
+            name: format!("threshold {}", verdict.expr),
+            time_s: None,
+            failure: failure("threshold", if verdict.ok { vec![] } else { vec![why] }),
+        });
     }
-
     for (id, figures) in &mode.by_request {
         let why = format!(
             "{} of {} requests failed{}",
@@ -55,40 +142,36 @@ fn suite(report: &Report, mode: &ModeReport) -> TestSuite {
             figures.count,
             reasons(mode, figures.errors)
         );
-        let failed = if figures.errors > 0 {
-            vec![&why]
-        } else {
-            vec![]
-        };
-        let mut case = TestCase::new(format!("request {id}"), status(&failed, "requests"));
-        case.set_classname(&classname);
-        case.set_time(Duration::from_secs_f64(
-            figures.histogram.mean_ms.max(0.0) / 1000.0,
-        ));
-        suite.add_test_case(case);
+        cases.push(Case {
+            name: format!("request {id}"),
+            time_s: Some(figures.histogram.mean_ms.max(0.0) / 1000.0),
+            failure: failure(
+                "requests",
+                if figures.errors > 0 {
+                    vec![why]
+                } else {
+                    vec![]
+                },
+            ),
+        });
     }
-    suite
+    Suite {
+        name: format!("{} {name}", report.spec.name),
+        classname: format!("loadlab.{}.{name}", report.spec.name),
+        time_s: mode.wall_ms.max(0.0) / 1000.0,
+        cases,
+    }
 }
 
-/// Success, or a failure whose message is the first problem and whose
-/// text is all of them.
-fn status(problems: &[&String], kind: &str) -> TestCaseStatus {
-    match problems.first() {
-        None => TestCaseStatus::success(),
-        Some(first) => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(first.as_str());
-            status.set_type(kind);
-            status.set_description(
-                problems
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
-            status
-        }
-    }
+/// A failure of type `kind` when there are problems.
+fn failure(kind: &'static str, problems: Vec<String>) -> Option<(&'static str, Vec<String>)> {
+    (!problems.is_empty()).then_some((kind, problems))
+}
+
+/// Seconds as the schema's time type has them: no exponent, at most 3
+/// decimals.
+fn seconds(s: f64) -> String {
+    format!("{:.3}", s.max(0.0))
 }
 
 /// The mode's failure reasons, when some requests failed.
