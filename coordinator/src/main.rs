@@ -206,6 +206,16 @@ fn run(args: RunArgs) -> ExitCode {
              Use it for self-signed test servers only (--tls-ca trusts a private CA instead)."
         );
     }
+    // `cargo run` without `--release` (the README's first command, quick to
+    // build): said where a person reads it, not in pipes and logs.
+    if cfg!(debug_assertions) && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        eprintln!(
+            "coordinator: note: a debug build (`cargo run` without `--release`): the experiments' \
+             waits measure right, but under load its own overhead shows in the figures; for load \
+             tests build with `--release` (or `cargo install --locked --path coordinator`)."
+        );
+    }
     // A report that could not be written at the end is a run lost: say so
     // before it starts.
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
