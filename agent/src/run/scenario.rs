@@ -308,8 +308,8 @@ fn sent_url(
     target: &crate::kind::http::HttpTarget,
     rendered: Option<&Rendered>,
 ) -> Result<url::Url, url::ParseError> {
-    match rendered.and_then(|r| r.uri.as_ref()) {
-        Some(uri) => url::Url::parse(&uri.to_string()),
+    match rendered.and_then(|r| r.path.as_ref()) {
+        Some(_) => url::Url::parse(&target.uri(rendered, false).to_string()),
         None => url::Url::parse(&target.url),
     }
 }

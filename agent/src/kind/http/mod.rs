@@ -63,8 +63,8 @@ pub struct HttpTarget {
 /// headers go with the request's added headers).
 #[derive(Debug, Clone, Default)]
 pub struct Rendered {
-    /// The URL (on the stand-in's scheme and host).
-    pub uri: Option<http::Uri>,
+    /// The path and query (on the stand-in's scheme and host).
+    pub path: Option<http::uri::PathAndQuery>,
     pub body: Option<Bytes>,
 }
 
@@ -228,35 +228,78 @@ impl HttpTarget {
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
-        let headers = request.headers_mut();
-        headers.clone_from(&self.headers);
-        headers.extend(extra);
+        // `extra`'s headers replace this request's of the same name; when
+        // it has some (rendered ones, a trace context), its map is the
+        // request's, and this request's other headers join it.
+        if extra.is_empty() {
+            request.headers_mut().clone_from(&self.headers);
+        } else {
+            let mut headers = extra;
+            for name in self.headers.keys() {
+                if !headers.contains_key(name) {
+                    for value in self.headers.get_all(name) {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
+            }
+            *request.headers_mut() = headers;
+        }
         request
+    }
+
+    /// The origin of this request's URL (`scheme://authority`), which a
+    /// templated URL with a literal host begins with.
+    pub fn origin_text(&self) -> String {
+        match (self.uri.scheme_str(), self.uri.authority()) {
+            (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+            _ => String::new(),
+        }
     }
 
     /// `url` parsed, as a URL of this request's scheme and host, which
     /// differs from its own only after the host (a template rendered in
-    /// the path or query); `Err` when it is not such a URL.
-    pub fn rendered_uri(&self, url: &str) -> Result<http::Uri, String> {
+    /// the path or query): its path and query; `Err` when it is not such
+    /// a URL.
+    pub fn rendered_path(&self, url: &str) -> Result<http::uri::PathAndQuery, String> {
         let uri = http::Uri::try_from(url)
             .map_err(|_| format!("{url:?} is not an http:// or https:// URL"))?;
         if uri.scheme() != self.uri.scheme() || uri.authority() != self.uri.authority() {
             return Err(format!("{url:?} is not on {}", self.authority));
         }
-        Ok(uri)
+        Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")))
     }
 
-    /// The URI to send to: `rendered`'s when a template rendered one, else
-    /// this request's; origin-form (for hyper) or absolute (for ureq).
-    fn uri(&self, rendered: Option<&Rendered>, origin_form: bool) -> http::Uri {
-        match (rendered.and_then(|r| r.uri.as_ref()), origin_form) {
+    /// A rendered path and query (`/...`), parsed without a copy.
+    pub fn path_from(rendered: String) -> Result<http::uri::PathAndQuery, String> {
+        if !rendered.starts_with('/') {
+            return Err(format!("{rendered:?} is not a path"));
+        }
+        let text = Bytes::from(rendered);
+        http::uri::PathAndQuery::from_maybe_shared(text.clone()).map_err(|_| {
+            format!(
+                "{:?} is not a valid path and query",
+                String::from_utf8_lossy(&text)
+            )
+        })
+    }
+
+    /// The URI to send to: `rendered`'s path when a template rendered one,
+    /// else this request's; origin-form (for hyper) or absolute (for ureq).
+    pub fn uri(&self, rendered: Option<&Rendered>, origin_form: bool) -> http::Uri {
+        match (rendered.and_then(|r| r.path.as_ref()), origin_form) {
             (None, true) => self.origin.clone(),
             (None, false) => self.uri.clone(),
-            (Some(uri), true) => uri.path_and_query().map_or_else(
-                || http::Uri::from_static("/"),
-                |pq| http::Uri::from(pq.clone()),
-            ),
-            (Some(uri), false) => uri.clone(),
+            (Some(path), true) => http::Uri::from(path.clone()),
+            (Some(path), false) => {
+                let mut parts = http::uri::Parts::default();
+                parts.scheme = self.uri.scheme().cloned();
+                parts.authority = self.uri.authority().cloned();
+                parts.path_and_query = Some(path.clone());
+                http::Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone())
+            }
         }
     }
 
