@@ -156,7 +156,7 @@ impl Pending {
             format!("{name}: {error}")
         });
         let (tally, think_us) = &mut self.by_scenario[done.scenario];
-        tally.record(loadlab_proto::tally::Sample {
+        tally.record_iteration(loadlab_proto::tally::Sample {
             intended_us: done.intended_us,
             start_us: done.start_us,
             end_us: done.end_us,

@@ -301,6 +301,22 @@ impl Tally {
         }
     }
 
+    /// Counts one iteration of a scenario, as [`Tally::record`] counts a
+    /// request but for its seconds (`intervals`, by far the dearest part
+    /// of a record): nobody reads an iteration's per-second figures.
+    pub fn record_iteration(&mut self, sample: Sample<'_>) {
+        self.few = None;
+        self.record_figures(
+            sample.intended_us,
+            sample.start_us,
+            sample.end_us,
+            sample.error.is_some(),
+        );
+        if let Some(reason) = sample.error {
+            self.count_failure(reason, 1);
+        }
+    }
+
     /// Counts one finished request, all but its failure's reason.
     fn record_timing(&mut self, intended_us: u64, start_us: u64, end_us: u64, failed: bool) {
         match &mut self.few {
@@ -312,6 +328,20 @@ impl Tally {
             }),
             _ => self.few = None,
         }
+        let (response_us, service_us) = self.record_figures(intended_us, start_us, end_us, failed);
+        self.intervals
+            .record(end_us, response_us, service_us, failed);
+    }
+
+    /// Counts one finished span in the whole-run figures; returns its
+    /// response and service times.
+    fn record_figures(
+        &mut self,
+        intended_us: u64,
+        start_us: u64,
+        end_us: u64,
+        failed: bool,
+    ) -> (u64, u64) {
         let intended_us = intended_us.min(start_us);
         let service_us = end_us.saturating_sub(start_us);
         let response_us = response_us(intended_us, start_us, end_us);
@@ -322,8 +352,6 @@ impl Tally {
         histogram::record_latency(&mut self.lag, lag_us);
         self.late += u64::from(lag_us > LATE_US);
         self.service_sum_us += service_us;
-        self.intervals
-            .record(end_us, response_us, service_us, failed);
         if self.count == 0 {
             (self.first_start_us, self.last_end_us) = (start_us, end_us);
         } else {
@@ -332,6 +360,7 @@ impl Tally {
         }
         self.count += 1;
         self.errors += u64::from(failed);
+        (response_us, service_us)
     }
 
     fn count_failure(&mut self, reason: &str, count: u64) {
@@ -493,6 +522,39 @@ mod tests {
             end_us,
             error,
         }
+    }
+
+    /// An iteration's tally keeps all but its seconds, over the wire and
+    /// merged, even when there are few.
+    #[test]
+    fn iterations_travel_and_merge_without_their_seconds() {
+        let mut a = Tally::default();
+        a.record_iteration(sample(500, 1_000, 3_000, None));
+        a.record_iteration(sample(
+            2_000,
+            2_000,
+            9_000,
+            Some("s: extract token: $.token matched nothing"),
+        ));
+        let mut b = Tally::from_wire(&a.to_wire().unwrap()).unwrap();
+        assert_eq!((b.count, b.errors, b.service_sum_us), (2, 1, 9_000));
+        assert_eq!((b.service.len(), b.response.len(), b.lag.len()), (2, 2, 2));
+        // 7 ms, as closely as the histograms hold it.
+        assert!(
+            b.service.equivalent(b.service.max(), 7_000),
+            "{}",
+            b.service.max()
+        );
+        assert!(
+            b.response.equivalent(b.response.max(), 7_000),
+            "{}",
+            b.response.max()
+        );
+        assert_eq!((b.first_start_us, b.last_end_us), (1_000, 9_000));
+        assert_eq!(b.failures.values().sum::<u64>(), 1);
+        assert!(b.intervals.is_empty());
+        b.merge(&a).unwrap();
+        assert_eq!((b.count, b.errors, b.service.len()), (4, 2, 4));
     }
 
     /// Response time counts from the intended start, service time from the
