@@ -128,7 +128,9 @@ impl Iteration {
         let scenarios = context.scenarios();
         let steps = &scenarios.list[self.scenario].steps;
         while let Some(step) = steps.get(self.step) {
-            if context.cancel.is_cancelled() {
+            // Between steps (the runner checked before the first; a
+            // token's check takes its lock).
+            if self.step > 0 && context.cancel.is_cancelled() {
                 return Next::Done;
             }
             self.step += 1;
@@ -280,7 +282,8 @@ impl Iteration {
     /// Ends the iteration and reports it (unless the workload was
     /// cancelled under it: then it is not finished).
     pub fn end(self, context: &Context) {
-        if context.cancel.is_cancelled() && self.step < self.steps_len(context) {
+        // (A token's check takes its lock: only when steps were left.)
+        if self.step < self.steps_len(context) && context.cancel.is_cancelled() {
             return;
         }
         let done = IterationDone {
