@@ -251,7 +251,8 @@ impl Iteration {
                 for extract in &step.extract {
                     match extract.apply(reply) {
                         Ok(value) => {
-                            self.scope.vars.insert(extract.name.clone(), value);
+                            std::sync::Arc::make_mut(&mut self.scope.vars)
+                                .insert(extract.name.clone(), value);
                         }
                         Err(why) => {
                             outcome.error = Some(why);

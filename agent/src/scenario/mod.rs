@@ -262,30 +262,29 @@ impl Scenarios {
         let render =
             |id: &Option<TemplateId>| id.map(|id| self.templates.render(id, scope)).transpose();
         // Most templates change a path, a query, a header's value or the
-        // body: those go with the stand-in target, nothing copied or
-        // parsed again.
+        // body: those go with the stand-in target as they rendered, the
+        // target itself neither copied nor parsed again.
+        let mut url = None;
         if let (true, Target::Http(stand_in)) = (template.onto_stand_in, &round[r].target) {
             // A URL whose host is templated may still render onto the
             // stand-in's host; when it does not, it is rendered whole below.
-            let path = match (template.path, &template.url) {
-                (Some(path), _) => Ok(Some(HttpTarget::path_from(
-                    self.templates.render(path, scope)?,
-                )?)),
-                (None, url) => render(url)?
-                    .map(|url| stand_in.rendered_path(&url))
-                    .transpose(),
+            let path = match template.path {
+                Some(path) => Some(HttpTarget::path_from(self.templates.render(path, scope)?)?),
+                None => {
+                    url = render(&template.url)?;
+                    url.as_deref()
+                        .and_then(|url| stand_in.rendered_path(url).ok())
+                }
             };
-            if let Ok(path) = path {
+            if path.is_some() || url.is_none() {
                 for (name, id) in template.names.iter().zip(&template.headers) {
                     let Some(id) = id else { continue };
-                    let value = bytes::Bytes::from(self.templates.render(*id, scope)?);
-                    let value =
-                        http::HeaderValue::from_maybe_shared(value.clone()).map_err(|_| {
-                            format!(
-                                "header {name}: {:?} is not a header value",
-                                String::from_utf8_lossy(&value)
-                            )
-                        })?;
+                    let value = self.templates.render(*id, scope)?;
+                    if !is_header_value(&value) {
+                        return Err(format!("header {name}: {value:?} is not a header value"));
+                    }
+                    let value = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+                        .expect("checked as a header value");
                     headers.insert(name.clone(), value);
                 }
                 let rendered = Rendered {
@@ -295,14 +294,17 @@ impl Scenarios {
                 return Ok((round[r].target.clone(), Some(rendered)));
             }
         }
-        let url = render(&template.url)?;
+        // Else (a templated host) the wire request is rendered whole.
+        let url = match url {
+            Some(url) => Some(url),
+            None => render(&template.url)?,
+        };
         let values = template
             .headers
             .iter()
             .map(render)
             .collect::<Result<Vec<_>, _>>()?;
         let body = render(&template.body)?;
-        // Else (a templated host) the wire request is rendered whole.
         let mut wire = template.wire.clone();
         if let Some(url) = url {
             wire.url = url;
@@ -333,6 +335,12 @@ pub fn stand_in(wire: &v1::HttpRequest) -> v1::HttpRequest {
         stand_in.body = Vec::new();
     }
     stand_in
+}
+
+/// Whether `text` may be an HTTP header's value (visible ASCII, spaces,
+/// tabs and bytes past ASCII: what `http::HeaderValue` accepts).
+fn is_header_value(text: &str) -> bool {
+    text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A well-mixed hash of `n` (splitmix64's finaliser).
@@ -425,7 +433,7 @@ mod tests {
         let row = std::collections::BTreeMap::from([("id", "7"), ("user", "ana")]);
         let scope = Scope {
             row: Some(minijinja::Value::from_serialize(row)),
-            vars: [("token".to_owned(), minijinja::Value::from("t"))].into(),
+            vars: std::sync::Arc::new([("token".to_owned(), minijinja::Value::from("t"))].into()),
             ..Scope::default()
         };
         let mut headers = http::HeaderMap::new();

@@ -133,8 +133,9 @@ enum Part {
     Text(String),
     /// A scope's name, then attributes looked up on it.
     Lookup(Vec<String>),
-    /// `row.X`: the row's value in this column.
-    Column(usize),
+    /// `row.X`: the row's value in this column (looked up by name, as
+    /// `Lookup`, when the row is not a data file's).
+    Column(usize, Vec<String>),
     Random(i64, i64),
     Uuid,
 }
@@ -180,7 +181,8 @@ impl Templates {
     }
 
     /// Whether `id` is rendered without minijinja's VM.
-    pub fn is_direct(&self, id: TemplateId) -> bool {
+    #[cfg(test)]
+    fn is_direct(&self, id: TemplateId) -> bool {
         matches!(self.list.get(id.0), Some(Compiled::Parts { .. }))
     }
 
@@ -268,7 +270,10 @@ fn expression(text: &str, reserved: &[String], columns: &[String]) -> Option<Par
     if let ["row", column] = names[..]
         && let Some(at) = columns.iter().position(|c| c == column)
     {
-        return Some(Part::Column(at));
+        return Some(Part::Column(
+            at,
+            vec!["row".to_owned(), (*column).to_owned()],
+        ));
     }
     Some(Part::Lookup(names.into_iter().map(str::to_owned).collect()))
 }
@@ -283,50 +288,49 @@ fn integer(text: &str) -> Option<i64> {
     text.parse().ok()
 }
 
+/// Appends the value of `names` (a scope's name, then attributes) as
+/// minijinja prints it; the error is minijinja's for an undefined value.
+fn lookup(source: &str, names: &[String], scope: &Scope, out: &mut String) -> Result<(), String> {
+    use std::fmt::Write;
+    let undefined = || {
+        format!(
+            "template {source:?}: undefined value ({} is not defined)",
+            names.join(".")
+        )
+    };
+    let mut value = scope.get(&names[0]).ok_or_else(undefined)?;
+    for name in &names[1..] {
+        value = value.get_attr(name).map_err(|_| undefined())?;
+    }
+    if value.is_undefined() {
+        return Err(undefined());
+    }
+    match value.as_str() {
+        Some(text) if value.kind() == minijinja::value::ValueKind::String => out.push_str(text),
+        _ => {
+            let _ = write!(out, "{value}");
+        }
+    }
+    Ok(())
+}
+
 fn render_parts(source: &str, parts: &[Part], scope: &Scope) -> Result<String, String> {
     use std::fmt::Write;
     let mut out = String::with_capacity(source.len() + 16);
     for part in parts {
         match part {
             Part::Text(text) => out.push_str(text),
-            Part::Lookup(names) => {
-                let undefined = || {
-                    format!(
-                        "template {source:?}: undefined value ({} is not defined)",
-                        names.join(".")
-                    )
-                };
-                let mut value = scope.get(&names[0]).ok_or_else(undefined)?;
-                for name in &names[1..] {
-                    value = value.get_attr(name).map_err(|_| undefined())?;
-                }
-                if value.is_undefined() {
-                    return Err(undefined());
-                }
-                match value.as_str() {
-                    Some(text) if value.kind() == minijinja::value::ValueKind::String => {
-                        out.push_str(text)
-                    }
-                    _ => {
-                        let _ = write!(out, "{value}");
-                    }
-                }
-            }
-            Part::Column(at) => {
-                let value = scope
-                    .row
-                    .as_ref()
-                    .and_then(|row| row.downcast_object_ref::<super::data::Row>())
-                    .and_then(|row| row.value(*at));
-                match value {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        return Err(format!(
-                            "template {source:?}: undefined value (row is not defined)"
-                        ));
-                    }
-                }
-            }
+            Part::Lookup(names) => lookup(source, names, scope, &mut out)?,
+            Part::Column(at, names) => match &scope.row {
+                Some(row) => match row.downcast_object_ref::<super::data::Row>() {
+                    Some(row) => match row.value(*at) {
+                        Some(value) => out.push_str(value),
+                        None => lookup(source, names, scope, &mut out)?,
+                    },
+                    None => lookup(source, names, scope, &mut out)?,
+                },
+                None => lookup(source, names, scope, &mut out)?,
+            },
             Part::Random(a, b) => {
                 let _ = write!(out, "{}", rand::random_range(*a..=*b));
             }
@@ -346,7 +350,9 @@ pub struct Scope {
     pub row: Option<Value>,
     pub user: u64,
     pub iteration: u64,
-    pub vars: BTreeMap<String, Value>,
+    /// Shared, so that making the scope a value (for minijinja, once per
+    /// template it renders) copies no map; written with `Arc::make_mut`.
+    pub vars: std::sync::Arc<BTreeMap<String, Value>>,
 }
 
 impl Scope {
@@ -394,14 +400,13 @@ mod tests {
             row: data.next(),
             user: 4,
             iteration: 9,
-            vars: [
+            vars: std::sync::Arc::new(BTreeMap::from([
                 ("token".to_owned(), Value::from("t0k")),
                 ("count".to_owned(), Value::from(3.5)),
                 ("ids".to_owned(), Value::from(vec![1, 2])),
                 ("nothing".to_owned(), Value::from(())),
                 ("yes".to_owned(), Value::from(true)),
-            ]
-            .into(),
+            ])),
         }
     }
 

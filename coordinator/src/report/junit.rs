@@ -6,8 +6,10 @@
 //! run as asked (an agent lost, requests that never ran).
 //!
 //! The dialect is the one those systems read, Jenkins xUnit's
-//! `junit-10.xsd` (the test suite validates every file against it): only
-//! the attributes it allows, times in seconds with at most 3 decimals.
+//! `junit-10.xsd` (the test suite validates a run's file against it): only
+//! the attributes it allows, times in seconds with at most 3 decimals, and
+//! text that XML 1.0 can hold (a server's error page quoted in a reason may
+//! carry terminal colours or control characters: they are left out).
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -118,10 +120,11 @@ fn write_suite(writer: &mut Writer<Vec<u8>>, suite: &Suite) -> std::io::Result<(
 
 fn suite(report: &Report, mode: &ModeReport) -> Suite {
     let name = mode.mode.to_string();
+    let spec = xml_text(&report.spec.name);
     let mut cases = vec![Case {
         name: "ran as asked".to_owned(),
         time_s: None,
-        failure: failure("run", mode.failures.clone()),
+        failure: failure("run", mode.failures.iter().map(|f| xml_text(f)).collect()),
     }];
     for verdict in report.thresholds.iter().filter(|v| v.mode == name) {
         let why = format!(
@@ -130,9 +133,16 @@ fn suite(report: &Report, mode: &ModeReport) -> Suite {
             trim(verdict.value)
         );
         cases.push(Case {
-            name: format!("threshold {}", verdict.expr),
+            name: xml_text(&format!("threshold {}", verdict.expr)),
             time_s: None,
-            failure: failure("threshold", if verdict.ok { vec![] } else { vec![why] }),
+            failure: failure(
+                "threshold",
+                if verdict.ok {
+                    vec![]
+                } else {
+                    vec![xml_text(&why)]
+                },
+            ),
         });
     }
     for (id, figures) in &mode.by_request {
@@ -156,11 +166,39 @@ fn suite(report: &Report, mode: &ModeReport) -> Suite {
         });
     }
     Suite {
-        name: format!("{} {name}", report.spec.name),
-        classname: format!("loadlab.{}.{name}", report.spec.name),
+        name: format!("{spec} {name}"),
+        classname: format!("loadlab.{spec}.{name}"),
         time_s: mode.wall_ms.max(0.0) / 1000.0,
         cases,
     }
+}
+
+/// `text` as XML 1.0 can hold it: without terminal escape sequences
+/// (`ESC [ ... letter`) and the control characters XML forbids (all but
+/// tab, newline and carriage return).
+fn xml_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+            continue;
+        }
+        let allowed = matches!(c, '\t' | '\n' | '\r')
+            || ('\u{20}'..='\u{d7ff}').contains(&c)
+            || ('\u{e000}'..='\u{fffd}').contains(&c)
+            || c >= '\u{10000}';
+        if allowed {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A failure of type `kind` when there are problems.
@@ -190,4 +228,30 @@ fn reasons(mode: &ModeReport, errors: u64) -> String {
 fn trim(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+    use loadlab_agent::Mode;
+
+    /// A reason that quotes a coloured or binary error page still makes a
+    /// document XML parsers read, saying the rest of the reason.
+    #[test]
+    fn control_characters_and_colours_are_left_out() {
+        assert_eq!(
+            xml_text("\u{1b}[31mred\u{1b}[0m\0 ok\ttab\u{7}"),
+            "red ok\ttab"
+        );
+        let mut mode = fixtures::mode(Mode::Sync, &[5.0], true);
+        mode.failures = vec!["agent lost: \u{1b}[1;31mgone\u{1b}[0m\u{0}\u{b}".to_owned()];
+        let xml = junit(&fixtures::report_of(vec![mode]));
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .expect("the mode's failure");
+        assert_eq!(failure.attribute("message"), Some("agent lost: gone"));
+    }
 }

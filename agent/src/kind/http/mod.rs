@@ -223,27 +223,15 @@ impl HttpTarget {
 
     /// The request to send to `uri` (origin-form for hyper, absolute for
     /// ureq): the method, every header of the request with `extra` (the
-    /// trace context) added, replacing any of the same name, and `body`.
+    /// trace context; a scenario's cookies and rendered headers) added,
+    /// replacing any of the same name, and `body`.
     fn request<B>(&self, uri: http::Uri, body: B, extra: http::HeaderMap) -> http::Request<B> {
         let mut request = http::Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
-        // `extra`'s headers replace this request's of the same name; when
-        // it has some (rendered ones, a trace context), its map is the
-        // request's, and this request's other headers join it.
-        if extra.is_empty() {
-            request.headers_mut().clone_from(&self.headers);
-        } else {
-            let mut headers = extra;
-            for name in self.headers.keys() {
-                if !headers.contains_key(name) {
-                    for value in self.headers.get_all(name) {
-                        headers.append(name.clone(), value.clone());
-                    }
-                }
-            }
-            *request.headers_mut() = headers;
-        }
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.extend(extra);
         request
     }
 
@@ -298,7 +286,7 @@ impl HttpTarget {
                 parts.scheme = self.uri.scheme().cloned();
                 parts.authority = self.uri.authority().cloned();
                 parts.path_and_query = Some(path.clone());
-                http::Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone())
+                http::Uri::from_parts(parts).expect("a scheme, a host and a parsed path make a URI")
             }
         }
     }
