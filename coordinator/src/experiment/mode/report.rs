@@ -134,10 +134,25 @@ impl ModeRun<'_> {
             .then(|| {
                 let mut connect = loadlab_proto::histogram::new_latency_histogram();
                 let mut failures = 0;
-                for done in done() {
+                for (d, done) in self
+                    .dispatches
+                    .iter()
+                    .filter_map(|d| d.done.as_ref().map(|done| (d, done)))
+                {
                     failures += done.connect_failures;
-                    if let Ok(h) = loadlab_proto::histogram::decode(&done.connect_histogram) {
-                        let _ = connect.add(&h);
+                    // None sent (no connection made); figures that cannot
+                    // be read are said, not dropped unseen.
+                    if done.connect_histogram.is_empty() {
+                        continue;
+                    }
+                    let added = loadlab_proto::histogram::decode(&done.connect_histogram)
+                        .map_err(|e| e.to_string())
+                        .and_then(|h| connect.add(&h).map_err(|e| e.to_string()));
+                    if let Err(why) = added {
+                        notes.push(format!(
+                            "agent {}: its connect times could not be read ({why}); they are left out",
+                            d.name
+                        ));
                     }
                 }
                 crate::report::analysis::Tracking {
