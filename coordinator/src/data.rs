@@ -65,6 +65,18 @@ impl DataTable {
                  letters, digits and _"
             ));
         }
+        if let Some((at, twice)) = columns
+            .iter()
+            .enumerate()
+            .find(|(at, c)| columns[..*at].contains(c))
+        {
+            return Err(format!(
+                "data file {shown}: column {twice:?} is named twice in the header row (columns \
+                 {} and {}): row.{twice} would be ambiguous",
+                columns.iter().position(|c| c == twice).unwrap_or(0) + 1,
+                at + 1
+            ));
+        }
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| format!("data file {shown}: {e}"))?;
@@ -192,6 +204,13 @@ mod tests {
         let (_dir, path) = write("u.csv", "user name\nx\n");
         let error = DataTable::read(&path, "u.csv").unwrap_err();
         assert!(error.contains("cannot be read as row."), "{error}");
+        let (_dir, path) = write("u.csv", "user,pw,user\nana,x,bob\n");
+        let error = DataTable::read(&path, "u.csv").unwrap_err();
+        assert_eq!(
+            error,
+            "data file u.csv: column \"user\" is named twice in the header row (columns 1 and 3): \
+             row.user would be ambiguous"
+        );
         let (_dir, path) = write("u.txt", "x");
         assert!(
             DataTable::read(&path, "u.txt")
