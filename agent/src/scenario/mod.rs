@@ -14,6 +14,7 @@
 //! `run::scenario`); only how they send and how they pause differ.
 
 pub mod data;
+mod direct;
 pub mod extract;
 pub mod template;
 

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
+use super::direct::{self, Part, Segment};
+
 /// Names every template may use besides the variables its scenario's
 /// earlier steps extract.
 pub const BUILTINS: [&str; 5] = ["row", "user", "iteration", "random", "uuid"];
@@ -45,21 +47,12 @@ pub fn is_template(text: &str) -> bool {
 /// or path looks like for checks that need a concrete one.
 pub fn blank(text: &str, with: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        match rest[open..].find("}}") {
-            Some(close) => {
-                out.push_str(with);
-                rest = &rest[open + close + 2..];
-            }
-            None => {
-                rest = &rest[open..];
-                break;
-            }
-        }
+    for segment in direct::segments(text) {
+        out.push_str(match segment {
+            Segment::Text(text) | Segment::Unclosed(text) => text,
+            Segment::Expression(_) => with,
+        });
     }
-    out.push_str(rest);
     out
 }
 
@@ -129,17 +122,6 @@ enum Compiled {
     Engine(String),
 }
 
-enum Part {
-    Text(String),
-    /// A scope's name, then attributes looked up on it.
-    Lookup(Vec<String>),
-    /// `row.X`: the row's value in this column (looked up by name, as
-    /// `Lookup`, when the row is not a data file's).
-    Column(usize, Vec<String>),
-    Random(i64, i64),
-    Uuid,
-}
-
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Templates({})", self.list.len())
@@ -172,7 +154,7 @@ impl Templates {
         self.env
             .add_template_owned(name.clone(), source.clone())
             .map_err(|e| format!("template {source:?}: {}", describe(&e)))?;
-        let compiled = match parts(&source, &self.reserved, &self.columns) {
+        let compiled = match direct::parts(&source, &self.reserved, &self.columns) {
             Some(parts) => Compiled::Parts { source, parts },
             None => Compiled::Engine(name),
         };
@@ -189,7 +171,7 @@ impl Templates {
     /// Renders the template `id` in `scope`; the error says why not.
     pub fn render(&self, id: TemplateId, scope: &Scope) -> Result<String, String> {
         match self.list.get(id.0) {
-            Some(Compiled::Parts { source, parts }) => render_parts(source, parts, scope),
+            Some(Compiled::Parts { source, parts }) => direct::render(source, parts, scope),
             Some(Compiled::Engine(name)) => self.render_engine(name, scope),
             None => Err(format!("no template {}", id.0)),
         }
@@ -213,136 +195,6 @@ impl Templates {
     }
 }
 
-/// `source` as text and common expressions, when it is only that (and
-/// renders as minijinja would: no tags, comments or whitespace control,
-/// no trailing newline, which minijinja drops); `None` otherwise.
-fn parts(source: &str, reserved: &[String], columns: &[String]) -> Option<Vec<Part>> {
-    if source.contains("{%") || source.contains("{#") || source.ends_with('\n') {
-        return None;
-    }
-    let mut parts = Vec::new();
-    let mut rest = source;
-    while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            parts.push(Part::Text(rest[..open].to_owned()));
-        }
-        let after = &rest[open + 2..];
-        let close = after.find("}}")?;
-        parts.push(expression(&after[..close], reserved, columns)?);
-        rest = &after[close + 2..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest.to_owned()));
-    }
-    Some(parts)
-}
-
-fn expression(text: &str, reserved: &[String], columns: &[String]) -> Option<Part> {
-    // Whitespace control (`{{-`, `-}}`) and anything but plain spaces
-    // around the expression are left to minijinja.
-    if text.starts_with(['-', '+']) || text.ends_with(['-', '+']) {
-        return None;
-    }
-    let text = text.trim_matches(' ');
-    if let Some(args) = text
-        .strip_prefix("random(")
-        .and_then(|t| t.strip_suffix(')'))
-    {
-        let (a, b) = args.split_once(',')?;
-        let (a, b) = (integer(a)?, integer(b)?);
-        // A reversed range fails in minijinja, with its message.
-        return (a <= b).then_some(Part::Random(a, b));
-    }
-    if text == "uuid()" {
-        return Some(Part::Uuid);
-    }
-    let names: Vec<&str> = text.split('.').collect();
-    let is_ident = |name: &&str| {
-        let mut chars = name.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    if !names.iter().all(is_ident) || reserved.iter().any(|r| r == names[0]) {
-        return None;
-    }
-    if let ["row", column] = names[..]
-        && let Some(at) = columns.iter().position(|c| c == column)
-    {
-        return Some(Part::Column(
-            at,
-            vec!["row".to_owned(), (*column).to_owned()],
-        ));
-    }
-    Some(Part::Lookup(names.into_iter().map(str::to_owned).collect()))
-}
-
-/// A whole number as minijinja reads one: digits, perhaps after a minus.
-fn integer(text: &str) -> Option<i64> {
-    let text = text.trim_matches(' ');
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Appends the value of `names` (a scope's name, then attributes) as
-/// minijinja prints it; the error is minijinja's for an undefined value.
-fn lookup(source: &str, names: &[String], scope: &Scope, out: &mut String) -> Result<(), String> {
-    use std::fmt::Write;
-    let undefined = || {
-        format!(
-            "template {source:?}: undefined value ({} is not defined)",
-            names.join(".")
-        )
-    };
-    let mut value = scope.get(&names[0]).ok_or_else(undefined)?;
-    for name in &names[1..] {
-        value = value.get_attr(name).map_err(|_| undefined())?;
-    }
-    if value.is_undefined() {
-        return Err(undefined());
-    }
-    match value.as_str() {
-        Some(text) if value.kind() == minijinja::value::ValueKind::String => out.push_str(text),
-        _ => {
-            let _ = write!(out, "{value}");
-        }
-    }
-    Ok(())
-}
-
-fn render_parts(source: &str, parts: &[Part], scope: &Scope) -> Result<String, String> {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(source.len() + 16);
-    for part in parts {
-        match part {
-            Part::Text(text) => out.push_str(text),
-            Part::Lookup(names) => lookup(source, names, scope, &mut out)?,
-            Part::Column(at, names) => match &scope.row {
-                Some(row) => match row.downcast_object_ref::<super::data::Row>() {
-                    Some(row) => match row.value(*at) {
-                        Some(value) => out.push_str(value),
-                        None => lookup(source, names, scope, &mut out)?,
-                    },
-                    None => lookup(source, names, scope, &mut out)?,
-                },
-                None => lookup(source, names, scope, &mut out)?,
-            },
-            Part::Random(a, b) => {
-                let _ = write!(out, "{}", rand::random_range(*a..=*b));
-            }
-            Part::Uuid => {
-                let mut buffer = uuid::Uuid::encode_buffer();
-                out.push_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer));
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// What an iteration's templates see: its row, the user's number, the
 /// iteration's, and the variables its steps extracted so far.
 #[derive(Debug, Clone, Default)]
@@ -357,7 +209,7 @@ pub struct Scope {
 
 impl Scope {
     /// The value of `name`, as templates see it.
-    fn get(&self, name: &str) -> Option<Value> {
+    pub(super) fn get(&self, name: &str) -> Option<Value> {
         match name {
             "row" => self.row.clone(),
             "user" => Some(Value::from(self.user)),
