@@ -17,12 +17,11 @@ fn prints_its_address_serves_and_exits_zero_on_sigterm() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = runtime.block_on(async {
-        reqwest::get(format!("{url}/delay-me?ms=10"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let client = loadlab_testkit::http::Client::new();
+        let (status, body) =
+            loadlab_testkit::http::get(&client, &format!("{url}/delay-me?ms=10")).await;
+        assert_eq!(status, 200);
+        body
     });
     assert_eq!(body, "Done, I waited for 10 ms");
 

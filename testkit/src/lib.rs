@@ -1,10 +1,11 @@
 //! What loadlab's tests and benchmarks share, written once: real servers on
 //! port 0 ([`servers`], and [`echo`], the stand-in for a user's own HTTPS
-//! service), processes under test ([`process`]), an OTLP
+//! service), a plain HTTP client ([`http`]), processes under test ([`process`]), an OTLP
 //! collector that keeps what it receives ([`otlp`]), and a slowloris
 //! ([`slowloris`]).
 
 pub mod echo;
+pub mod http;
 pub mod otlp;
 pub mod process;
 pub mod redis;
