@@ -107,7 +107,7 @@ impl Context {
                 row,
                 user,
                 iteration: due.index,
-                vars: Default::default(),
+                vars: crate::scenario::template::no_vars(),
             },
             jar: scenarios.cookies.then(CookieStore::default),
             sending: None,
