@@ -94,21 +94,21 @@ impl Pending {
         if workload.scenarios.is_none() {
             self.completed.insert_one(outcome.index);
         }
-        let response_us = outcome.sample().response_us();
+        let response_us = outcome.as_finished().response_us();
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
         let by_request = &mut self.by_request[outcome.request];
         match &outcome.error {
             None => {
-                self.tally.record(outcome.sample());
-                by_request.record(outcome.sample());
+                self.tally.record(outcome.as_finished());
+                by_request.record(outcome.as_finished());
             }
             Some(error) => {
                 // Failures are counted by request and reason: `R2: HTTP 503 ...`.
                 let reason = format!("{}: {error}", workload.round[outcome.request].id);
-                let mut sample = outcome.sample();
-                sample.error = Some(&reason);
-                self.tally.record(sample);
-                by_request.record(sample);
+                let mut finished = outcome.as_finished();
+                finished.error = Some(&reason);
+                self.tally.record(finished);
+                by_request.record(finished);
             }
         }
         // Sampled requests are traced, and so are the ones whose records
@@ -159,7 +159,7 @@ impl Pending {
             format!("{name}: {error}")
         });
         let (tally, think_us) = &mut self.by_scenario[done.scenario];
-        tally.record_iteration(loadlab_proto::tally::Sample {
+        tally.record_iteration(loadlab_proto::tally::Finished {
             intended_us: done.intended_us,
             start_us: done.start_us,
             end_us: done.end_us,

@@ -67,8 +67,8 @@ impl Outcome {
         self.error.is_none()
     }
 
-    pub fn sample(&self) -> loadlab_proto::tally::Sample<'_> {
-        loadlab_proto::tally::Sample {
+    pub fn as_finished(&self) -> loadlab_proto::tally::Finished<'_> {
+        loadlab_proto::tally::Finished {
             intended_us: self.intended_us,
             start_us: self.start_us,
             end_us: self.end_us,

@@ -14,7 +14,7 @@ use loadlab_coordinator::report::analysis::{AgentResult, Load, ModeResults, mode
 use loadlab_coordinator::report::text;
 use loadlab_coordinator::spec::Spec;
 use loadlab_proto::ranges::RangeSet;
-use loadlab_proto::tally::{Sample, Tally};
+use loadlab_proto::tally::{Finished, Tally};
 use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClient};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -39,7 +39,7 @@ fn tally_of(samples: u64) -> anyhow::Result<v1::Tally> {
     let mut tally = Tally::new();
     for i in 0..samples {
         let micros = (1_000.0 * 10f64.powf(4.0 * rand::random::<f64>())) as u64;
-        tally.record(Sample {
+        tally.record(Finished {
             intended_us: i,
             start_us: i,
             end_us: i + micros,

@@ -22,12 +22,12 @@ pub const OTHER_REASONS: &str = "(other reasons)";
 pub const LATE_US: u64 = 1_000;
 
 /// A tally of at most this many requests travels as their timings.
-pub const FEW: usize = 16;
+pub const MAX_TIMINGS: usize = 16;
 
 /// One finished request, as a tally takes it. Times are microseconds on one
 /// axis (the mode's).
 #[derive(Debug, Clone, Copy)]
-pub struct Sample<'a> {
+pub struct Finished<'a> {
     /// When the schedule wanted it to start (= `start_us` in a closed loop).
     pub intended_us: u64,
     pub start_us: u64,
@@ -36,7 +36,7 @@ pub struct Sample<'a> {
     pub error: Option<&'a str>,
 }
 
-impl Sample<'_> {
+impl Finished<'_> {
     /// From when it was due (or started, if that was earlier: a clock
     /// step) to its end: what a user arriving on schedule waited. The one
     /// definition of response time; the coordinator's records follow it
@@ -46,7 +46,7 @@ impl Sample<'_> {
     }
 }
 
-/// Response time from a request's three times (see [`Sample::response_us`]).
+/// Response time from a request's three times (see [`Finished::response_us`]).
 pub fn response_us(intended_us: u64, start_us: u64, end_us: u64) -> u64 {
     end_us.saturating_sub(intended_us.min(start_us))
 }
@@ -71,7 +71,7 @@ pub struct Tally {
     pub failures: BTreeMap<String, u64>,
     /// Per second of the time axis, by end.
     pub intervals: Intervals,
-    /// The requests' timings while there are at most [`FEW`].
+    /// The requests' timings while there are at most [`MAX_TIMINGS`].
     few: Option<Vec<v1::Timing>>,
 }
 
@@ -288,13 +288,13 @@ impl Tally {
     }
 
     /// Counts one finished request.
-    pub fn record(&mut self, sample: Sample<'_>) {
-        let Sample {
+    pub fn record(&mut self, request: Finished<'_>) {
+        let Finished {
             intended_us,
             start_us,
             end_us,
             error,
-        } = sample;
+        } = request;
         self.record_timing(intended_us, start_us, end_us, error.is_some());
         if let Some(reason) = error {
             self.count_failure(reason, 1);
@@ -304,15 +304,15 @@ impl Tally {
     /// Counts one iteration of a scenario, as [`Tally::record`] counts a
     /// request but for its seconds (`intervals`, by far the dearest part
     /// of a record): nobody reads an iteration's per-second figures.
-    pub fn record_iteration(&mut self, sample: Sample<'_>) {
+    pub fn record_iteration(&mut self, iteration: Finished<'_>) {
         self.few = None;
         self.record_figures(
-            sample.intended_us,
-            sample.start_us,
-            sample.end_us,
-            sample.error.is_some(),
+            iteration.intended_us,
+            iteration.start_us,
+            iteration.end_us,
+            iteration.error.is_some(),
         );
-        if let Some(reason) = sample.error {
+        if let Some(reason) = iteration.error {
             self.count_failure(reason, 1);
         }
     }
@@ -320,7 +320,7 @@ impl Tally {
     /// Counts one finished request, all but its failure's reason.
     fn record_timing(&mut self, intended_us: u64, start_us: u64, end_us: u64, failed: bool) {
         match &mut self.few {
-            Some(few) if few.len() < FEW => few.push(v1::Timing {
+            Some(few) if few.len() < MAX_TIMINGS => few.push(v1::Timing {
                 intended_us,
                 start_us,
                 end_us,
@@ -379,7 +379,7 @@ impl Tally {
             return Ok(());
         }
         self.few = match (self.few.take(), &other.few) {
-            (Some(mut ours), Some(theirs)) if ours.len() + theirs.len() <= FEW => {
+            (Some(mut ours), Some(theirs)) if ours.len() + theirs.len() <= MAX_TIMINGS => {
                 ours.extend_from_slice(theirs);
                 Some(ours)
             }
@@ -427,7 +427,7 @@ impl Tally {
                 Some(_) => Vec::new(),
                 None => self.intervals.to_wire()?,
             },
-            samples: few.cloned().unwrap_or_default(),
+            timings: few.cloned().unwrap_or_default(),
             first_start_us: self.first_start_us,
             last_end_us: self.last_end_us,
             failures: self
@@ -443,7 +443,7 @@ impl Tally {
 
     /// Reads a tally as sent, checking that its parts agree.
     pub fn from_wire(wire: &v1::Tally) -> Result<Tally, TallyError> {
-        if !wire.samples.is_empty() {
+        if !wire.timings.is_empty() {
             return Tally::from_timings(wire);
         }
         let histogram =
@@ -492,7 +492,7 @@ impl Tally {
 
     /// A few requests' tally, sent as their timings: recorded again here.
     fn from_timings(wire: &v1::Tally) -> Result<Tally, TallyError> {
-        let held = wire.samples.len() as u64;
+        let held = wire.timings.len() as u64;
         if held != wire.count {
             return Err(TallyError::Inconsistent {
                 which: "timings",
@@ -501,7 +501,7 @@ impl Tally {
             });
         }
         let mut tally = Tally::new();
-        for t in &wire.samples {
+        for t in &wire.timings {
             tally.record_timing(t.intended_us, t.start_us, t.end_us, t.failed);
         }
         for failure in &wire.failures {
@@ -515,8 +515,8 @@ impl Tally {
 mod tests {
     use super::*;
 
-    fn sample(intended_us: u64, start_us: u64, end_us: u64, error: Option<&str>) -> Sample<'_> {
-        Sample {
+    fn sample(intended_us: u64, start_us: u64, end_us: u64, error: Option<&str>) -> Finished<'_> {
+        Finished {
             intended_us,
             start_us,
             end_us,
@@ -698,11 +698,11 @@ mod tests {
     #[test]
     fn few_requests_travel_as_timings_many_as_histograms() {
         let mut few = Tally::new();
-        for i in 0..FEW as u64 {
+        for i in 0..MAX_TIMINGS as u64 {
             few.record(sample(i, i + 2_000, i + 9_000, (i == 3).then_some("x")));
         }
         let wire = few.to_wire().unwrap();
-        assert_eq!(wire.samples.len(), FEW);
+        assert_eq!(wire.timings.len(), MAX_TIMINGS);
         assert!(wire.response.is_empty() && wire.intervals.is_empty());
         let back = Tally::from_wire(&wire).unwrap();
         assert_eq!(
@@ -715,8 +715,11 @@ mod tests {
         let mut many = few.clone();
         many.record(sample(0, 0, 1, None));
         let wire = many.to_wire().unwrap();
-        assert!(wire.samples.is_empty() && !wire.response.is_empty());
-        assert_eq!(Tally::from_wire(&wire).unwrap().count, FEW as u64 + 1);
+        assert!(wire.timings.is_empty() && !wire.response.is_empty());
+        assert_eq!(
+            Tally::from_wire(&wire).unwrap().count,
+            MAX_TIMINGS as u64 + 1
+        );
         let mut lying = few.to_wire().unwrap();
         lying.count += 1;
         assert!(Tally::from_wire(&lying).is_err());

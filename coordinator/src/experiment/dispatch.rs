@@ -325,7 +325,7 @@ impl Dispatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loadlab_proto::tally::Sample;
+    use loadlab_proto::tally::Finished;
 
     #[test]
     fn replicate_gives_everyone_everything() {
@@ -353,7 +353,7 @@ mod tests {
     fn progress(indices: std::ops::Range<u64>) -> v1::Progress {
         let mut tally = Tally::new();
         for i in indices.clone() {
-            tally.record(Sample {
+            tally.record(Finished {
                 intended_us: i,
                 start_us: i,
                 end_us: i + 10,

@@ -5,8 +5,8 @@
 
 mod activity;
 mod dispatch;
+mod kept;
 mod mode;
-mod sample;
 mod tracker_stats;
 
 pub use dispatch::{ScenarioTally, Share, shares};

@@ -296,7 +296,7 @@ fn mean_latency_by_id(mode: &ModeReport) -> Option<BTreeMap<String, f64>> {
     let mut sums: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     for r in &mode.requests {
         let entry = sums.entry(r.id.clone()).or_default();
-        entry.0 += r.latency_ms;
+        entry.0 += r.service_ms;
         entry.1 += 1;
     }
     Some(
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::report::analysis::summary;
     use crate::report::fixtures::{mode, record};
-    use loadlab_proto::tally::Sample;
+    use loadlab_proto::tally::Finished;
 
     /// A closed loop's note says what it leaves out, in one sentence, as
     /// each mode starts its requests.
@@ -333,7 +333,7 @@ mod tests {
         let note = |m: Mode| {
             let mut tally = Tally::new();
             for i in 0..200u64 {
-                tally.record(Sample {
+                tally.record(Finished {
                     intended_us: i * 10,
                     start_us: i * 10,
                     end_us: i * 10 + 5,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use loadlab_agent::Mode;
-use loadlab_proto::tally::{Sample, Tally};
+use loadlab_proto::tally::{Finished, Tally};
 
 use super::analysis::*;
 use super::model::*;
@@ -15,7 +15,7 @@ pub fn mode(mode: Mode, latencies_ms: &[f64], sequential: bool) -> ModeReport {
     let mut at = 0u64;
     for &l in latencies_ms {
         let us = (l * 1e3) as u64;
-        tally.record(Sample {
+        tally.record(Finished {
             intended_us: at,
             start_us: at,
             end_us: at + us,
@@ -64,7 +64,7 @@ pub fn record(id: &str, start_ms: f64, end_ms: f64) -> RequestRecord {
         intended_ms: start_ms,
         start_ms,
         end_ms,
-        latency_ms: end_ms - start_ms,
+        service_ms: end_ms - start_ms,
         bytes: 0,
         body: String::new(),
         error: None,

@@ -88,13 +88,13 @@ impl Report {
                 .filter(|r| r.span_id.is_some())
                 .map(|r| (r, r.response_ms()))
                 .collect();
-            let exemplar = |(record, latency_ms): (&RequestRecord, f64)| Exemplar {
+            let exemplar = |(record, response_ms): (&RequestRecord, f64)| Exemplar {
                 id: record.id.clone(),
                 round: record.round,
                 agent: record.agent.clone(),
                 trace_id: trace_id.clone(),
                 span_id: record.span_id.clone().unwrap_or_default(),
-                latency_ms,
+                response_ms,
             };
             let nearest = |target: f64| {
                 traced
@@ -387,8 +387,9 @@ pub struct Exemplar {
     pub agent: String,
     pub trace_id: String,
     pub span_id: String,
-    /// Its response time (from when it was due).
-    pub latency_ms: f64,
+    /// Its response time (from when it was due; the JSON's `latency_ms`).
+    #[serde(rename = "latency_ms")]
+    pub response_ms: f64,
 }
 
 /// The tracker as its `/stats` showed it during a mode.
@@ -519,7 +520,10 @@ pub struct RequestRecord {
     /// Since the mode started (one time axis for every agent).
     pub start_ms: f64,
     pub end_ms: f64,
-    pub latency_ms: f64,
+    /// Its service time: from when it started to when it ended (the
+    /// JSON's `latency_ms`, as users' scripts read it).
+    #[serde(rename = "latency_ms")]
+    pub service_ms: f64,
     pub bytes: u64,
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -536,7 +540,7 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// From when it was due to its end: the response time of
-    /// `loadlab_proto::tally::Sample::response_us`, in ms.
+    /// `loadlab_proto::tally::Finished::response_us`, in ms.
     pub fn response_ms(&self) -> f64 {
         self.end_ms - self.intended_ms.min(self.start_ms)
     }

@@ -261,7 +261,7 @@ pub fn summary(report: &Report) -> String {
                     m.mode,
                     max.id,
                     max.round,
-                    fmt_ms(max.latency_ms),
+                    fmt_ms(max.response_ms),
                     max.span_id
                 );
             }

@@ -18,7 +18,7 @@ use tracing::{Instrument, Span, warn};
 
 use super::activity;
 use super::dispatch::{Dispatch, State, shares};
-use super::sample::Sample;
+use super::kept::KeptRecords;
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
@@ -49,7 +49,7 @@ pub(super) struct ModeRun<'a> {
     started: Instant,
     dispatches: Vec<Dispatch>,
     by_run: HashMap<String, usize>,
-    records: Sample,
+    records: KeptRecords,
     /// Ask agents for every record (someone wants them all).
     all_records: bool,
     failures: Vec<String>,
@@ -86,7 +86,7 @@ impl<'a> ModeRun<'a> {
             started: Instant::now(),
             dispatches: Vec::new(),
             by_run: HashMap::new(),
-            records: Sample::new(),
+            records: KeptRecords::new(),
             all_records: false,
             failures: Vec::new(),
             notes: Vec::new(),

@@ -209,7 +209,7 @@ pub(super) fn to_record(
         intended_ms: record.intended_us as f64 / 1e3,
         start_ms: record.start_us as f64 / 1e3,
         end_ms: record.end_us as f64 / 1e3,
-        latency_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,
+        service_ms: record.end_us.saturating_sub(record.start_us) as f64 / 1e3,
         bytes: record.bytes,
         body: record.body,
         error: (!record.ok).then_some(record.error),

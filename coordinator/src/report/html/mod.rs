@@ -188,7 +188,7 @@ pub(super) fn percentile_cell(
     match (exemplar, trace_url) {
         (Some(e), Some(url)) => html! {
             a.exemplar href=(loadlab_telemetry::trace_ui::span_page(url, &e.span_id))
-                title=(format!("{} of round {} on {}: {} — open its span", e.id, e.round, e.agent, fmt_ms(e.latency_ms)))
+                title=(format!("{} of round {} on {}: {} — open its span", e.id, e.round, e.agent, fmt_ms(e.response_ms)))
             { (fmt_ms(ms)) }
         },
         _ => html! { (fmt_ms(ms)) },
@@ -311,7 +311,7 @@ mod tests {
             .collect();
         requests[2_500].ok = false;
         requests[1_234].end_ms += 50.0;
-        requests[1_234].latency_ms += 50.0;
+        requests[1_234].service_ms += 50.0;
         let bars = drawn(&requests, 300);
         assert_eq!(bars.len(), 300);
         let last = bars.iter().map(|b| b.start_ms).fold(0.0, f64::max);
@@ -323,7 +323,7 @@ mod tests {
         );
         assert!(bars.iter().any(|b| !b.ok), "the failure is drawn");
         assert!(
-            bars.iter().any(|b| b.latency_ms > 50.0),
+            bars.iter().any(|b| b.service_ms > 50.0),
             "the slowest is drawn"
         );
         assert_eq!(drawn(&requests[..200], 300).len(), 200, "all when they fit");

@@ -144,7 +144,7 @@ pub(super) fn drawn(requests: &[RequestRecord], limit: usize) -> Vec<&RequestRec
         picked[i] = true;
     }
     let mut by_latency: Vec<usize> = (0..requests.len()).collect();
-    by_latency.sort_by(|&a, &b| requests[b].latency_ms.total_cmp(&requests[a].latency_ms));
+    by_latency.sort_by(|&a, &b| requests[b].service_ms.total_cmp(&requests[a].service_ms));
     for &i in by_latency.iter().take(limit / 5) {
         picked[i] = true;
     }
@@ -353,7 +353,7 @@ fn bar_markup(
         },
         fmt_ms(r.start_ms),
         fmt_ms(r.end_ms),
-        fmt_ms(r.latency_ms),
+        fmt_ms(r.service_ms),
         if lag > 0.0005 {
             format!(" · sent {} late", fmt_ms(lag))
         } else {

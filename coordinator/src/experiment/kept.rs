@@ -29,7 +29,7 @@ const IN_SLOWEST: u8 = 4;
 const IN_RESERVOIR: u8 = 8;
 
 #[derive(Default)]
-pub struct Sample {
+pub struct KeptRecords {
     kept: HashMap<Key, (RequestRecord, u8)>,
     first: usize,
     failures: usize,
@@ -41,9 +41,9 @@ pub struct Sample {
     offered: u64,
 }
 
-impl Sample {
-    pub fn new() -> Sample {
-        Sample::default()
+impl KeptRecords {
+    pub fn new() -> KeptRecords {
+        KeptRecords::default()
     }
 
     /// Offers the record of request `key`, sent with a chance of one in
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_long_stream_keeps_a_bounded_sample_with_the_slowest() {
-        let mut sample = Sample::new();
+        let mut sample = KeptRecords::new();
         for i in 0..200_000u64 {
             let latency = ((i * 7919) % 100_003) as f64 / 10.0;
             let mut r = record("R1", i as f64, i as f64 + latency);
@@ -149,7 +149,7 @@ mod tests {
             records.len()
         );
         assert!(records.len() > FIRST + SLOWEST, "{}", records.len());
-        let slowest = records.iter().map(|r| r.latency_ms).fold(0.0, f64::max);
+        let slowest = records.iter().map(|r| r.service_ms).fold(0.0, f64::max);
         assert!(
             (slowest - 10_000.2).abs() < 1e-6,
             "the slowest is kept: {slowest}"
@@ -166,7 +166,7 @@ mod tests {
         use loadlab_agent::sample::RecordSampler;
         const REQUESTS: u64 = 1_000_000;
         let mut agent = RecordSampler::new();
-        let mut sample = Sample::new();
+        let mut sample = KeptRecords::new();
         let mut sent_late = 0u64;
         let mut sent = 0u64;
         for i in 0..REQUESTS {
