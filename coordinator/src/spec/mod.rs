@@ -1,15 +1,19 @@
 //! Experiment specs: the YAML a user writes, parsed and validated before
 //! anything runs. Every error names the file, line and column.
 //!
-//! - this file: the spec's fields, and the checks that span several;
+//! - this file: the spec's fields, read and checked;
+//! - [`checks`]: the checks that span several fields;
+//! - [`plan`]: what the spec asks of each mode (its plan, its round);
 //! - [`request`]: an HTTP request (path or url, method, headers, body,
 //!   expect) and the values its fields hold;
 //! - [`values`]: the values other fields hold (ids, paths, durations, targets);
 //! - [`de`]: helpers that check a value while it is read;
 //! - [`diagnostic`]: errors and where they point.
 
+mod checks;
 mod de;
 mod diagnostic;
+mod plan;
 mod request;
 pub mod scenario;
 mod values;
@@ -21,12 +25,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use loadlab_agent::Mode;
-use loadlab_agent::schedule::{Arrival, Profile, Stage};
+use loadlab_agent::schedule::Arrival;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use de::checked_seq;
 pub use diagnostic::SpecError;
+pub use plan::{Plan, Work};
 pub use request::{Destination, Expect, Headers, HttpMethod, RequestBody, RequestSpec, RequestUrl};
 pub use values::{
     HttpTarget, Rate, RequestId, RequestPath, SchemaName, SpecDuration, Targets, parse_duration,
@@ -256,36 +261,6 @@ pub struct StageSpec {
     pub duration: SpecDuration,
 }
 
-/// How the rounds of a mode are started.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
-    /// `rounds` rounds, each as soon as a slot frees.
-    Closed { rounds: u32 },
-    /// Rounds arrive along `profile` (the whole run's rate).
-    Open { profile: Profile, arrival: Arrival },
-    /// `users` users, each starting its next request as soon as its last
-    /// ended, until `duration` is up.
-    Timed { users: u32, duration: Duration },
-}
-
-/// One request of a round, of any kind.
-#[derive(Debug, Clone, Copy)]
-pub enum Work<'a> {
-    Http(&'a RequestSpec),
-    Sql(&'a QuerySpec),
-    Track(&'a TrackSpec),
-}
-
-impl Work<'_> {
-    pub fn id(&self) -> &str {
-        match self {
-            Work::Http(r) => &r.id.0,
-            Work::Sql(q) => &q.id.0,
-            Work::Track(_) => "update",
-        }
-    }
-}
-
 impl Spec {
     /// Reads and validates the spec at `path`, its variables from the
     /// process's environment.
@@ -384,234 +359,6 @@ impl Spec {
                 .as_deref()
                 .is_some_and(|id| !round.iter().any(|w| w.id() == id))
         })
-    }
-
-    /// `delay_server` configures the embedded one: only without an HTTP
-    /// target, and with hiccups that leave time to answer.
-    fn check_delay_server(&self) -> Result<(), (&'static str, String)> {
-        let Some(server) = &self.delay_server else {
-            return Ok(());
-        };
-        if self.target.http.is_some() {
-            return Err((
-                "delay_server",
-                "`delay_server` sets up the embedded delay server, which runs only when there is \
-                 no `target`; start your own with `delay-server --hiccup-every .. --hiccup-for ..`"
-                    .into(),
-            ));
-        }
-        delay_server::hiccup::Hiccups::new(server.hiccup_every.0, server.hiccup_for.0)
-            .map(|_| ())
-            .map_err(|e| {
-                let e = e
-                    .replace("--hiccup-for", "hiccup_for")
-                    .replace("--hiccup-every", "hiccup_every");
-                ("delay_server", e)
-            })
-    }
-
-    /// The closed-loop and open-loop fields go together as they should;
-    /// the error names the field to point at.
-    fn check_load(&self) -> Result<(), (&'static str, String)> {
-        if let Some(track) = &self.track {
-            if !self.requests.is_empty() || !self.queries.is_empty() {
-                return Err((
-                    "track",
-                    "`track` runs alone: put `requests` and `queries` in another spec".into(),
-                ));
-            }
-            if self.rate.is_some()
-                || self.duration.is_some()
-                || self.stages.is_some()
-                || self.repeat.is_some()
-                || self.users.is_some()
-            {
-                return Err((
-                    "track",
-                    "`track` has its own pace (`updates` per order for `duration`): drop `rate`, \
-                     `duration`, `stages`, `repeat` and `users`"
-                        .into(),
-                ));
-            }
-            if track.updates.0 <= 0.0 || track.duration.0.is_zero() {
-                return Err((
-                    "track",
-                    "`track` needs `updates` and `duration` above 0, e.g. updates: 1/s, duration: 20s".into(),
-                ));
-            }
-            if self.agents.count.get() > track.customers.get() {
-                return Err((
-                    "track",
-                    format!(
-                        "{} customers cannot be split between {} agents: give at least one customer per agent",
-                        track.customers, self.agents.count
-                    ),
-                ));
-            }
-            return Ok(());
-        }
-        let open = "open loop: give `rate` with `duration`, or `stages`";
-        if self.users.is_some() {
-            let other = [
-                ("repeat", self.repeat.is_some()),
-                ("rate", self.rate.is_some()),
-                ("stages", self.stages.is_some()),
-                ("arrival", self.arrival.is_some()),
-                ("concurrency", self.concurrency > 0),
-            ]
-            .into_iter()
-            .find(|(_, given)| *given);
-            return match (other, &self.duration) {
-                (Some((field, _)), _) => Err((
-                    "users",
-                    format!(
-                        "`users` (a closed loop for a time: N users for `duration`) and `{field}` \
-                         exclude each other: give one"
-                    ),
-                )),
-                (None, None) => Err((
-                    "users",
-                    "`users` needs `duration`: how long the users keep going, e.g. duration: 30s"
-                        .into(),
-                )),
-                (None, Some(d)) if d.0.is_zero() => {
-                    Err(("duration", "`duration` must be more than 0".into()))
-                }
-                (None, Some(_)) => Ok(()),
-            };
-        }
-        match (&self.rate, &self.duration, &self.stages) {
-            (Some(_), _, _) if self.repeat.is_some() => Err((
-                "rate",
-                "`rate` (open loop) and `repeat` (closed loop) exclude each other: give one".into(),
-            )),
-            (Some(_), _, Some(_)) => Err((
-                "stages",
-                "`stages` replace `rate` and `duration`: give one or the other".into(),
-            )),
-            (Some(_), None, None) => Err((
-                "rate",
-                "`rate` needs `duration`: how long rounds keep arriving, e.g. duration: 30s".into(),
-            )),
-            (None, Some(_), _) => Err((
-                "duration",
-                format!(
-                    "`duration` goes with `rate` ({open}) or with `users` (a closed loop for a time)"
-                ),
-            )),
-            (_, Some(d), _) if d.0.is_zero() => {
-                Err(("duration", "`duration` must be more than 0".into()))
-            }
-            (None, None, Some(_)) if self.repeat.is_some() => Err((
-                "stages",
-                "`stages` (open loop) and `repeat` (closed loop) exclude each other: give one"
-                    .into(),
-            )),
-            (None, None, Some(stages)) if stages.iter().any(|s| s.duration.0.is_zero()) => {
-                Err(("stages", "every stage's `for` must be more than 0".into()))
-            }
-            (None, None, None) if self.arrival.is_some() => {
-                Err(("arrival", format!("`arrival` is for open loops ({open})")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// How each mode's rounds start.
-    pub fn plan(&self) -> Plan {
-        if let (Some(users), Some(duration)) = (self.users, &self.duration)
-            && self.track.is_none()
-        {
-            return Plan::Timed {
-                users: users.get(),
-                duration: duration.0,
-            };
-        }
-        let arrival = self.arrival.unwrap_or_default();
-        let profile = match (&self.rate, &self.duration, &self.stages) {
-            // Tracking: every order's updates, one round each.
-            _ if self.track.is_some() => self.track.as_ref().and_then(|t| {
-                Profile::constant(f64::from(t.customers.get()) * t.updates.0, t.duration.0)
-            }),
-            (Some(rate), Some(duration), _) => Profile::constant(rate.0, duration.0),
-            (_, _, Some(stages)) => {
-                let mut from = 0.0;
-                Profile::new(
-                    stages
-                        .iter()
-                        .map(|s| {
-                            let stage = Stage {
-                                from,
-                                to: s.rate.0,
-                                duration: s.duration.0,
-                            };
-                            from = s.rate.0;
-                            stage
-                        })
-                        .collect(),
-                )
-            }
-            _ => None,
-        };
-        match profile {
-            Some(profile) => Plan::Open { profile, arrival },
-            None => Plan::Closed {
-                rounds: self.repeat.map_or(1, NonZeroU32::get),
-            },
-        }
-    }
-
-    /// The statement timeout queries run with.
-    pub fn query_timeout(&self) -> Duration {
-        self.statement_timeout.unwrap_or(self.timeout).0
-    }
-
-    /// One round's requests, whatever their kind: the HTTP requests, then
-    /// the queries; with scenarios, their request and query steps, in order.
-    pub fn round(&self) -> Vec<Work<'_>> {
-        if let Some(scenarios) = &self.scenarios {
-            return scenarios
-                .0
-                .iter()
-                .flat_map(|(_, s)| &s.steps)
-                .filter_map(|step| match step {
-                    scenario::StepSpec::Http { request, .. } => Some(Work::Http(request)),
-                    scenario::StepSpec::Sql { query } => Some(Work::Sql(query)),
-                    scenario::StepSpec::Think(_) => None,
-                })
-                .collect();
-        }
-        let http = self.requests.iter().map(Work::Http);
-        let track = self.track.iter().map(Work::Track);
-        http.chain(self.queries.iter().map(Work::Sql))
-            .chain(track)
-            .collect()
-    }
-
-    /// Requests per item of a schedule: a round's, or with scenarios one
-    /// iteration (whose steps are not known before it runs).
-    pub fn per_item(&self) -> usize {
-        if self.scenarios.is_some() {
-            1
-        } else {
-            self.round().len()
-        }
-    }
-
-    /// Requests in one mode across all rounds and agents (expected, for a
-    /// Poisson open loop). An open loop's rate is the whole run's, split
-    /// between the agents.
-    pub fn total_requests(&self, agents: u32) -> u64 {
-        let per_round = self.per_item() as u64;
-        match self.plan() {
-            Plan::Open { profile, .. } => per_round * profile.expected().ceil() as u64,
-            Plan::Closed { rounds } => match self.agents.split {
-                Split::Replicate => per_round * u64::from(rounds) * u64::from(agents),
-                Split::Partition => per_round * u64::from(rounds),
-            },
-            // As many as the users manage in the time: not known before.
-            Plan::Timed { .. } => 0,
-        }
     }
 }
 
