@@ -1,11 +1,10 @@
-//! One assignment on the agent: run it in its mode, tally what finishes, and
-//! stream to the coordinator, every [`FLUSH_EVERY`], what finished since the
-//! last time — which requests (as ranges), their tally and their records —
-//! and at the end an `AssignmentDone`.
+//! What finished since the last progress message: the requests (as
+//! ranges), their tallies (the mode's, by request id, by scenario), the
+//! records that go with them and the spans of those traced; and the
+//! message that sends them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
@@ -13,11 +12,11 @@ use loadlab_proto::v1::{self, AgentMessage, agent_message};
 use loadlab_telemetry::requests::{RequestSpan, RequestSpans};
 use opentelemetry::trace::{SpanId, SpanKind};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 
+use super::send;
 use crate::outcome::Outcome;
-use crate::run::{Clock, Event, Gauges, execute};
+use crate::run::{Clock, Event, Gauges};
 use crate::sample::RecordSampler;
 use crate::workload::Workload;
 
@@ -26,17 +25,8 @@ use crate::workload::Workload;
 const BATCH: usize = 500;
 const BATCH_REQUESTS: u64 = 50_000;
 
-/// At most this many events are taken from the runners at once.
-const EVENT_BATCH: usize = 256;
-/// How often progress and pending records are sent.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
-
-fn message(kind: agent_message::Kind) -> AgentMessage {
-    AgentMessage { kind: Some(kind) }
-}
-
 /// What finished since the last flush.
-struct Pending {
+pub(super) struct Pending {
     run_id: String,
     clock: Clock,
     /// Where request spans go, when tracing.
@@ -62,10 +52,44 @@ struct Pending {
 }
 
 impl Pending {
+    /// Nothing yet, for the assignment `run_id` of `workload`.
+    pub(super) fn new(
+        run_id: String,
+        clock: Clock,
+        spans: Option<RequestSpans>,
+        workload: &Workload,
+    ) -> Pending {
+        let scenario_names: Vec<String> = workload
+            .scenarios
+            .as_ref()
+            .map(|s| s.list.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default();
+        Pending {
+            run_id,
+            clock,
+            spans,
+            completed: RangeSet::new(),
+            tally: Tally::new(),
+            by_request: workload.round.iter().map(|_| Tally::new()).collect(),
+            ids: workload.round.iter().map(|r| r.id.clone()).collect(),
+            skipped: vec![0; workload.round.len()],
+            by_scenario: scenario_names.iter().map(|_| (Tally::new(), 0)).collect(),
+            scenario_names,
+            records: Vec::new(),
+            sampler: RecordSampler::new(),
+            reported_started: 0,
+        }
+    }
+
+    /// Enough is pending to send it without waiting for the next flush.
+    pub(super) fn is_full(&self) -> bool {
+        self.records.len() >= BATCH || self.tally.count >= BATCH_REQUESTS
+    }
+
     /// Keeps what `event` finished (a request, an iteration); returns how
     /// many of what completes it completed (requests, or with scenarios
     /// iterations) and how many of those failed.
-    fn take(&mut self, workload: &Workload, event: Event) -> (u64, u64) {
+    pub(super) fn take(&mut self, workload: &Workload, event: Event) -> (u64, u64) {
         match event {
             Event::Finished(outcome) => {
                 let failed = !outcome.ok();
@@ -171,7 +195,7 @@ impl Pending {
     /// Sends what finished since the last flush: the completed ranges, their
     /// tally and their records, in one message. Err when the coordinator is
     /// gone.
-    async fn flush(
+    pub(super) async fn flush(
         &mut self,
         outbound: &mpsc::Sender<AgentMessage>,
         gauges: &Gauges,
@@ -278,218 +302,6 @@ fn workload_ids<'a>(
         .zip(by_request.iter().zip(skipped))
         .map(|(id, (t, skipped))| (&**id, t, *skipped))
         .filter(|(_, t, skipped)| !t.is_empty() || *skipped > 0)
-}
-
-async fn send(outbound: &mpsc::Sender<AgentMessage>, kind: agent_message::Kind) -> Result<(), ()> {
-    outbound.send(message(kind)).await.map_err(|_| ())
-}
-
-/// Runs one assignment and streams what happens to the coordinator.
-pub async fn run(
-    assignment: v1::Assignment,
-    outbound: mpsc::Sender<AgentMessage>,
-    cancel: CancellationToken,
-) {
-    let run_id = assignment.run_id.clone();
-    let workload = match Workload::try_from(assignment) {
-        Ok(workload) => Arc::new(workload),
-        Err(error) => {
-            warn!(%error, "refusing assignment");
-            let error = v1::AgentError {
-                run_id,
-                message: error.to_string(),
-            };
-            let _ = send(&outbound, agent_message::Kind::Error(error)).await;
-            return;
-        }
-    };
-    debug!(%run_id, mode = %workload.mode, requests = workload.len(), "running assignment");
-    let span = assignment_span(&workload);
-    let spans = RequestSpans::new(
-        &span,
-        workload.len(),
-        loadlab_telemetry::requests::sampling(),
-    );
-    let clock = Clock::new(workload.mode_started_unix_us);
-    let (events, mut received) = mpsc::unbounded_channel();
-    let gauges = Arc::new(Gauges::new(
-        workload.scenarios.as_ref().map_or(0, |s| s.list.len()),
-    ));
-    let hard_stop = CancellationToken::new();
-    let mut execution = tokio::spawn(execute(
-        workload.clone(),
-        clock,
-        events,
-        gauges.clone(),
-        cancel.clone(),
-        spans.clone(),
-        hard_stop.clone(),
-    ));
-
-    let scenario_names: Vec<String> = workload
-        .scenarios
-        .as_ref()
-        .map(|s| s.list.iter().map(|s| s.name.clone()).collect())
-        .unwrap_or_default();
-    let mut pending = Pending {
-        run_id: run_id.clone(),
-        clock,
-        spans,
-        completed: RangeSet::new(),
-        tally: Tally::new(),
-        by_request: workload.round.iter().map(|_| Tally::new()).collect(),
-        ids: workload.round.iter().map(|r| r.id.clone()).collect(),
-        skipped: vec![0; workload.round.len()],
-        by_scenario: scenario_names.iter().map(|_| (Tally::new(), 0)).collect(),
-        scenario_names,
-        records: Vec::new(),
-        sampler: RecordSampler::new(),
-        reported_started: 0,
-    };
-    // With scenarios, what completes is an iteration.
-    let scenarios = workload.scenarios.is_some();
-    let (mut completed, mut errors) = (0u64, 0u64);
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    let mut gone = false;
-    let mut stopped_hard = false;
-    let mut events = Vec::with_capacity(EVENT_BATCH);
-    loop {
-        tokio::select! {
-            // The graceful stop ran out: what is in flight is abandoned.
-            () = hard_stop.cancelled(), if !stopped_hard => {
-                stopped_hard = true;
-                break;
-            }
-            // Events come in batches: one wake-up and one `select!` for
-            // all that is ready (at full speed, many at a time).
-            n = received.recv_many(&mut events, EVENT_BATCH) => {
-                // Every sender dropped: the execution is over.
-                if n == 0 {
-                    break;
-                }
-                for event in events.drain(..) {
-                    match event {
-                        Event::Started { index, request, start_us } => {
-                            let request = loadlab_proto::request_field(scenarios.then_some(request));
-                            let started = v1::RequestStarted { run_id: run_id.clone(), index, start_us, request };
-                            if send(&outbound, agent_message::Kind::Started(started)).await.is_err() {
-                                gone = true;
-                                break;
-                            }
-                        }
-                        event => {
-                            let (done, failed) = pending.take(&workload, event);
-                            completed += done;
-                            errors += failed;
-                            let full = workload.live_events
-                                || pending.records.len() >= BATCH
-                                || pending.tally.count >= BATCH_REQUESTS;
-                            if full && pending.flush(&outbound, &gauges).await.is_err() {
-                                gone = true;
-                                break;
-                            }
-                        }
-                    }
-                }
-                if gone {
-                    break;
-                }
-            }
-            _ = tick.tick() => {
-                if pending.flush(&outbound, &gauges).await.is_err() {
-                    gone = true;
-                    break;
-                }
-            }
-        }
-    }
-    if gone {
-        // The coordinator is gone: stop what is still running.
-        cancel.cancel();
-        let _ = execution.await;
-        return;
-    }
-    if stopped_hard {
-        // Stops what would start, cancels queries on the server, and drops
-        // the async requests in flight; a blocking call in flight ends at
-        // its own timeout, unheard.
-        cancel.cancel();
-        execution.abort();
-        // What finished just before still counts.
-        while let Ok(event) = received.try_recv() {
-            let (done, failed) = pending.take(&workload, event);
-            completed += done;
-            errors += failed;
-        }
-    }
-    let execution = match (&mut execution).await {
-        Ok(execution) => execution,
-        Err(error) if error.is_cancelled() => Default::default(),
-        Err(error) => {
-            let error = v1::AgentError {
-                run_id,
-                message: format!("the run failed: {error}"),
-            };
-            let _ = send(&outbound, agent_message::Kind::Error(error)).await;
-            return;
-        }
-    };
-    if pending.flush(&outbound, &gauges).await.is_err() {
-        return;
-    }
-    let started = gauges.started.load(Ordering::Relaxed);
-    let done = v1::AssignmentDone {
-        run_id: run_id.clone(),
-        completed,
-        errors,
-        // A timed loop runs what its time allows: nothing is left over.
-        not_started: if workload.schedule.is_timed() {
-            0
-        } else {
-            workload.len().saturating_sub(started)
-        },
-        interrupted: if stopped_hard {
-            started.saturating_sub(completed)
-        } else {
-            0
-        },
-        cancelled: cancel.is_cancelled() && !stopped_hard,
-        not_started_reason: execution.not_started_reason.unwrap_or_default(),
-        rows_ran_out: execution.rows_ran_out,
-        max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
-        max_backlog: gauges.max_backlog.load(Ordering::Relaxed),
-        stall: execution.stall.map(|s| v1::Stall {
-            total_us: s.total_us,
-            max_us: s.max_us,
-            p99_us: s.p99_us,
-            samples: s.samples,
-        }),
-        connect_histogram: execution
-            .connected
-            .as_ref()
-            .and_then(|c| loadlab_proto::histogram::encode(&c.histogram).ok())
-            .unwrap_or_default(),
-        connect_failures: execution.connected.as_ref().map_or(0, |c| c.failures),
-    };
-    let _ = send(&outbound, agent_message::Kind::Done(done)).await;
-    debug!(%run_id, completed, errors, "assignment done");
-}
-
-/// The agent's span for an assignment, continuing the coordinator's trace;
-/// `Span::none()` when not tracing.
-fn assignment_span(workload: &Workload) -> tracing::Span {
-    let span = loadlab_telemetry::span(|| {
-        tracing::info_span!(
-            target: loadlab_telemetry::TARGET,
-            "assignment",
-            otel.name = format!("run {} ({} requests)", workload.mode, workload.len()),
-            loadlab.run_id = workload.run_id.as_str(),
-            loadlab.mode = %workload.mode,
-            loadlab.requests = workload.len(),
-        )
-    });
-    loadlab_telemetry::propagation::set_parent_from_map(&span, &workload.trace_context);
-    span
 }
 
 fn to_wire(
