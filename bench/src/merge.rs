@@ -1,22 +1,29 @@
-//! What a big fleet costs the coordinator at the end of a mode: N agents
-//! (in-process, each on its own gRPC connection to the real hub) send a
-//! `Progress` carrying the tally of M requests (three histograms); the
-//! coordinator receives, decodes and merges them and renders the report.
-//! Target: under 1 s for 100 agents × 100,000 samples.
+//! What a big fleet costs the coordinator at the end of a mode: N stand-in
+//! agents (in-process, each on its own gRPC connection to the real hub)
+//! answer their assignments at once with a `Progress` carrying the tally
+//! of M requests (three histograms), for the mode and for its request; the
+//! coordinator's own run loop (`experiment::run`, as in any run) hands out
+//! the assignments, receives, checks, decodes and merges what comes back,
+//! and the report is rendered. Target: under 1 s for 100 agents × 100,000
+//! samples.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use loadlab_agent::Mode;
-use loadlab_coordinator::hub::{self, Inbound};
-use loadlab_coordinator::report::Report;
-use loadlab_coordinator::report::analysis::{AgentResult, Load, ModeResults, mode_report};
+use loadlab_agent::workload::Workload;
+use loadlab_coordinator::experiment;
+use loadlab_coordinator::hub;
+use loadlab_coordinator::observer::Quiet;
 use loadlab_coordinator::report::text;
+use loadlab_coordinator::round::Resolved;
 use loadlab_coordinator::spec::Spec;
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::{Finished, Tally};
-use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClient};
+use loadlab_proto::v1::{
+    self, agent_message, coordinator_client::CoordinatorClient, coordinator_message,
+};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -56,108 +63,78 @@ async fn measure(options: Options) -> anyhow::Result<()> {
     // The server lives until the bench exits.
     tokio::spawn(hub::serve(listener, service, None, std::future::pending()));
 
-    // Each agent's histogram is encoded before the clock starts: that is
-    // the agents' work, not the coordinator's.
+    // Each agent's tally is encoded before the clock starts: that is the
+    // agents' work, not the coordinator's.
     eprintln!(
         "encoding {} tallies of {} samples...",
         options.agents, options.samples
     );
-    let mut senders = Vec::new();
     let mut encoded_bytes = 0;
+    let mut agents = Vec::new();
     for n in 0..options.agents {
         let encoded = tally_of(options.samples)?;
         encoded_bytes += encoded.response.len() + encoded.service.len() + encoded.lag.len();
-        let mut client = CoordinatorClient::connect(url.clone()).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let hello = v1::Hello {
-            agent_id: format!("bench-{n}"),
-            name: format!("agent-{n}"),
-            version: "bench".into(),
-            protocol_version: loadlab_proto::PROTOCOL_VERSION,
-        };
-        tx.send(message(agent_message::Kind::Hello(hello))).await?;
-        let inbound = client.join(ReceiverStream::new(rx)).await?.into_inner();
-        senders.push((tx, encoded, inbound));
+        agents.push(tokio::spawn(agent(
+            url.clone(),
+            n,
+            options.samples,
+            encoded,
+        )));
     }
-    let mut agents = Vec::new();
-    while agents.len() < options.agents {
-        agents.push(hub.joined.recv().await.context("hub stopped")?);
+    let mut joined = Vec::new();
+    while joined.len() < options.agents {
+        joined.push(hub.joined.recv().await.context("hub stopped")?);
     }
 
-    let started = Instant::now();
-    for (tx, encoded, _) in &senders {
-        let progress = v1::Progress {
-            run_id: "bench".into(),
-            completed: RangeSet::of(0..options.samples).to_wire(),
-            tally: Some(encoded.clone()),
-            started: options.samples,
-            records: Vec::new(),
-            by_request: Vec::new(),
-            by_scenario: Vec::new(),
-        };
-        tx.send(message(agent_message::Kind::Progress(progress)))
-            .await?;
-    }
-    let mut merged = Tally::new();
-    let mut per_agent = Vec::new();
-    while per_agent.len() < options.agents {
-        let (key, inbound) = hub.inbound.recv().await.context("hub stopped")?;
-        let Inbound::Message(message) = inbound else {
-            continue;
-        };
-        let agent_message::Kind::Progress(progress) = *message else {
-            continue;
-        };
-        let tally = Tally::from_wire(&progress.tally.unwrap_or_default())?;
-        merged.merge(&tally)?;
-        per_agent.push(AgentResult {
-            name: format!("agent-{key}"),
-            id: key.to_string(),
-            tally,
-        });
-    }
-    let merged_count = merged.count;
-    let mode = mode_report(ModeResults {
-        mode: Mode::Async,
-        load: Load::Closed { cap: 0 },
-        tally: merged,
-        by_request: Default::default(),
-        skipped: Default::default(),
-        by_scenario: Default::default(),
-        agents: per_agent,
-        records: Vec::new(),
-        not_started: 0,
-        interrupted: 0,
-        graceful_stop: Duration::ZERO,
-        max_backlog: 0,
-        max_in_flight: 0,
-        stalls: Vec::new(),
-        database: None,
-        tracking: None,
-        failures: Vec::new(),
-        notes: Vec::new(),
-        elapsed_ms: 0.0,
-    });
+    // The coordinator's own run loop: it hands each agent its share
+    // (`repeat` rounds each) and takes, checks, decodes and merges what
+    // comes back, as in any run.
+    let total = options.agents as u64 * options.samples;
     let spec = Spec::parse(
-        "name: bench\nmodes: [async]\nrequests: [{ id: A, path: /delay-me?ms=1 }]\n",
+        &format!(
+            "name: bench-merge\nmodes: [async]\nrequests: [{{ id: A, path: /delay-me?ms=1 }}]\n\
+             repeat: {}\nconcurrency: {}\n",
+            options.samples, options.agents
+        ),
         "bench",
     )?;
-    let report = Report::new(
-        spec,
-        Default::default(),
-        agents.iter().map(|a| a.name.clone()).collect(),
-        vec![mode],
-        false,
-    );
+    let targets = Resolved {
+        http: Some("http://127.0.0.1:9".into()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let report = experiment::run(
+        &spec,
+        &targets,
+        &mut hub,
+        joined,
+        &mut Quiet,
+        &CancellationToken::new(),
+    )
+    .await;
     let rendered = text::summary(&report);
     let took = started.elapsed();
 
-    let expected = options.agents as u64 * options.samples;
-    if merged_count != expected {
-        bail!("merged {merged_count} samples, expected {expected}");
+    // An agent that failed says why; the others wait, connected, and go.
+    for agent in agents {
+        if agent.is_finished() {
+            agent.await??;
+        } else {
+            agent.abort();
+        }
+    }
+    let mode = report.modes.first().context("no mode reported")?;
+    if mode.histogram.count != total || !mode.failures.is_empty() {
+        bail!(
+            "merged {} samples, expected {total}; failures: {:?}",
+            mode.histogram.count,
+            mode.failures
+        );
     }
     println!(
-        "merge: {} agents × {} samples ({} KiB of encoded tallies) received, decoded, merged and reported in {:.0} ms (target < {} ms): {}",
+        "merge: {} agents × {} samples ({} KiB of encoded tallies, each sent twice: the mode's and request A's) \
+         handed out, received, checked, decoded, merged and reported by the coordinator's run loop in {:.0} ms \
+         (target < {} ms): {}",
         options.agents,
         options.samples,
         encoded_bytes / 1024,
@@ -166,8 +143,60 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         if took < TARGET { "met" } else { "MISSED" }
     );
     println!("report is {} lines", rendered.lines().count());
-    drop(senders);
     Ok(())
+}
+
+/// A stand-in agent: joins, and answers its assignment at once with one
+/// `Progress` carrying `encoded` for every request it was given (as many
+/// as the tally holds), then `AssignmentDone`.
+async fn agent(url: String, n: usize, samples: u64, encoded: v1::Tally) -> anyhow::Result<()> {
+    let mut client = CoordinatorClient::connect(url).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let hello = v1::Hello {
+        agent_id: format!("bench-{n}"),
+        name: format!("agent-{n}"),
+        version: "bench".into(),
+        protocol_version: loadlab_proto::PROTOCOL_VERSION,
+    };
+    tx.send(message(agent_message::Kind::Hello(hello))).await?;
+    let mut inbound = client.join(ReceiverStream::new(rx)).await?.into_inner();
+    while let Some(received) = inbound.message().await? {
+        let Some(coordinator_message::Kind::Assignment(assignment)) = received.kind else {
+            continue;
+        };
+        let run_id = assignment.run_id.clone();
+        let len = Workload::try_from(*assignment)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .len();
+        if len != samples {
+            bail!("agent {n} was given {len} requests, its tally holds {samples}");
+        }
+        let progress = v1::Progress {
+            run_id: run_id.clone(),
+            completed: RangeSet::of(0..len).to_wire(),
+            tally: Some(encoded.clone()),
+            started: len,
+            records: Vec::new(),
+            by_request: vec![v1::RequestTally {
+                id: "A".into(),
+                tally: Some(encoded.clone()),
+                skipped: 0,
+            }],
+            by_scenario: Vec::new(),
+        };
+        tx.send(message(agent_message::Kind::Progress(progress)))
+            .await?;
+        let done = v1::AssignmentDone {
+            run_id,
+            completed: len,
+            ..Default::default()
+        };
+        tx.send(message(agent_message::Kind::Done(done))).await?;
+        // Connected until the bench ends (a dropped stream would take
+        // what is still buffered with it).
+        std::future::pending::<()>().await;
+    }
+    bail!("agent {n}: the coordinator closed the stream before its assignment")
 }
 
 fn message(kind: agent_message::Kind) -> v1::AgentMessage {
