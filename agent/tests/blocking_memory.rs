@@ -8,6 +8,7 @@ use std::sync::Arc;
 use loadlab_agent::run::{Clock, Event, Gauges, execute};
 use loadlab_agent::workload::Workload;
 use loadlab_proto::v1;
+use loadlab_testkit::assignment;
 use tokio_util::sync::CancellationToken;
 
 /// Peak resident memory of this process so far, in bytes.
@@ -20,25 +21,11 @@ async fn blocking_mode_memory_does_not_grow_with_the_number_of_requests() {
     const REQUESTS: u64 = 200_000;
     // A query whose URL cannot be parsed fails at once, without I/O: the
     // run is all tasks and clients, nothing else.
-    let workload = Workload::try_from(v1::Assignment {
-        run_id: "memory".into(),
-        mode: v1::Mode::Blocking.into(),
-        requests: vec![v1::Request {
-            id: "Q".into(),
-            kind: Some(v1::request::Kind::Sql(v1::SqlQuery {
-                database_url: "postgres://[not-a-host".into(),
-                sql: "SELECT 1".into(),
-                ..Default::default()
-            })),
-        }],
-        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-            items: vec![v1::Range {
-                start: 0,
-                end: REQUESTS,
-            }],
-        })),
-        ..Default::default()
-    })
+    let workload = Workload::try_from(
+        assignment::closed("memory", v1::Mode::Blocking.into(), REQUESTS)
+            .request(assignment::sql("Q", "postgres://[not-a-host", "SELECT 1"))
+            .build(),
+    )
     .unwrap();
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     // Count outcomes as they come, so the channel holds few.

@@ -9,6 +9,7 @@ use loadlab_agent::outcome::Outcome;
 use loadlab_agent::run::{Clock, Event, Gauges, execute};
 use loadlab_agent::workload::Workload;
 use loadlab_proto::v1;
+use loadlab_testkit::assignment;
 use tokio_util::sync::CancellationToken;
 
 /// The quick reference round: 300, 60 and 150 ms (sum 510, max 300).
@@ -20,46 +21,23 @@ async fn delay_server() -> (String, tokio_util::sync::DropGuard) {
     loadlab_testkit::servers::delay_server(Default::default()).await
 }
 
-fn assignment(
+fn workload(
     mode: Mode,
     urls: &[String],
     rounds: u64,
     concurrency: u32,
     timeout_ms: u64,
 ) -> Workload {
-    let requests: Vec<v1::Request> = urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| v1::Request {
-            id: format!("R{}", i + 1),
-            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
-                url: url.clone(),
-                ..Default::default()
-            })),
-        })
-        .collect();
-    let items = rounds * requests.len() as u64;
-    Workload::try_from(v1::Assignment {
-        run_id: "test".into(),
-        mode: v1::Mode::from(mode).into(),
-        requests,
-        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-            items: vec![v1::Range {
-                start: 0,
-                end: items,
-            }],
-        })),
-        concurrency,
-        timeout_ms,
-        live_events: true,
-        trace_context: Default::default(),
-        mode_started_unix_us: 0,
-        all_records: true,
-        redact: Vec::new(),
-        graceful_stop_ms: None,
-        ..Default::default()
-    })
-    .unwrap()
+    let items = rounds * urls.len() as u64;
+    let mut assignment = assignment::closed("test", v1::Mode::from(mode).into(), items)
+        .concurrency(concurrency)
+        .timeout_ms(timeout_ms)
+        .live_events(true)
+        .all_records(true);
+    for (i, url) in urls.iter().enumerate() {
+        assignment = assignment.request(assignment::http(&format!("R{}", i + 1), url));
+    }
+    Workload::try_from(assignment.build()).unwrap()
 }
 
 /// Runs the workload; returns the wall time, the outcomes in finishing
@@ -134,7 +112,7 @@ async fn each_mode_waits_as_its_name_says() {
     let (base, _stop) = delay_server().await;
     for mode in Mode::ALL {
         let (wall, outcomes, starts) = run(
-            assignment(mode, &reference_urls(&base), 1, 0, 5_000),
+            workload(mode, &reference_urls(&base), 1, 0, 5_000),
             CancellationToken::new(),
         )
         .await;
@@ -174,7 +152,7 @@ async fn blocking_mode_starts_each_task_only_after_the_previous_call_returned() 
     let (base, _stop) = delay_server().await;
     let urls = vec![format!("{base}/delay-me?ms=100"); 4];
     let (wall, outcomes, _) = run(
-        assignment(Mode::Blocking, &urls, 1, 0, 5_000),
+        workload(Mode::Blocking, &urls, 1, 0, 5_000),
         CancellationToken::new(),
     )
     .await;
@@ -195,11 +173,8 @@ async fn concurrency_caps_requests_in_flight() {
     let (base, _stop) = delay_server().await;
     let urls = vec![format!("{base}/delay-me?ms=100")];
     for mode in [Mode::Async, Mode::Threads] {
-        let (wall, outcomes, _) = run(
-            assignment(mode, &urls, 6, 2, 5_000),
-            CancellationToken::new(),
-        )
-        .await;
+        let (wall, outcomes, _) =
+            run(workload(mode, &urls, 6, 2, 5_000), CancellationToken::new()).await;
         assert_eq!(outcomes.len(), 6);
         assert!(wall >= Duration::from_millis(300), "{mode}: {wall:?}");
         // Two at a time, and two again in each wave (not one pair, then
@@ -216,11 +191,8 @@ async fn unreachable_target_is_reported_with_host_and_port() {
     let addr = loadlab_testkit::closed_port();
     let urls = vec![format!("http://{addr}/delay-me?ms=1")];
     for mode in Mode::ALL {
-        let (_, outcomes, _) = run(
-            assignment(mode, &urls, 2, 0, 5_000),
-            CancellationToken::new(),
-        )
-        .await;
+        let (_, outcomes, _) =
+            run(workload(mode, &urls, 2, 0, 5_000), CancellationToken::new()).await;
         assert_eq!(outcomes.len(), 2, "{mode}");
         for o in outcomes {
             assert_eq!(
@@ -240,7 +212,7 @@ async fn slow_request_times_out() {
     for mode in [Mode::Sync, Mode::Async] {
         let started = Instant::now();
         let (_, outcomes, _) =
-            run(assignment(mode, &urls, 1, 0, 200), CancellationToken::new()).await;
+            run(workload(mode, &urls, 1, 0, 200), CancellationToken::new()).await;
         assert!(started.elapsed() < Duration::from_secs(2), "{mode}");
         let error = outcomes[0].error.as_deref().unwrap_or("");
         assert!(
@@ -256,11 +228,8 @@ async fn http_error_status_is_a_failure_with_the_servers_reason() {
     let (base, _stop) = delay_server().await;
     let urls = vec![format!("{base}/delay-me?seconds=-1")];
     for mode in Mode::ALL {
-        let (_, outcomes, _) = run(
-            assignment(mode, &urls, 1, 0, 5_000),
-            CancellationToken::new(),
-        )
-        .await;
+        let (_, outcomes, _) =
+            run(workload(mode, &urls, 1, 0, 5_000), CancellationToken::new()).await;
         assert_eq!(outcomes[0].status, 400, "{mode}");
         let error = outcomes[0].error.as_deref().unwrap_or("");
         assert!(
@@ -281,7 +250,7 @@ async fn cancel_stops_the_remaining_requests() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         later.cancel();
     });
-    let (wall, outcomes, _) = run(assignment(Mode::Sync, &urls, 20, 0, 5_000), cancel).await;
+    let (wall, outcomes, _) = run(workload(Mode::Sync, &urls, 20, 0, 5_000), cancel).await;
     assert!((1..=4).contains(&outcomes.len()), "{} ran", outcomes.len());
     assert!(wall < Duration::from_secs(1), "{wall:?}");
 }
@@ -289,33 +258,19 @@ async fn cancel_stops_the_remaining_requests() {
 /// A malformed assignment is refused with a reason, not run or panicked on.
 #[test]
 fn malformed_assignments_are_refused() {
-    let closed = |end| {
-        Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-            items: vec![v1::Range { start: 0, end }],
-        }))
-    };
-    let bad_mode = v1::Assignment {
-        run_id: "r".into(),
-        mode: 99,
-        schedule: closed(1),
-        ..Default::default()
-    };
+    let bad_mode = assignment::closed("r", 99, 1).build();
     assert!(
         Workload::try_from(bad_mode)
             .unwrap_err()
             .to_string()
             .contains("unknown mode")
     );
-    let no_target = v1::Assignment {
-        run_id: "r".into(),
-        mode: v1::Mode::Sync.into(),
-        schedule: closed(1),
-        requests: vec![v1::Request {
+    let no_target = assignment::closed("r", v1::Mode::Sync.into(), 1)
+        .request(v1::Request {
             id: "R1".into(),
             kind: None,
-        }],
-        ..Default::default()
-    };
+        })
+        .build();
     assert!(
         Workload::try_from(no_target)
             .unwrap_err()
@@ -328,24 +283,9 @@ fn malformed_assignments_are_refused() {
 /// four billion rounds are accepted without holding them.
 #[test]
 fn a_huge_assignment_costs_nothing_until_it_runs() {
-    let huge = v1::Assignment {
-        run_id: "r".into(),
-        mode: v1::Mode::Async.into(),
-        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-            items: vec![v1::Range {
-                start: 0,
-                end: 4_000_000_000,
-            }],
-        })),
-        requests: vec![v1::Request {
-            id: "R1".into(),
-            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
-                url: "http://x/".into(),
-                ..Default::default()
-            })),
-        }],
-        ..Default::default()
-    };
+    let huge = assignment::closed("r", v1::Mode::Async.into(), 4_000_000_000)
+        .request(assignment::http("R1", "http://x/"))
+        .build();
     let workload = Workload::try_from(huge).unwrap();
     assert_eq!(workload.len(), 4_000_000_000);
     assert_eq!(
@@ -364,7 +304,7 @@ async fn every_mode_streams_large_bodies_alike() {
     let mut bodies = Vec::new();
     for mode in Mode::ALL {
         let (_, outcomes, _) = run(
-            assignment(mode, &urls, 2, 0, 30_000),
+            workload(mode, &urls, 2, 0, 30_000),
             CancellationToken::new(),
         )
         .await;

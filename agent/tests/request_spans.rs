@@ -100,32 +100,16 @@ async fn run(url: &str, rounds: u64, concurrency: u32) -> (TraceId, Vec<v1::Requ
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64;
-    let assignment = v1::Assignment {
-        run_id: "spans".into(),
-        mode: v1::Mode::from(Mode::Async).into(),
-        requests: vec![v1::Request {
-            id: "R1".into(),
-            kind: Some(v1::request::Kind::Http(v1::HttpRequest {
-                url: url.into(),
-                ..Default::default()
-            })),
-        }],
-        schedule: Some(v1::assignment::Schedule::Closed(v1::ClosedLoop {
-            items: vec![v1::Range {
-                start: 0,
-                end: rounds,
-            }],
-        })),
-        concurrency,
-        timeout_ms: 10_000,
-        live_events: false,
-        trace_context: HashMap::from([("traceparent".to_owned(), parent)]),
-        mode_started_unix_us: now_us,
-        all_records: false,
-        redact: Vec::new(),
-        graceful_stop_ms: None,
-        ..Default::default()
-    };
+    let assignment =
+        loadlab_testkit::assignment::closed("spans", v1::Mode::from(Mode::Async).into(), rounds)
+            .request(loadlab_testkit::assignment::http("R1", url))
+            .concurrency(concurrency)
+            .timeout_ms(10_000)
+            .with(|a| {
+                a.trace_context = HashMap::from([("traceparent".to_owned(), parent)]);
+                a.mode_started_unix_us = now_us;
+            })
+            .build();
     let (outbound, mut received) = tokio::sync::mpsc::channel(64);
     let running = tokio::spawn(loadlab_agent::assignment::run(
         assignment,

@@ -1,9 +1,11 @@
-//! What loadlab's tests and benchmarks share, written once: real servers on
+//! What loadlab's tests and benchmarks share, written once: assignments as
+//! the coordinator sends them ([`assignment`]), real servers on
 //! port 0 ([`servers`], and [`echo`], the stand-in for a user's own HTTPS
 //! service), a plain HTTP client ([`http`]), processes under test ([`process`]), an OTLP
 //! collector that keeps what it receives ([`otlp`]), and a slowloris
 //! ([`slowloris`]).
 
+pub mod assignment;
 pub mod echo;
 pub mod http;
 pub mod otlp;
