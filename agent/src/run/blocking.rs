@@ -43,11 +43,9 @@ pub(super) fn run(context: &Arc<Context>) -> Option<Stall> {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let now = Instant::now();
-            if pacer.over(now) {
+            if !pacer.start(Instant::now()) {
                 break;
             }
-            pacer.handed(now);
             let context = context.clone();
             let task = async move {
                 if context.cancel.is_cancelled() {

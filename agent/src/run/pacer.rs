@@ -1,6 +1,7 @@
 //! When each request is due: the schedule handed out in order, with the
-//! open loop's backlog counted; and a cancellable sleep for the runners on
-//! threads.
+//! open loop's backlog counted — the one pacing rule of every runner
+//! (next, wait until due, stop when over, note the start); how each waits
+//! is its mode's own — and a cancellable sleep for the runners on threads.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +45,29 @@ impl Pacer {
     pub fn next(&mut self) -> Option<(Due, Option<Instant>)> {
         let due = self.dues.next()?;
         Some((due, due.at.map(|at| self.context.anchor + at)))
+    }
+
+    /// For the runners on threads: the next request once it is due, this
+    /// thread sleeping until then; `None` once nothing more may start
+    /// (the runner then calls [`Pacer::handed`] when it starts it).
+    pub fn next_on_thread(&mut self) -> Option<Due> {
+        let (due, when) = self.next()?;
+        if let Some(when) = when
+            && !sleep_until(when, &self.context.cancel)
+        {
+            return None;
+        }
+        (!self.over(Instant::now())).then_some(due)
+    }
+
+    /// The request handed out last starts `now`, unless nothing more may
+    /// start (false): [`Pacer::over`], then [`Pacer::handed`].
+    pub fn start(&mut self, now: Instant) -> bool {
+        if self.over(now) {
+            return false;
+        }
+        self.handed(now);
+        true
     }
 
     /// True once nothing more may start: past the open loop's end plus the

@@ -4,22 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Context, Pacer, sleep_until};
+use super::{Context, Pacer};
 use crate::kind::BlockingClients;
 
 pub(super) fn run(context: &Arc<Context>) {
     let workload = &context.workload;
     let mut clients = BlockingClients::new(workload.timeout, context.queries.clone());
     let mut pacer = Pacer::new(context);
-    while let Some((due, when)) = pacer.next() {
-        if let Some(when) = when
-            && !sleep_until(when, &context.cancel)
-        {
-            return;
-        }
-        if pacer.over(Instant::now()) {
-            return;
-        }
+    while let Some(due) = pacer.next_on_thread() {
         pacer.handed(Instant::now());
         context.run_blocking(&mut clients, &due, 0);
     }

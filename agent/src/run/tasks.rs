@@ -116,12 +116,13 @@ async fn work(pool: Arc<Pool>, user: u64) {
             }
         }
         let now = Instant::now();
+        if !pool
+            .pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .start(now)
         {
-            let mut pacer = pool.pacer.lock().unwrap_or_else(|e| e.into_inner());
-            if pacer.over(now) {
-                return;
-            }
-            pacer.handed(now);
+            return;
         }
         drop(turn);
         // This worker is busy now; if it was the last idle one, another

@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Context, Pacer, sleep_until};
+use super::{Context, Pacer};
 use crate::kind::BlockingClients;
 use crate::schedule::Due;
 
@@ -25,15 +25,7 @@ pub(super) fn run(context: &Arc<Context>) {
         let mut own_clients = None;
         let mut spawn_failed = false;
         let mut pacer = Pacer::new(context);
-        while let Some((due, when)) = pacer.next() {
-            if let Some(when) = when
-                && !sleep_until(when, &context.cancel)
-            {
-                break;
-            }
-            if pacer.over(Instant::now()) {
-                break;
-            }
+        while let Some(due) = pacer.next_on_thread() {
             let due = match handoff.try_send(due) {
                 Ok(()) => {
                     pacer.handed(Instant::now());
