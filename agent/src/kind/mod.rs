@@ -120,11 +120,14 @@ impl AsyncSession {
         headers: ::http::HeaderMap,
         rendered: Option<&http::Rendered>,
     ) -> Outcome {
+        // A query's and an update's futures are boxed: unboxed, the
+        // largest kind's state sets the size of every call's future, which
+        // is moved into place per request (an HTTP request's included).
         match target {
             Target::Http(target) => self.http.send(target, headers, rendered).await,
-            Target::Sql(target) => self.sql.query(target).await,
+            Target::Sql(target) => Box::pin(self.sql.query(target)).await,
             Target::Track(target) => match &self.track {
-                Some(customers) => customers.update(target, round).await,
+                Some(customers) => Box::pin(customers.update(target, round)).await,
                 None => Outcome::failed("no customers connected"),
             },
         }

@@ -108,7 +108,11 @@ impl AsyncClient {
         {
             Some(at) => at,
             None => {
-                let sender = self.connect(target).await?;
+                // Boxed: a connection is made once and used for many
+                // requests, and unboxed its TLS handshake's state (kilobytes)
+                // would be part of every request's future, copied into
+                // place each time.
+                let sender = Box::pin(self.connect(target)).await?;
                 self.connections.push((target.authority.clone(), sender));
                 self.connections.len() - 1
             }
