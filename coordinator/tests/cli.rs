@@ -7,7 +7,7 @@ use loadlab_proto::histogram::{new_latency_histogram, record_latency};
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, run_spec, text, write_spec};
+use common::{assert_exit, coordinator, run_spec, text, write_spec};
 
 fn experiments(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,13 +109,7 @@ fn merged_histogram_of_three_agents_equals_histogram_of_all_samples() {
          repeat: 40\nconcurrency: 10\nagents: { count: 3, split: partition }\n",
         &[],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let report: Value = report.expect("a report");
     let mode = &report["modes"][0];
     let agents = mode["agents"].as_array().unwrap();

@@ -16,7 +16,7 @@ use headless_chrome::{Browser, LaunchOptions};
 use serde_json::Value;
 
 mod common;
-use common::{run_spec, text};
+use common::{assert_exit, run_spec, text};
 
 /// Chromium's binary: `CHROMIUM`, else Debian's.
 fn chromium() -> std::path::PathBuf {
@@ -129,13 +129,7 @@ const BARS: &str = r#"JSON.stringify(Array.from(document.querySelectorAll('rect[
 fn run(dir: &tempfile::TempDir, yaml: &str) -> (std::path::PathBuf, Value) {
     let html = dir.path().join("report.html");
     let (out, report) = run_spec(dir, yaml, &["--html", html.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0);
     (html, report.expect("a report"))
 }
 

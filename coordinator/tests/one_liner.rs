@@ -5,7 +5,7 @@ use loadlab_testkit::echo;
 use serde_json::Value;
 
 mod common;
-use common::{coordinator, read_json, text};
+use common::{assert_exit, coordinator, read_json, text};
 
 /// The one-liner and the spec `--print-spec` writes for it run the same:
 /// the same spec in the report, the same requests, thresholds and outputs.
@@ -53,13 +53,7 @@ fn a_one_liner_runs_as_the_spec_it_prints() {
         ]
         .concat(),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let from_spec = dir.path().join("from-spec.json");
     let out = coordinator(&[
         "run",

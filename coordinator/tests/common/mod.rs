@@ -21,6 +21,17 @@ pub fn coordinator(args: &[&str]) -> Output {
     coordinator_with_env(args, &[])
 }
 
+/// Asserts that `out` exited with `code`, showing what it printed if not.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
