@@ -3,6 +3,10 @@
 //! seeded), the coordinator's gRPC server, and its agents — in-process ones
 //! that dial it through the same client code as the `agent` binary, or
 //! remote ones awaited on `--listen`.
+//!
+//! (Over 450 lines: the steps of a launch, in the order a run takes them,
+//! each a function; what they start lives elsewhere — the delay server,
+//! the tracker, the hub, the agents.)
 
 use std::net::SocketAddr;
 use std::time::Duration;

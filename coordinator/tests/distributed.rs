@@ -1,6 +1,9 @@
 //! Distributed runs with real processes on loopback: a `coordinator
 //! --listen` and `agent` processes joining it over gRPC, killed, stopped,
 //! restarted and refused as they would be on real hosts.
+//!
+//! (Over 450 lines: one test binary of real processes, its helpers shared
+//! by every test in it.)
 
 use std::process::Command;
 use std::time::{Duration, Instant};

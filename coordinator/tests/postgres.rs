@@ -1,6 +1,9 @@
 //! Against a real PostgreSQL (DATABASE_URL, default
 //! postgres://postgres@127.0.0.1:5432/postgres; `scripts/test` starts or
 //! installs it). Each test works in a schema of its own, dropped afterwards.
+//!
+//! (Over 450 lines: one test binary against one real server, its helpers
+//! shared by every test in it.)
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 //! `extract` and `expect.contains`), SQL queries (`query:`) and pauses
 //! (`think:`) — chosen by `weight`; the `data` file their templates read
 //! as `row`. Every value is checked as it is read; templates are checked
-//! once the whole spec is ([`check_templates`]), against what the steps
-//! before them extract.
+//! once the whole spec is ([`check_templates`], in `templates.rs`),
+//! against what the steps before them extract.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -17,6 +17,10 @@ use super::de::checked_str;
 use super::request::{Expect, Headers, HttpMethod, RequestBody, RequestFields, RequestSpec};
 use super::values::{RequestId, RequestPath, parse_duration};
 use super::{QuerySpec, RequestUrl};
+
+mod templates;
+
+pub use templates::{TemplateError, check_templates, locate};
 
 impl super::Spec {
     /// Scenarios replace `requests` and `queries`; `data` and `cookies`
@@ -436,89 +440,4 @@ pub enum DataOrder {
     Random,
     /// Each row once across all agents; the mode ends when they run out.
     Unique,
-}
-
-/// A template of a step that names something it cannot have: the message,
-/// and the text to point at.
-pub struct TemplateError {
-    pub message: String,
-    pub needle: String,
-}
-
-/// Checks every template of every scenario: each compiles, and reads only
-/// builtins and what the steps before it extract. `has_data`: whether
-/// `row` has a file behind it.
-pub fn check_templates(scenarios: &Scenarios, has_data: bool) -> Result<(), TemplateError> {
-    for (name, scenario) in &scenarios.0 {
-        let mut known: Vec<&str> = Vec::new();
-        for step in &scenario.steps {
-            let StepSpec::Http {
-                request, extract, ..
-            } = step
-            else {
-                continue;
-            };
-            let mut sources: Vec<String> = Vec::new();
-            match &request.to {
-                super::Destination::Path(path) => sources.push(path.0.clone()),
-                super::Destination::Url(url) => sources.push(url.0.clone()),
-            }
-            sources.extend(request.headers.0.iter().map(|(_, v)| v.clone()));
-            if let Some(body) = &request.body {
-                sources.push(String::from_utf8_lossy(&body.bytes()).into_owned());
-            }
-            for source in sources.iter().filter(|s| template::is_template(s)) {
-                let reads = template::check(source, &known).map_err(|message| TemplateError {
-                    message: format!("scenario {name}, step {}: {message}", request.id),
-                    needle: offending(source, &known),
-                })?;
-                if !has_data && reads.contains("row") {
-                    return Err(TemplateError {
-                        message: format!(
-                            "scenario {name}, step {}: a template reads `row`, but the spec has \
-                             no `data: {{ file: ... }}`",
-                            request.id
-                        ),
-                        needle: first_expression(source),
-                    });
-                }
-            }
-            known.extend(extract.0.iter().map(|(n, _)| n.as_str()));
-        }
-    }
-    Ok(())
-}
-
-/// The first `{{ ... }}` of a template that fails the check alone (else
-/// the first), to find it in the spec's text.
-fn offending(source: &str, known: &[&str]) -> String {
-    let mut rest = source;
-    while let Some(open) = rest.find("{{") {
-        let Some(close) = rest[open..].find("}}") else {
-            break;
-        };
-        let expression = &rest[open..open + close + 2];
-        if template::check(expression, known).is_err() {
-            return expression.to_owned();
-        }
-        rest = &rest[open + close + 2..];
-    }
-    first_expression(source)
-}
-
-/// The first `{{ ... }}` of a template, to find it in the spec's text.
-fn first_expression(source: &str) -> String {
-    match (source.find("{{"), source.find("}}")) {
-        (Some(open), Some(close)) if close > open => source[open..close + 2].to_owned(),
-        _ => source.to_owned(),
-    }
-}
-
-/// `needle`'s first place in `text`, as 1-based line and column.
-pub fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
-    let at = text.find(needle)?;
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
-    Some((line, column))
 }

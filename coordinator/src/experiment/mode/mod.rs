@@ -1,6 +1,10 @@
 //! One mode in progress: hand the agents their shares, take what they send
 //! back (each request accounted for once), deal with agents that are lost,
 //! and hand the merged results to the report.
+//!
+//! (Over 450 lines: one state machine — a mode's dispatches and the
+//! messages that move them — read best whole; the policy on a lost agent
+//! and the results' assembly are already `takeover.rs` and `report.rs`.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
