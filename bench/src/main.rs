@@ -41,8 +41,9 @@ enum Benchmark {
     /// Wall time of each mode against the requested delays (sum or slowest),
     /// median of several `coordinator run`s.
     Precision(precision::Options),
-    /// A coordinator's gRPC hub with N in-process agents each sending a
-    /// histogram of M samples: receive, decode, merge and render the report.
+    /// The coordinator's run loop with N stand-in agents on its gRPC hub,
+    /// each answering with tallies of M requests: hand out, receive, check,
+    /// decode, merge and render the report.
     Merge(merge::Options),
     /// The same load run with span export off and on, as a throughput ratio.
     Tracing(tracing_cost::Options),

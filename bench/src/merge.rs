@@ -30,12 +30,15 @@ pub struct Options {
     /// Agents.
     #[arg(long, default_value_t = 100)]
     agents: usize,
-    /// Samples in each agent's histogram.
-    #[arg(long, default_value_t = 100_000)]
+    /// Samples in each agent's histogram (its requests: a spec's `repeat`).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
     samples: u64,
 }
 
 const TARGET: Duration = Duration::from_secs(1);
+
+/// How long the stand-in agents have to join the hub.
+const JOIN_WITHIN: Duration = Duration::from_secs(30);
 
 pub fn run(options: Options) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(measure(options))
@@ -69,21 +72,37 @@ async fn measure(options: Options) -> anyhow::Result<()> {
         "encoding {} tallies of {} samples...",
         options.agents, options.samples
     );
+    // All encoded before any agent joins: a joined agent silent for
+    // longer than the heartbeat timeout would be taken for lost.
     let mut encoded_bytes = 0;
-    let mut agents = Vec::new();
-    for n in 0..options.agents {
+    let mut tallies = Vec::with_capacity(options.agents);
+    for _ in 0..options.agents {
         let encoded = tally_of(options.samples)?;
         encoded_bytes += encoded.response.len() + encoded.service.len() + encoded.lag.len();
-        agents.push(tokio::spawn(agent(
-            url.clone(),
-            n,
-            options.samples,
-            encoded,
-        )));
+        tallies.push(encoded);
     }
+    let agents: Vec<_> = tallies
+        .into_iter()
+        .enumerate()
+        .map(|(n, encoded)| tokio::spawn(agent(url.clone(), n, options.samples, encoded)))
+        .collect();
     let mut joined = Vec::new();
     while joined.len() < options.agents {
-        joined.push(hub.joined.recv().await.context("hub stopped")?);
+        match tokio::time::timeout(JOIN_WITHIN, hub.joined.recv()).await {
+            Ok(Some(agent)) => joined.push(agent),
+            Ok(None) => bail!("the hub stopped"),
+            Err(_) => {
+                // Say why, when an agent failed to join.
+                for agent in agents.into_iter().filter(|a| a.is_finished()) {
+                    agent.await??;
+                }
+                bail!(
+                    "{} of {} agents joined within {JOIN_WITHIN:?}",
+                    joined.len(),
+                    options.agents
+                );
+            }
+        }
     }
 
     // The coordinator's own run loop: it hands each agent its share
@@ -93,8 +112,8 @@ async fn measure(options: Options) -> anyhow::Result<()> {
     let spec = Spec::parse(
         &format!(
             "name: bench-merge\nmodes: [async]\nrequests: [{{ id: A, path: /delay-me?ms=1 }}]\n\
-             repeat: {}\nconcurrency: {}\n",
-            options.samples, options.agents
+             repeat: {}\n",
+            options.samples
         ),
         "bench",
     )?;

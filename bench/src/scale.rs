@@ -192,6 +192,12 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         let (mode, _, _) = coordinator(&spec, &base)?;
         let took = started.elapsed();
         let plain = rps(&mode);
+        if plain <= 0.0 {
+            bail!(
+                "the plain run reported no requests/s: {}",
+                mode["errors_by_reason"]
+            );
+        }
         let as_scenario = match earlier {
             Some(rate) => rate,
             None => scenario_run()?,
@@ -214,12 +220,11 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         options.requests, options.connections, options.runs
     );
     println!("  loadlab async  {loadlab_best:>9.0}");
-    pairs.sort_by(f64::total_cmp);
-    let ratio = pairs[pairs.len() / 2];
     let each: Vec<String> = pairs.iter().map(|r| format!("{r:.2}")).collect();
+    let ratio = median(pairs.clone());
     println!(
         "  as a scenario  {scenario_best:>9.0}   templated path and header from a data row, cookie jar: \
-         scenario/plain {ratio:.2}, the median of {} side-by-side pairs ({}) (target >= 0.9: {})",
+         scenario/plain {ratio:.2}, the median of {} side-by-side pairs (in run order: {}) (target >= 0.9: {})",
         pairs.len(),
         each.join(", "),
         if ratio >= 0.9 { "met" } else { "MISSED" }
@@ -243,6 +248,18 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         println!("  wrk            not installed (apt-get install wrk)");
     }
     Ok(())
+}
+
+/// The median of `values` (not empty): of an even count, the mean of the
+/// two middle ones.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 pub fn memory(options: MemoryOptions) -> anyhow::Result<()> {

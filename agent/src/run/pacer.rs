@@ -48,8 +48,9 @@ impl Pacer {
     }
 
     /// For the runners on threads: the next request once it is due, this
-    /// thread sleeping until then; `None` once nothing more may start
-    /// (the runner then calls [`Pacer::handed`] when it starts it).
+    /// thread sleeping until then; `None` when the schedule has run out or
+    /// nothing more may start (the runner calls [`Pacer::handed`] when it
+    /// starts what it got).
     pub fn next_on_thread(&mut self) -> Option<Due> {
         let (due, when) = self.next()?;
         if let Some(when) = when

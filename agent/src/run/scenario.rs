@@ -107,7 +107,7 @@ impl Context {
                 row,
                 user,
                 iteration: due.index,
-                vars: crate::scenario::template::no_vars(),
+                vars: Default::default(),
             },
             jar: scenarios.cookies.then(CookieStore::default),
             sending: None,

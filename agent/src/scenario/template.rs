@@ -207,15 +207,6 @@ pub struct Scope {
     pub vars: std::sync::Arc<BTreeMap<String, Value>>,
 }
 
-/// An iteration's variables before it extracts any: one map shared by
-/// all, so that beginning an iteration allocates none (its first
-/// extraction copies it, empty, for itself).
-pub fn no_vars() -> std::sync::Arc<BTreeMap<String, Value>> {
-    static EMPTY: std::sync::LazyLock<std::sync::Arc<BTreeMap<String, Value>>> =
-        std::sync::LazyLock::new(Default::default);
-    EMPTY.clone()
-}
-
 impl Scope {
     /// The value of `name`, as templates see it.
     pub(super) fn get(&self, name: &str) -> Option<Value> {

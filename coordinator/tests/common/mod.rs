@@ -22,6 +22,7 @@ pub fn coordinator(args: &[&str]) -> Output {
 }
 
 /// Asserts that `out` exited with `code`, showing what it printed if not.
+#[track_caller]
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),
