@@ -29,6 +29,30 @@ pub struct Stall {
     pub samples: u64,
 }
 
+/// On the wire, in `AssignmentDone`.
+impl From<Stall> for loadlab_proto::v1::Stall {
+    fn from(s: Stall) -> Self {
+        loadlab_proto::v1::Stall {
+            total_us: s.total_us,
+            max_us: s.max_us,
+            p99_us: s.p99_us,
+            samples: s.samples,
+        }
+    }
+}
+
+/// As the coordinator reads it from an agent's `AssignmentDone`.
+impl From<loadlab_proto::v1::Stall> for Stall {
+    fn from(s: loadlab_proto::v1::Stall) -> Self {
+        Stall {
+            total_us: s.total_us,
+            max_us: s.max_us,
+            p99_us: s.p99_us,
+            samples: s.samples,
+        }
+    }
+}
+
 struct State {
     /// Set by the ticker when it wakes the canary; taken by the canary.
     woken_at: Option<Instant>,

@@ -186,12 +186,7 @@ pub async fn run(
         rows_ran_out: execution.rows_ran_out,
         max_in_flight: gauges.max_in_flight.load(Ordering::Relaxed),
         max_backlog: gauges.max_backlog.load(Ordering::Relaxed),
-        stall: execution.stall.map(|s| v1::Stall {
-            total_us: s.total_us,
-            max_us: s.max_us,
-            p99_us: s.p99_us,
-            samples: s.samples,
-        }),
+        stall: execution.stall.map(v1::Stall::from),
         connect_histogram: execution
             .connected
             .as_ref()

@@ -9,6 +9,7 @@ use loadlab_agent::Mode;
 use loadlab_proto::histogram::LatencyHistogram;
 use loadlab_proto::tally::Tally;
 
+use super::duration;
 use super::explanation::{
     Measured, explain, explain_tracking, generator_warning, parallel_workers, schedule_note,
 };
@@ -16,7 +17,6 @@ use super::model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, LatencySummary, LoadKind,
     ModeReport, PercentilePoint, RequestFigures, RequestRecord, StallSummary,
 };
-use super::text;
 use loadlab_agent::probe::Stall;
 
 /// How the mode's requests were started.
@@ -239,7 +239,7 @@ pub fn mode_report(results: ModeResults) -> ModeReport {
                 "{interrupted} request{} still in flight {} after the schedule ended, abandoned: \
                  interrupted (graceful_stop), not failed",
                 if interrupted == 1 { " was" } else { "s were" },
-                text::fmt_ms(graceful_stop.as_secs_f64() * 1e3)
+                duration::fmt_ms(graceful_stop.as_secs_f64() * 1e3)
             ));
             notes
         } else {

@@ -10,8 +10,8 @@ use loadlab_agent::Mode;
 use loadlab_proto::tally::Tally;
 
 use super::analysis::{Load, Tracking};
+use super::duration;
 use super::model::{DatabaseActivity, InFlight, LatencySummary, ModeReport, StallSummary};
-use super::text;
 
 /// What the schedule did to the figures: how long requests waited to be
 /// sent in an open loop and why; what a closed-loop load run leaves out.
@@ -39,7 +39,7 @@ pub(super) fn schedule_note(
         Load::Closed { .. } => None,
         Load::Open { .. } if tally.late == 0 => Some(format!(
             "open loop: every request started within 1 ms of when it was due (lag max {})",
-            text::fmt_ms(lag.max_ms)
+            duration::fmt_ms(lag.max_ms)
         )),
         Load::Open { cap, .. } => {
             let why = match mode {
@@ -55,7 +55,7 @@ pub(super) fn schedule_note(
             };
             Some(format!(
                 "requests waited up to {} to be sent ({} of {} late by more than 1 ms): {why}",
-                text::fmt_ms(lag.max_ms),
+                duration::fmt_ms(lag.max_ms),
                 tally.late,
                 tally.count,
             ))
@@ -89,19 +89,22 @@ pub(super) fn generator_warning(
         return None;
     }
     let what = if lag_ms >= stall_ms {
-        format!("requests were sent late by p99 {}", text::fmt_ms(lag_ms))
+        format!(
+            "requests were sent late by p99 {}",
+            duration::fmt_ms(lag_ms)
+        )
     } else {
         format!(
             "its executor stalled p99 {} (ready work waiting for a thread)",
-            text::fmt_ms(stall_ms)
+            duration::fmt_ms(stall_ms)
         )
     };
     Some(format!(
         "the generator was late by p99 {}: {what}, against a response p50 of {}; \
          latencies below that are not the server's (a CPU too busy for the load: fewer \
          modes or agents per core, or more agents)",
-        text::fmt_ms(late_ms),
-        text::fmt_ms(response.p50_ms)
+        duration::fmt_ms(late_ms),
+        duration::fmt_ms(response.p50_ms)
     ))
 }
 
@@ -123,9 +126,9 @@ pub(super) fn explain(mode: Mode, m: &Measured) -> String {
     let shape = if m.count <= 1 {
         "a single request".to_owned()
     } else if near(m.wall_ms, m.sum_ms) && !near(m.wall_ms, m.max_ms) {
-        format!("≈ the sum of the waits ({})", text::fmt_ms(m.sum_ms))
+        format!("≈ the sum of the waits ({})", duration::fmt_ms(m.sum_ms))
     } else if near(m.wall_ms, m.max_ms) {
-        format!("≈ the slowest request ({})", text::fmt_ms(m.max_ms))
+        format!("≈ the slowest request ({})", duration::fmt_ms(m.max_ms))
     } else {
         format!(
             "{:.1} requests waiting at once on average",
@@ -141,20 +144,20 @@ pub(super) fn explain(mode: Mode, m: &Measured) -> String {
     let why = match (mode, m.stall) {
         (_, Some(stall)) if stall.total_ms >= 0.5 * m.wall_ms => format!(
             "the executor was blocked {} of {}, {in_flight}",
-            text::fmt_ms(stall.total_ms),
-            text::fmt_ms(m.wall_ms)
+            duration::fmt_ms(stall.total_ms),
+            duration::fmt_ms(m.wall_ms)
         ),
         (Mode::Async, Some(stall)) if stall.max_ms > 20.0 || stall.total_ms > 0.1 * m.wall_ms => {
             format!(
                 "{in_flight}; the load generator was the bottleneck: its executor stalled {} in \
                  all, up to {} at once (a CPU too busy, or a blocking call in async code)",
-                text::fmt_ms(stall.total_ms),
-                text::fmt_ms(stall.max_ms)
+                duration::fmt_ms(stall.total_ms),
+                duration::fmt_ms(stall.max_ms)
             )
         }
         (_, Some(stall)) => format!(
             "{in_flight}, the executor never blocked more than {}",
-            text::fmt_ms(stall.max_ms)
+            duration::fmt_ms(stall.max_ms)
         ),
         (Mode::Threads, None) if most > 1 => format!("{in_flight}, each on a thread of its own"),
         (_, None) => in_flight,
@@ -179,7 +182,7 @@ pub(super) fn explain_tracking(
     };
     let mut out = format!("{delivered} of {published} updates delivered ({share:.0}%)");
     if delivered > 0 {
-        out.push_str(&format!(", p99 {}", text::fmt_ms(delivery.p99_ms)));
+        out.push_str(&format!(", p99 {}", duration::fmt_ms(delivery.p99_ms)));
     }
     if tracking.connect_failures > 0 {
         out.push_str(&format!(
@@ -238,8 +241,8 @@ pub fn compare_mode_with_sync(sync: &ModeReport, m: &mut ModeReport) {
     {
         m.explanation.push_str(&format!(
             "; {} vs sync {}: each query took {slowdown:.1}× longer beside the others; {}",
-            text::fmt_ms(m.wall_ms),
-            text::fmt_ms(sync_ms),
+            duration::fmt_ms(m.wall_ms),
+            duration::fmt_ms(sync_ms),
             database_verdict(&db)
         ));
     }

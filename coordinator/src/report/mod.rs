@@ -5,9 +5,11 @@
 //! - [`analysis`]: from a mode's merged tallies to its figures and the
 //!   sentence that explains them;
 //! - [`text`]: the terminal renderer; [`html`]: the self-contained page;
+//!   [`duration`]: how both write a duration;
 //! - [`file`]: reports on disk (written, checked, read back).
 
 pub mod analysis;
+pub mod duration;
 pub mod explanation;
 pub mod file;
 #[cfg(test)]

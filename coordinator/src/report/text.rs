@@ -5,27 +5,9 @@ use std::fmt::Write as _;
 
 use console::style;
 
+use super::duration::fmt_fine;
+pub use super::duration::fmt_ms;
 use super::model::{LoadKind, ModeReport, Report, RequestRecord};
-
-/// `17.004 s`, `250.3 ms`: seconds with millisecond precision above a
-/// second, milliseconds below.
-pub fn fmt_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.3} s", ms / 1e3)
-    } else {
-        format!("{ms:.1} ms")
-    }
-}
-
-/// A timeline column's span: in µs below a tenth of a millisecond, where
-/// `fmt_ms` would say 0.0 ms.
-fn fmt_column(ms: f64) -> String {
-    if ms < 0.1 {
-        format!("{:.0} µs", (ms * 1e3).max(1.0))
-    } else {
-        fmt_ms(ms)
-    }
-}
 
 /// What closes a mode's section: the elapsed time and why.
 pub fn mode_footer(mode: &ModeReport) -> String {
@@ -367,7 +349,7 @@ pub fn timeline(report: &Report, width: usize, glyphs: Glyphs) -> Option<String>
     let _ = writeln!(
         out,
         "\nTimeline (one axis for every mode; a column is {})",
-        fmt_column(end_ms / columns as f64)
+        fmt_fine(end_ms / columns as f64)
     );
     for mode in modes {
         let mut requests: Vec<&RequestRecord> = mode.requests.iter().collect();

@@ -108,12 +108,7 @@ impl ModeRun<'_> {
         let max_in_flight = done().map(|done| done.max_in_flight).sum();
         let stalls = done()
             .filter_map(|done| done.stall)
-            .map(|s| Stall {
-                total_us: s.total_us,
-                max_us: s.max_us,
-                p99_us: s.p99_us,
-                samples: s.samples,
-            })
+            .map(Stall::from)
             .collect();
         let load = match &self.plan {
             Plan::Closed { .. } => Load::Closed {

@@ -15,8 +15,8 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::duration::{fmt_ms, fmt_short};
 use super::model::{Exemplar, LoadKind, ModeReport, Report};
-use super::text::fmt_ms;
 
 mod charts;
 mod timeline;
@@ -256,25 +256,8 @@ pub(super) fn ticks(end_ms: f64) -> Vec<(f64, String)> {
     (0..)
         .map(|i| f64::from(i) * step)
         .take_while(|ms| *ms <= end_ms * 1.0001)
-        .map(|ms| (ms, tick_label(ms)))
+        .map(|ms| (ms, fmt_short(ms)))
         .collect()
-}
-
-/// `0`, `250 ms`, `2.5 s`, `10 s`: as short as the tick allows.
-pub(super) fn tick_label(ms: f64) -> String {
-    let trim = |s: String| {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_owned()
-        } else {
-            s
-        }
-    };
-    match ms {
-        0.0 => "0".to_owned(),
-        ms if ms >= 1000.0 => format!("{} s", trim(format!("{:.3}", ms / 1e3))),
-        ms if ms >= 1.0 => format!("{} ms", trim(format!("{ms:.1}"))),
-        ms => format!("{} µs", trim(format!("{:.0}", ms * 1e3))),
-    }
 }
 
 /// SVG coordinates with two decimals: enough to place a bar, few bytes.

@@ -8,8 +8,8 @@
 use maud::{Markup, html};
 
 use super::{BARS_PER_MODE, fmt, ticks};
+use crate::report::duration::fmt_ms;
 use crate::report::model::{IntervalSummary, LoadKind, ModeReport, Report, RequestRecord};
-use crate::report::text::fmt_ms;
 
 /// Geometry of the timeline, in SVG user units.
 struct Axis {

@@ -63,6 +63,6 @@ fn durations_read_naturally() {
     assert_eq!(fmt_ms(17_004.2), "17.004 s");
     assert_eq!(fmt_ms(250.34), "250.3 ms");
     // A timeline's column over a run of a few milliseconds.
-    assert_eq!(fmt_column(2.4 / 90.0), "27 µs");
-    assert_eq!(fmt_column(0.5), "0.5 ms");
+    assert_eq!(fmt_fine(2.4 / 90.0), "27 µs");
+    assert_eq!(fmt_fine(0.5), "0.5 ms");
 }
