@@ -6,6 +6,7 @@
 //! [`ranges`] how both sides account for which requests came back.
 
 pub mod auth;
+pub mod clock;
 pub mod histogram;
 pub mod ranges;
 pub mod tally;

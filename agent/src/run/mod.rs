@@ -15,14 +15,13 @@
 //! probe's canary on their executor.
 
 mod blocking;
-mod clock;
 mod pacer;
 mod scenario;
 mod sync;
 mod tasks;
 mod threads;
 
-pub use clock::Clock;
+pub use loadlab_proto::clock::Clock;
 use pacer::{Pacer, sleep_until};
 pub use scenario::IterationDone;
 use scenario::Next;

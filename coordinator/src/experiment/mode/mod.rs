@@ -14,6 +14,7 @@ use std::sync::Arc;
 use loadlab_agent::Mode;
 use loadlab_agent::probe::Stall;
 use loadlab_agent::schedule::{OpenLoop, Schedule};
+use loadlab_proto::clock::Clock;
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1::{self, agent_message, coordinator_message};
@@ -49,8 +50,8 @@ pub(super) struct ModeRun<'a> {
     base_id: String,
     live_events: bool,
     /// The zero of the mode's time axis, sent to every agent.
-    started_unix_us: u64,
-    started: Instant,
+    /// The mode's time axis (its zero goes to the agents).
+    clock: Clock,
     dispatches: Vec<Dispatch>,
     by_run: HashMap<String, usize>,
     records: KeptRecords,
@@ -86,8 +87,7 @@ impl<'a> ModeRun<'a> {
             ),
             // Users for a time run an unknown number: never line by line.
             live_events: total <= LIVE_LIMIT && !matches!(spec.plan(), Plan::Timed { .. }),
-            started_unix_us: loadlab_proto::unix::now_us(),
-            started: Instant::now(),
+            clock: Clock::starting_now(),
             dispatches: Vec::new(),
             by_run: HashMap::new(),
             records: KeptRecords::new(),
@@ -106,7 +106,7 @@ impl<'a> ModeRun<'a> {
 
     /// Where the mode is now on its time axis.
     fn now(&self) -> Duration {
-        self.started.elapsed()
+        self.clock.now()
     }
 
     fn running(&self) -> bool {
@@ -144,7 +144,7 @@ impl<'a> ModeRun<'a> {
             concurrency: self.spec.concurrency,
             timeout_ms: self.spec.timeout.0.as_millis() as u64,
             live_events: self.live_events,
-            mode_started_unix_us: self.started_unix_us,
+            mode_started_unix_us: self.clock.zero_unix_us(),
             all_records: self.all_records,
             redact: self.spec.secrets.values().map(str::to_owned).collect(),
             graceful_stop_ms: Some(self.spec.graceful_stop.0.as_millis() as u64),

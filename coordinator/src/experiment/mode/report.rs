@@ -175,7 +175,7 @@ impl ModeRun<'_> {
             database: self.database,
             failures,
             notes,
-            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+            elapsed_ms: self.clock.now().as_secs_f64() * 1e3,
         });
         // What a fleet costs at a mode's end (`bench fleet` reads it).
         tracing::debug!(

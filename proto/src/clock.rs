@@ -1,13 +1,14 @@
-//! The mode's one time axis, on each agent: microseconds since the
-//! coordinator's zero, read from a monotonic clock.
+//! A mode's one time axis, on both sides: microseconds since the
+//! coordinator's zero (sent to agents as a wall-clock time, its
+//! `mode_started_unix_us`), read from each process's monotonic clock.
 
 use std::time::{Duration, Instant, SystemTime};
 
-/// The workload's clock: microseconds on the mode's time axis.
+/// A mode's clock: microseconds on the mode's time axis.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     /// The axis' zero as an instant of this process...
-    pub(super) zero: Instant,
+    pub zero: Instant,
     /// ...and on the wall clock.
     zero_unix: SystemTime,
 }
@@ -19,7 +20,7 @@ impl Clock {
     pub fn new(mode_started_unix_us: u64) -> Clock {
         let now = Instant::now();
         let now_unix = SystemTime::now();
-        let now_unix_us = loadlab_proto::unix::micros(now_unix);
+        let now_unix_us = crate::unix::micros(now_unix);
         let since = Duration::from_micros(now_unix_us.saturating_sub(mode_started_unix_us));
         let zero = now.checked_sub(since).unwrap_or(now);
         Clock {
@@ -28,8 +29,28 @@ impl Clock {
         }
     }
 
-    pub(super) fn now_us(&self) -> u64 {
+    /// A clock whose zero is now (the coordinator's, as a mode starts).
+    pub fn starting_now() -> Clock {
+        Clock {
+            zero: Instant::now(),
+            zero_unix: SystemTime::now(),
+        }
+    }
+
+    /// Where the axis is now, in µs.
+    pub fn now_us(&self) -> u64 {
         self.zero.elapsed().as_micros() as u64
+    }
+
+    /// Where the axis is now.
+    pub fn now(&self) -> Duration {
+        self.zero.elapsed()
+    }
+
+    /// The zero on the wall clock, in µs since the Unix epoch (what agents
+    /// are sent).
+    pub fn zero_unix_us(&self) -> u64 {
+        crate::unix::micros(self.zero_unix)
     }
 
     /// A time on the axis as a wall-clock time.
