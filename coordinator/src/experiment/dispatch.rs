@@ -4,21 +4,77 @@
 //! agent's unfinished requests handed to another are another.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use loadlab_agent::schedule::Schedule;
+use loadlab_agent::schedule::{OpenLoop, Schedule};
 use loadlab_proto::ranges::RangeSet;
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1;
 use tracing::Span;
 
 use crate::hub::{AgentHandle, AgentKey};
-use crate::spec::Split;
+use crate::spec::{Plan, Split};
 
 /// The rounds one agent runs: `first .. first + count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
     pub first: u64,
     pub count: u64,
+}
+
+/// Each agent's schedule of a mode run on `plan`, as the spec's `split`
+/// asks: a closed loop's rounds and a timed loop's users divided or
+/// replicated, an open loop's rate in interleaved shares (seeded from
+/// `seed`, so the coordinator can replay them).
+pub fn schedules(
+    plan: &Plan,
+    agents: usize,
+    split: Split,
+    seed: u64,
+    per_item: usize,
+) -> Vec<Schedule> {
+    match plan {
+        Plan::Closed { rounds } => shares(u64::from(*rounds), agents, split)
+            .into_iter()
+            .map(|share| Schedule::rounds(share.first, share.count, per_item))
+            .collect(),
+        // Users for a time: each agent runs its users (all of them, or its
+        // part with `split: partition`) until the time is up.
+        Plan::Timed { users, duration } => {
+            let per_agent: Vec<u64> = match split {
+                Split::Replicate => vec![u64::from(*users); agents],
+                Split::Partition => shares(u64::from(*users), agents, Split::Partition)
+                    .into_iter()
+                    .map(|share| share.count)
+                    .collect(),
+            };
+            per_agent
+                .into_iter()
+                .map(|users| Schedule::Timed {
+                    users: users as u32,
+                    run_for: *duration,
+                })
+                .collect()
+        }
+        // The rate is the run's: each agent takes an interleaved share.
+        Plan::Open { profile, arrival } => {
+            let profile = Arc::new(profile.clone());
+            let shares = agents as u64;
+            (0..shares)
+                .map(|share| {
+                    Schedule::Open(OpenLoop::new(
+                        profile.clone(),
+                        *arrival,
+                        seed.wrapping_add(share),
+                        share,
+                        shares,
+                        Duration::ZERO,
+                    ))
+                })
+                .collect()
+        }
+    }
 }
 
 /// Divides `rounds` between `agents` as the spec asks.
@@ -323,99 +379,4 @@ impl Dispatch {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use loadlab_proto::tally::Finished;
-
-    #[test]
-    fn replicate_gives_everyone_everything() {
-        assert_eq!(
-            shares(5, 2, Split::Replicate),
-            vec![Share { first: 0, count: 5 }; 2]
-        );
-    }
-
-    #[test]
-    fn partition_covers_every_round_exactly_once() {
-        let s = shares(10, 3, Split::Partition);
-        assert_eq!(
-            s,
-            vec![
-                Share { first: 0, count: 4 },
-                Share { first: 4, count: 3 },
-                Share { first: 7, count: 3 }
-            ]
-        );
-        let s = shares(1, 3, Split::Partition);
-        assert_eq!(s.iter().map(|s| s.count).sum::<u64>(), 1);
-    }
-
-    fn progress(indices: std::ops::Range<u64>) -> v1::Progress {
-        let mut tally = Tally::new();
-        for i in indices.clone() {
-            tally.record(Finished {
-                intended_us: i,
-                start_us: i,
-                end_us: i + 10,
-                error: None,
-            });
-        }
-        v1::Progress {
-            run_id: "r".into(),
-            completed: RangeSet::of(indices).to_wire(),
-            tally: Some(tally.to_wire().unwrap()),
-            started: 0,
-            records: Vec::new(),
-            by_request: Vec::new(),
-            by_scenario: Vec::new(),
-        }
-    }
-
-    /// Each request counts once: a repeat or a request outside the
-    /// assignment refuses the whole message, and the tally stays exact.
-    #[test]
-    fn each_request_is_delivered_at_most_once() {
-        let (outbound, _) = tokio::sync::mpsc::channel(1);
-        let agent = AgentHandle {
-            key: 1,
-            name: "a".into(),
-            id: "a-1".into(),
-            outbound,
-        };
-        let mut d = Dispatch::new(
-            "r".into(),
-            &agent,
-            Schedule::rounds(0, 10, 1),
-            1,
-            Span::none(),
-        );
-        d.progress(progress(0..4)).unwrap();
-        d.progress(progress(4..6)).unwrap();
-        assert!(
-            d.progress(progress(5..7))
-                .unwrap_err()
-                .contains("already delivered")
-        );
-        assert!(d.progress(progress(9..11)).unwrap_err().contains("outside"));
-        let mut lying = progress(6..8);
-        lying.completed = RangeSet::of(6..9).to_wire();
-        assert!(
-            d.progress(lying)
-                .unwrap_err()
-                .contains("a tally of 2 requests for 3")
-        );
-        let mut stray = progress(6..8);
-        stray.records = vec![v1::RequestRecord {
-            index: 2,
-            ..Default::default()
-        }];
-        assert!(
-            d.progress(stray)
-                .unwrap_err()
-                .contains("a record of request 2")
-        );
-        assert_eq!(d.delivered, RangeSet::of(0..6));
-        assert_eq!(d.tally.count, 6);
-        assert_eq!(d.unfinished(), RangeSet::of(6..10));
-    }
-}
+mod tests;

@@ -1,15 +1,9 @@
 //! One mode in progress: hand the agents their shares, take what they send
 //! back (each request accounted for once), deal with agents that are lost,
 //! and hand the merged results to the report.
-//!
-//! (Over 450 lines: one state machine — a mode's dispatches and the
-//! messages that move them — read best whole; the policy on a lost agent
-//! and the results' assembly are already `takeover.rs` and `report.rs`.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use loadlab_agent::Mode;
 use loadlab_agent::probe::Stall;
@@ -22,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, warn};
 
 use super::activity;
-use super::dispatch::{Dispatch, State, shares};
+use super::dispatch::{Dispatch, State, schedules};
 use super::kept::KeptRecords;
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
 use crate::report::{DatabaseActivity, Kind, ModeReport, RequestRecord};
 use crate::round::Round;
-use crate::spec::{AgentLoss, Plan, Spec, Split};
+use crate::spec::{AgentLoss, Plan, Spec};
 
 mod report;
 mod takeover;
@@ -182,49 +176,13 @@ impl<'a> ModeRun<'a> {
         let total = self.spec.total_requests(agents.len() as u32);
         self.all_records = observer.wants_every_record();
         observer.mode_started(self.mode, total, self.live_events);
-        let schedules: Vec<Schedule> = match &self.plan {
-            Plan::Closed { rounds } => {
-                shares(u64::from(*rounds), agents.len(), self.spec.agents.split)
-                    .into_iter()
-                    .map(|share| Schedule::rounds(share.first, share.count, self.round.per_item()))
-                    .collect()
-            }
-            // Users for a time: each agent runs its users (all of them, or
-            // its part with `split: partition`) until the time is up.
-            Plan::Timed { users, duration } => {
-                let per_agent: Vec<u64> = match self.spec.agents.split {
-                    Split::Replicate => vec![u64::from(*users); agents.len()],
-                    Split::Partition => shares(u64::from(*users), agents.len(), Split::Partition)
-                        .into_iter()
-                        .map(|share| share.count)
-                        .collect(),
-                };
-                per_agent
-                    .into_iter()
-                    .map(|users| Schedule::Timed {
-                        users: users as u32,
-                        run_for: *duration,
-                    })
-                    .collect()
-            }
-            // The rate is the run's: each agent takes an interleaved share.
-            Plan::Open { profile, arrival } => {
-                let profile = Arc::new(profile.clone());
-                let shares = agents.len() as u64;
-                (0..shares)
-                    .map(|share| {
-                        Schedule::Open(OpenLoop::new(
-                            profile.clone(),
-                            *arrival,
-                            self.seed.wrapping_add(share),
-                            share,
-                            shares,
-                            Duration::ZERO,
-                        ))
-                    })
-                    .collect()
-            }
-        };
+        let schedules = schedules(
+            &self.plan,
+            agents.len(),
+            self.spec.agents.split,
+            self.seed,
+            self.round.per_item(),
+        );
         let mut unreachable = Vec::new();
         let count = agents.len() as u64;
         for (n, (agent, schedule)) in agents.iter().zip(schedules).enumerate() {
