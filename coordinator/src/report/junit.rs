@@ -43,7 +43,7 @@ pub fn junit(report: &Report) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 4);
     write(
         &mut writer,
-        &format!("loadlab {}", report.spec.name),
+        &xml_text(&format!("loadlab {}", report.spec.name)),
         &suites,
     )
     .expect("writing XML into memory cannot fail");
@@ -124,7 +124,7 @@ fn suite(report: &Report, mode: &ModeReport) -> Suite {
     let mut cases = vec![Case {
         name: "ran as asked".to_owned(),
         time_s: None,
-        failure: failure("run", mode.failures.iter().map(|f| xml_text(f)).collect()),
+        failure: failure("run", mode.failures.clone()),
     }];
     for verdict in report.thresholds.iter().filter(|v| v.mode == name) {
         let why = format!(
@@ -133,16 +133,9 @@ fn suite(report: &Report, mode: &ModeReport) -> Suite {
             trim(verdict.value)
         );
         cases.push(Case {
-            name: xml_text(&format!("threshold {}", verdict.expr)),
+            name: format!("threshold {}", verdict.expr),
             time_s: None,
-            failure: failure(
-                "threshold",
-                if verdict.ok {
-                    vec![]
-                } else {
-                    vec![xml_text(&why)]
-                },
-            ),
+            failure: failure("threshold", if verdict.ok { vec![] } else { vec![why] }),
         });
     }
     for (id, figures) in &mode.by_request {
@@ -164,6 +157,9 @@ fn suite(report: &Report, mode: &ModeReport) -> Suite {
                 },
             ),
         });
+    }
+    for case in &mut cases {
+        case.name = xml_text(&case.name);
     }
     Suite {
         name: format!("{spec} {name}"),
@@ -202,8 +198,10 @@ fn xml_text(text: &str) -> String {
 }
 
 /// A failure of type `kind` when there are problems.
+/// A case's failure, its problems made XML text (they quote servers'
+/// replies and users' specs).
 fn failure(kind: &'static str, problems: Vec<String>) -> Option<(&'static str, Vec<String>)> {
-    (!problems.is_empty()).then_some((kind, problems))
+    (!problems.is_empty()).then(|| (kind, problems.iter().map(|p| xml_text(p)).collect()))
 }
 
 /// Seconds as the schema's time type has them: no exponent, at most 3
