@@ -177,9 +177,7 @@ struct Medians {
 impl Medians {
     fn of(runs: &[Measured], delay: Duration) -> Medians {
         let median = |f: &dyn Fn(&Measured) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(f).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
+            crate::stats::median(&runs.iter().map(f).collect::<Vec<_>>())
         };
         Medians {
             p50: median(&|m| m.fired.quantile(0.5).as_secs_f64()),

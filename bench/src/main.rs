@@ -12,6 +12,7 @@ mod postgres;
 mod precision;
 mod process;
 mod scale;
+mod stats;
 mod tracing_cost;
 mod tracking;
 

@@ -84,10 +84,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         "  {:<9} {:>14} {:>14} {:>10}",
         "mode", "median excess", "worst excess", "target"
     );
-    for (mode, mut values) in excess {
-        values.sort_by(f64::total_cmp);
-        let median = values[values.len() / 2];
-        let worst = values[values.len() - 1];
+    for (mode, values) in excess {
+        let median = crate::stats::median(&values);
+        let worst = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let target = target_ms(&mode);
         let verdict = if median <= target { "ok" } else { "MISSED" };
         println!(

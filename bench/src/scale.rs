@@ -221,7 +221,7 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
     );
     println!("  loadlab async  {loadlab_best:>9.0}");
     let each: Vec<String> = pairs.iter().map(|r| format!("{r:.2}")).collect();
-    let ratio = median(pairs.clone());
+    let ratio = crate::stats::median(&pairs);
     println!(
         "  as a scenario  {scenario_best:>9.0}   templated path and header from a data row, cookie jar: \
          scenario/plain {ratio:.2}, the median of {} side-by-side pairs (in run order: {}) (target >= 0.9: {})",
@@ -248,18 +248,6 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         println!("  wrk            not installed (apt-get install wrk)");
     }
     Ok(())
-}
-
-/// The median of `values` (not empty): of an even count, the mean of the
-/// two middle ones.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 pub fn memory(options: MemoryOptions) -> anyhow::Result<()> {

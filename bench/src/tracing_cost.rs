@@ -80,7 +80,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         options.runs
     );
     for (mode, off, on) in &figures {
-        let (off, on) = (median(off), median(on));
+        let (off, on) = (crate::stats::median(off), crate::stats::median(on));
         let ratio = on / off;
         println!(
             "  {mode:<8} off {off:>8.0}/s  on {on:>8.0}/s  on/off {ratio:.3}  ({})",
@@ -93,10 +93,4 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     }
     println!("  spans received per traced run: {spans_per_run:?}");
     Ok(())
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }

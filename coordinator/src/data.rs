@@ -65,15 +65,14 @@ impl DataTable {
                  letters, digits and _"
             ));
         }
-        if let Some((at, twice)) = columns
-            .iter()
-            .enumerate()
-            .find(|(at, c)| columns[..*at].contains(c))
-        {
+        if let Some((first, at, twice)) = columns.iter().enumerate().find_map(|(at, c)| {
+            let first = columns[..at].iter().position(|earlier| earlier == c)?;
+            Some((first, at, c))
+        }) {
             return Err(format!(
                 "data file {shown}: column {twice:?} is named twice in the header row (columns \
                  {} and {}): row.{twice} would be ambiguous",
-                columns.iter().position(|c| c == twice).unwrap_or(0) + 1,
+                first + 1,
                 at + 1
             ));
         }

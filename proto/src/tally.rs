@@ -133,30 +133,31 @@ impl Tally {
 
     /// Counts one finished request.
     pub fn record(&mut self, request: Finished<'_>) {
-        let Finished {
-            intended_us,
-            start_us,
-            end_us,
-            error,
-        } = request;
-        self.record_timing(intended_us, start_us, end_us, error.is_some());
-        if let Some(reason) = error {
-            self.count_failure(reason, 1);
-        }
+        self.take(request, true);
     }
 
     /// Counts one iteration of a scenario, as [`Tally::record`] counts a
     /// request but for its seconds (`intervals`, by far the dearest part
     /// of a record): nobody reads an iteration's per-second figures.
     pub fn record_iteration(&mut self, iteration: Finished<'_>) {
-        self.few = None;
-        self.record_figures(
-            iteration.intended_us,
-            iteration.start_us,
-            iteration.end_us,
-            iteration.error.is_some(),
-        );
-        if let Some(reason) = iteration.error {
+        self.take(iteration, false);
+    }
+
+    /// Counts `finished`, and in its second when `by_second`.
+    fn take(&mut self, finished: Finished<'_>, by_second: bool) {
+        let Finished {
+            intended_us,
+            start_us,
+            end_us,
+            error,
+        } = finished;
+        if by_second {
+            self.record_timing(intended_us, start_us, end_us, error.is_some());
+        } else {
+            self.few = None;
+            self.record_figures(intended_us, start_us, end_us, error.is_some());
+        }
+        if let Some(reason) = error {
             self.count_failure(reason, 1);
         }
     }
