@@ -2,6 +2,8 @@
 //! its work to agents over gRPC, merges what they send back and reports.
 //!
 //! - [`spec`]: the YAML contract and its validation (file:line:column errors).
+//! - [`kind`]: each kind of request (HTTP, SQL, tracking) in one module:
+//!   its wire form, its target, its terminal lines, its report name.
 //! - [`round`]: one round of the spec as the agents receive it.
 //! - [`hub`]: the gRPC service agents join, funnelling their messages to the
 //!   run loop.
@@ -22,6 +24,7 @@ pub mod data;
 pub mod dataset;
 pub mod experiment;
 pub mod hub;
+pub mod kind;
 pub mod launch;
 pub mod live;
 pub mod observer;

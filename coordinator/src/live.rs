@@ -7,7 +7,7 @@ use loadlab_agent::Mode;
 
 use crate::observer::Observer;
 use crate::report::text::mode_footer;
-use crate::report::{Kind, ModeReport, RequestRecord};
+use crate::report::{ModeReport, RequestRecord};
 use crate::round::Entry;
 use crate::spec::variables::Secrets;
 
@@ -94,11 +94,7 @@ impl Observer for Live {
 
     /// `R1: Requesting 'url'` or `R1: Querying 'sql'`.
     fn request_started(&mut self, agent: &str, entry: &Entry) {
-        let verb = match entry.kind {
-            Kind::Http => "Requesting",
-            Kind::Sql => "Querying",
-            Kind::Track => "Publishing to",
-        };
+        let verb = entry.kind.lines().started;
         self.line(format!(
             "{}{}: {verb} '{}'",
             self.prefix(agent),
@@ -110,20 +106,12 @@ impl Observer for Live {
     fn request_finished(&mut self, record: &RequestRecord) {
         let prefix = self.prefix(&record.agent);
         let id = &record.id;
-        match (&record.error, record.kind) {
-            (None, Kind::Sql) => self.line(format!(
-                "{prefix}{id}: Query made! Db replied '{}' rows",
-                record.rows
+        match &record.error {
+            None => self.line(format!(
+                "{prefix}{id}: {}",
+                (record.kind.lines().done)(record)
             )),
-            (None, Kind::Http) => self.line(format!(
-                "{prefix}{id}: Request done! Server replied '{}'",
-                record.body
-            )),
-            (None, Kind::Track) => self.line(format!(
-                "{prefix}{id}: Delivered to the customer: '{}'",
-                record.body
-            )),
-            (Some(error), _) => self.line(format!(
+            Some(error) => self.line(format!(
                 "{prefix}{id}: {} {error}",
                 style("Request failed!").red().bold()
             )),

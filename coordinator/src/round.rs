@@ -1,13 +1,13 @@
 //! One round of the experiment: as the agents receive it (wire requests,
 //! with the resolved targets filled in) and as the terminal announces it.
-//! The one place where a spec's work of each kind becomes a wire request.
+//! Each request's wire form is its kind's ([`crate::kind`]).
 
 use loadlab_proto::v1;
 
-use crate::report::{Kind, Targets};
+use crate::kind::{Kind, Wiring};
+use crate::report::Targets;
+use crate::spec::Spec;
 use crate::spec::scenario::{ExtractSpec, StepSpec};
-use crate::spec::{Destination, RequestBody, Spec, Work};
-use loadlab_agent::scenario::template::is_template;
 
 /// Where the work goes, once resolved: the spec's targets, the flags, or
 /// an embedded delay server.
@@ -61,85 +61,25 @@ pub struct Entry {
 
 impl Round {
     pub fn new(spec: &Spec, targets: &Resolved) -> Round {
-        let http = targets.http.as_deref().unwrap_or_default();
-        let search_path = spec
-            .dataset
-            .as_ref()
-            .map(|d| format!("{},public", d.schema))
-            .unwrap_or_default();
-        // Order ids unique to this run, so runs and tests sharing a Redis
-        // never hear each other's updates.
-        let order_prefix = format!(
-            "loadlab-{}-",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
+        let wiring = Wiring { spec, targets };
         let (requests, entries) = spec
             .round()
             .into_iter()
-            .map(|work| match work {
-                Work::Http(r) => {
-                    let url = match &r.to {
-                        Destination::Path(path) => format!("{http}{}", path.0),
-                        Destination::Url(url) => url.0.clone(),
-                    };
-                    let method = r.method.as_ref().map(|m| m.0.clone()).unwrap_or_default();
-                    let what = match method.as_str() {
-                        "" | "GET" => url.clone(),
-                        method => format!("{method} {url}"),
-                    };
-                    let headers_sent = r.headers_sent();
-                    let body = r.body.as_ref().map(RequestBody::bytes).unwrap_or_default();
-                    let templated = spec.scenarios.is_some()
-                        && (is_template(&url)
-                            || headers_sent.iter().any(|(_, v)| is_template(v))
-                            || is_template(&String::from_utf8_lossy(&body)));
-                    let kind = v1::request::Kind::Http(v1::HttpRequest {
-                        templated,
-                        url,
-                        method,
-                        headers: headers_sent
-                            .into_iter()
-                            .map(|(name, value)| v1::HttpHeader { name, value })
-                            .collect(),
-                        body,
-                        expect_status: r
-                            .expect
-                            .as_ref()
-                            .map(|e| e.status.iter().map(|&s| u32::from(s)).collect())
-                            .unwrap_or_default(),
-                        tls_ca_pem: targets.tls_ca_pem.clone().unwrap_or_default(),
-                        insecure: spec.insecure,
-                    });
-                    (wire(&r.id.0, kind), entry(&r.id.0, Kind::Http, what))
-                }
-                Work::Sql(q) => {
-                    let kind = v1::request::Kind::Sql(v1::SqlQuery {
-                        database_url: targets.postgres.clone().unwrap_or_default(),
-                        sql: q.sql.clone(),
-                        search_path: search_path.clone(),
-                        statement_timeout_ms: spec.query_timeout().as_millis() as u64,
-                    });
-                    (
-                        wire(&q.id.0, kind),
-                        entry(&q.id.0, Kind::Sql, q.sql.clone()),
-                    )
-                }
-                Work::Track(t) => {
-                    let tracker = targets.tracker.clone().unwrap_or_default();
-                    let kind = v1::request::Kind::Track(v1::TrackUpdate {
-                        tracker_url: tracker.clone(),
-                        redis_url: targets.redis.clone().unwrap_or_default(),
-                        customers: u64::from(t.customers.get()),
-                        order_prefix: order_prefix.clone(),
-                    });
-                    let what = format!(
-                        "{} customers on {tracker}, {}/s updates each for {}",
-                        t.customers,
-                        t.updates.0,
-                        humantime::format_duration(t.duration.0)
-                    );
-                    (wire("update", kind), entry("update", Kind::Track, what))
-                }
+            .map(|work| {
+                let (kind, what) = work.to_wire(&wiring);
+                let id = work.id().to_owned();
+                let entry = Entry {
+                    id: id.clone(),
+                    kind: work.kind(),
+                    what,
+                };
+                (
+                    v1::Request {
+                        id,
+                        kind: Some(kind),
+                    },
+                    entry,
+                )
             })
             .unzip();
         Round {
@@ -227,19 +167,4 @@ fn scenarios(spec: &Spec) -> Vec<v1::Scenario> {
                 .collect(),
         })
         .collect()
-}
-
-fn wire(id: &str, kind: v1::request::Kind) -> v1::Request {
-    v1::Request {
-        id: id.to_owned(),
-        kind: Some(kind),
-    }
-}
-
-fn entry(id: &str, kind: Kind, what: String) -> Entry {
-    Entry {
-        id: id.to_owned(),
-        kind,
-        what,
-    }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::RunOptions;
 use crate::dataset::{self, Seeded};
+use crate::kind::Need;
 use crate::round::Resolved;
 use crate::spec::{SchemaName, Spec};
 
@@ -28,11 +29,9 @@ pub(super) async fn resolve_targets(
         tls_ca_pem: options.tls_ca_pem.clone(),
         ..Resolved::default()
     };
+    let needs: Vec<Need> = spec.round().iter().filter_map(|w| w.needs()).collect();
     // Requests with an absolute `url` need no target.
-    let on_target = spec.round().iter().any(|w| {
-        matches!(w, crate::spec::Work::Http(r) if matches!(r.to, crate::spec::Destination::Path(_)))
-    });
-    if on_target {
+    if needs.contains(&Need::Http) {
         let given = options.http_target.as_deref().or(spec
             .target
             .http
@@ -100,11 +99,7 @@ pub(super) async fn resolve_targets(
         });
         targets.redis = Some(redis);
     }
-    let has_queries = spec
-        .round()
-        .iter()
-        .any(|w| matches!(w, crate::spec::Work::Sql(_)));
-    if has_queries {
+    if needs.contains(&Need::Postgres) {
         let Some(url) = spec
             .target
             .postgres

@@ -19,8 +19,9 @@ pub mod junit;
 pub mod model;
 pub mod text;
 
+pub use crate::kind::Kind;
 pub use model::{
-    AgentFigures, DatabaseActivity, InFlight, IntervalSummary, Kind, LatencySummary, LoadKind,
+    AgentFigures, DatabaseActivity, InFlight, IntervalSummary, LatencySummary, LoadKind,
     ModeReport, PercentilePoint, Report, RequestFigures, RequestRecord, ScenarioFigures,
     StallSummary, Targets, TrackerActivity,
 };

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use loadlab_agent::Mode;
 use serde::{Deserialize, Serialize};
 
+use crate::kind::Kind;
 use crate::spec::Spec;
 
 mod verdict;
@@ -373,16 +374,6 @@ pub struct AgentFigures {
     /// Its response time by percentile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub percentiles: Vec<PercentilePoint>,
-}
-
-/// What a request was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Http,
-    Sql,
-    /// A courier update delivered to a customer's websocket.
-    Track,
 }
 
 /// One request as it happened.

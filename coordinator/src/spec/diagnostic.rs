@@ -1,12 +1,14 @@
 //! Why a spec was refused, and where: every error names the file, line and
-//! column of the value at fault, with serde's words made plainer and a
-//! suggestion when a name looks misspelt.
+//! column of the value at fault (from the reader, [`super::read`], which
+//! also suggests a name when one looks misspelt).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::read::Refusal;
 
 /// Why a spec was refused.
 #[derive(Debug, thiserror::Error)]
@@ -37,51 +39,10 @@ impl SpecError {
         }
     }
 
-    /// serde_yaml_ng's error, placed where it points.
-    pub fn from_yaml(path: &str, error: &serde_yaml_ng::Error) -> SpecError {
-        let place = error.location().map_or((1, 1), |l| (l.line(), l.column()));
-        SpecError::at(path, place, explain(&error.to_string()))
+    /// A refusal of the YAML reader, at its place.
+    pub fn from_refusal(path: &str, refusal: Refusal) -> SpecError {
+        SpecError::at(path, refusal.at, refusal.to_string())
     }
-}
-
-/// The library's message without its trailing position (we print ours in
-/// front), plus a suggestion when a name looks misspelt.
-fn explain(message: &str) -> String {
-    let mut text = strip_position(message);
-    if let Some(suggestion) = did_you_mean(&text) {
-        text.push_str(&format!(" (did you mean `{suggestion}`?)"));
-    }
-    text
-}
-
-fn strip_position(message: &str) -> String {
-    let mut text = message.to_owned();
-    while let Some(at) = text.find(" at line ") {
-        let digits = |s: &str| {
-            s.trim_start_matches(|c: char| c.is_ascii_digit())
-                .to_owned()
-        };
-        let rest = digits(&text[at + " at line ".len()..]);
-        let rest = digits(rest.strip_prefix(" column ").unwrap_or(&rest));
-        text = format!("{}{rest}", &text[..at]);
-    }
-    text
-}
-
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (and the same
-/// for variants), the closest valid name, if one is close.
-fn did_you_mean(message: &str) -> Option<String> {
-    let after = message
-        .split_once("unknown field `")
-        .or_else(|| message.split_once("unknown variant `"))?
-        .1;
-    let (given, choices) = after.split_once('`')?;
-    let names = choices.split('`').skip(1).step_by(2);
-    names
-        .map(|name| (strsim::damerau_levenshtein(given, name), name))
-        .filter(|(distance, name)| *distance <= 2.max(name.len() / 3) && *distance > 0)
-        .min()
-        .map(|(_, name)| name.to_owned())
 }
 
 /// The lists whose entries carry request ids, unique across all of them.
@@ -92,8 +53,9 @@ const ID_LISTS: [&str; 2] = ["requests", "queries"];
 /// `None` when no id repeats.
 pub fn duplicate_id(text: &str, path: &str) -> Option<SpecError> {
     let seen = RefCell::new(HashSet::new());
-    let read = Document(&seen).deserialize(serde_yaml_ng::Deserializer::from_str(text));
-    read.err().map(|error| SpecError::from_yaml(path, &error))
+    let read = super::read::read_seed(text, Document(&seen));
+    read.err()
+        .map(|refusal| SpecError::from_refusal(path, refusal))
 }
 
 type Seen<'a> = &'a RefCell<HashSet<String>>;
@@ -249,19 +211,15 @@ impl<'de> Visitor<'de> for Id<'_> {
 /// (checks across fields run once the spec is read; this reads it again to
 /// find where the field is).
 pub fn at_field(text: &str, path: &str, key: &str, message: String) -> SpecError {
-    let read = Field {
+    let field = Field {
         key,
         message: &message,
-    }
-    .deserialize(serde_yaml_ng::Deserializer::from_str(text));
-    match read {
-        Err(error) => SpecError::at(
-            path,
-            error.location().map_or((1, 1), |l| (l.line(), l.column())),
-            message,
-        ),
-        Ok(()) => SpecError::at(path, (1, 1), message),
-    }
+    };
+    let at = match super::read::read_seed(text, field) {
+        Err(refusal) => refusal.at,
+        Ok(()) => (1, 1),
+    };
+    SpecError::at(path, at, message)
 }
 
 /// The top-level mapping, failing at the value of `key`.

@@ -11,9 +11,10 @@
 //! - [`diagnostic`]: errors and where they point.
 
 mod checks;
-mod de;
+pub(crate) mod de;
 mod diagnostic;
 mod plan;
+pub mod read;
 mod request;
 pub mod scenario;
 mod values;
@@ -29,9 +30,12 @@ use loadlab_agent::schedule::Arrival;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
+pub use crate::kind::Work;
+pub use crate::kind::sql::QuerySpec;
+pub use crate::kind::track::TrackSpec;
 use de::checked_seq;
 pub use diagnostic::SpecError;
-pub use plan::{Plan, Work};
+pub use plan::Plan;
 pub use request::{Destination, Expect, Headers, HttpMethod, RequestBody, RequestSpec, RequestUrl};
 pub use values::{
     HttpTarget, Rate, RequestId, RequestPath, SchemaName, SpecDuration, Targets, parse_duration,
@@ -64,7 +68,7 @@ pub struct Spec {
     /// SQL queries of one round (after the HTTP requests).
     #[serde(
         default,
-        deserialize_with = "queries",
+        deserialize_with = "crate::kind::sql::queries",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub queries: Vec<QuerySpec>,
@@ -196,14 +200,6 @@ pub enum AgentLoss {
     Redistribute,
 }
 
-/// One SQL query of a round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuerySpec {
-    pub id: RequestId,
-    pub sql: String,
-}
-
 /// The cities dataset the queries run against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,18 +213,6 @@ pub struct DatasetSpec {
 
 fn default_schema() -> SchemaName {
     SchemaName("loadlab".to_owned())
-}
-
-/// The tracking workload's size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrackSpec {
-    /// Customers, one order and one websocket each, split between agents.
-    pub customers: NonZeroU32,
-    /// Location updates published per order, e.g. `1/s`.
-    pub updates: Rate,
-    /// How long updates keep coming.
-    pub duration: SpecDuration,
 }
 
 fn one_agent() -> NonZeroU32 {
@@ -299,8 +283,8 @@ impl Spec {
         let interpolated = variables::interpolate(text, env)
             .map_err(|(at, message)| SpecError::at(origin, at, message))?;
         let text = interpolated.text.as_str();
-        let mut spec = serde_yaml_ng::from_str::<Spec>(text)
-            .map_err(|error| SpecError::from_yaml(origin, &error))?;
+        let mut spec =
+            read::read::<Spec>(text).map_err(|refusal| SpecError::from_refusal(origin, refusal))?;
         spec.variables = interpolated.variables;
         spec.secrets = interpolated.secrets;
         let round = spec.round();
@@ -404,23 +388,6 @@ fn requests<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<RequestSpe
                 return Err("no requests: list at least one `{ id, path }`".to_owned());
             }
             Ok(requests)
-        },
-    )
-}
-
-/// A non-empty list of queries (when the field is given at all).
-fn queries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<QuerySpec>, D::Error> {
-    checked_seq(
-        deserializer,
-        "a list of queries",
-        |queries: Vec<QuerySpec>| {
-            if queries.is_empty() {
-                return Err("no queries: list at least one `{ id, sql }`".to_owned());
-            }
-            if let Some(blank) = queries.iter().find(|q| q.sql.trim().is_empty()) {
-                return Err(format!("query `{}` has an empty `sql`", blank.id));
-            }
-            Ok(queries)
         },
     )
 }

@@ -1,12 +1,13 @@
-//! What a spec asks of each mode: how its rounds start ([`Plan`]), what one
-//! round holds ([`Work`]), and how many requests that makes.
+//! What a spec asks of each mode: how its rounds start ([`Plan`]) and how
+//! many requests that makes (what one round holds is
+//! [`Spec::round`](crate::kind)).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use loadlab_agent::schedule::{Arrival, Profile, Stage};
 
-use super::{QuerySpec, RequestSpec, Spec, Split, TrackSpec, scenario};
+use super::{Spec, Split};
 
 /// How the rounds of a mode are started.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,24 +19,6 @@ pub enum Plan {
     /// `users` users, each starting its next request as soon as its last
     /// ended, until `duration` is up.
     Timed { users: u32, duration: Duration },
-}
-
-/// One request of a round, of any kind.
-#[derive(Debug, Clone, Copy)]
-pub enum Work<'a> {
-    Http(&'a RequestSpec),
-    Sql(&'a QuerySpec),
-    Track(&'a TrackSpec),
-}
-
-impl Work<'_> {
-    pub fn id(&self) -> &str {
-        match self {
-            Work::Http(r) => &r.id.0,
-            Work::Sql(q) => &q.id.0,
-            Work::Track(_) => "update",
-        }
-    }
 }
 
 impl Spec {
@@ -86,28 +69,6 @@ impl Spec {
     /// The statement timeout queries run with.
     pub fn query_timeout(&self) -> Duration {
         self.statement_timeout.unwrap_or(self.timeout).0
-    }
-
-    /// One round's requests, whatever their kind: the HTTP requests, then
-    /// the queries; with scenarios, their request and query steps, in order.
-    pub fn round(&self) -> Vec<Work<'_>> {
-        if let Some(scenarios) = &self.scenarios {
-            return scenarios
-                .0
-                .iter()
-                .flat_map(|(_, s)| &s.steps)
-                .filter_map(|step| match step {
-                    scenario::StepSpec::Http { request, .. } => Some(Work::Http(request)),
-                    scenario::StepSpec::Sql { query } => Some(Work::Sql(query)),
-                    scenario::StepSpec::Think(_) => None,
-                })
-                .collect();
-        }
-        let http = self.requests.iter().map(Work::Http);
-        let track = self.track.iter().map(Work::Track);
-        http.chain(self.queries.iter().map(Work::Sql))
-            .chain(track)
-            .collect()
     }
 
     /// Requests per item of a schedule: a round's, or with scenarios one

@@ -357,9 +357,10 @@ fn broken_yaml_is_located() {
     // A flow mapping never closed: found at the end of the document.
     let (line, column, message) = error("name: x\nmodes: [sync]\nrequests: [{ id: a, path: /\n");
     assert_eq!((line, column), (4, 1), "{message}");
-    assert!(
-        message.contains("while parsing a flow mapping"),
-        "{message}"
+    // The problem's position is the error's own; its context keeps where
+    // the mapping left open began.
+    assert_eq!(
+        message,
+        "did not find expected ',' or '}', while parsing a flow mapping at line 3 column 12"
     );
-    assert!(!message.contains(" at line "), "{message}");
 }

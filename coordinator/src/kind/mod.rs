@@ -1,0 +1,116 @@
+//! Request kinds, the coordinator's side: one module per kind, owning what
+//! a spec's request of that kind becomes — the request the agents run, the
+//! target it needs, how the terminal announces it and its result, and its
+//! name in the report. This file registers them; nothing else in the
+//! coordinator matches on a kind. (The agent's side is
+//! `loadlab_agent::kind`.)
+//!
+//! A new kind is:
+//! - a message in `proto/loadlab.proto`'s `Request.kind`;
+//! - a module here: its YAML type, a [`Work`] impl and its [`Lines`],
+//!   registered below (a [`Kind`] variant, its arm in [`Kind::lines`], its
+//!   list in [`Spec::round`]) and given a field of [`Spec`];
+//! - a module in `agent/src/kind/`, registered there;
+//! - its section in `experiments/README.md`.
+
+pub mod http;
+pub mod sql;
+pub mod track;
+
+use std::fmt::Debug;
+
+use loadlab_proto::v1;
+use serde::{Deserialize, Serialize};
+
+use crate::report::RequestRecord;
+use crate::round::Resolved;
+use crate::spec::Spec;
+use crate::spec::scenario::StepSpec;
+
+/// What a request is, as the report's records name it (`"kind"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Http,
+    Sql,
+    /// A courier update delivered to a customer's websocket.
+    Track,
+}
+
+impl Kind {
+    /// How the terminal speaks of this kind's requests.
+    pub fn lines(self) -> &'static Lines {
+        match self {
+            Kind::Http => &http::LINES,
+            Kind::Sql => &sql::LINES,
+            Kind::Track => &track::LINES,
+        }
+    }
+}
+
+/// The terminal's words for a kind: `R1: Requesting 'url'`, then
+/// `R1: Request done! Server replied '…'`.
+pub struct Lines {
+    /// The verb before what is requested (`Requesting`, `Querying`).
+    pub started: &'static str,
+    /// The line after the id when a request of this kind succeeded.
+    pub done: fn(&RequestRecord) -> String,
+}
+
+/// A target the run must resolve before its first mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The HTTP server's base URL (or the embedded delay server).
+    Http,
+    /// The database, waited for (and seeded when the spec has a dataset).
+    Postgres,
+    /// The tracker and its Redis.
+    Tracker,
+}
+
+/// One request of a spec's round, of any kind.
+pub trait Work: Debug + Sync {
+    /// Its id in the spec, the report and the terminal.
+    fn id(&self) -> &str;
+
+    fn kind(&self) -> Kind;
+
+    /// The target it goes to, if the run must resolve one (a request with
+    /// its own absolute URL needs none).
+    fn needs(&self) -> Option<Need>;
+
+    /// The request as the agents receive it, and what the terminal says it
+    /// is (the URL requested, the SQL run).
+    fn to_wire(&self, wiring: &Wiring<'_>) -> (v1::request::Kind, String);
+}
+
+/// What a request's wire form is made from besides its own spec: the rest
+/// of the spec, and the targets once resolved.
+pub struct Wiring<'a> {
+    pub spec: &'a Spec,
+    pub targets: &'a Resolved,
+}
+
+impl Spec {
+    /// One round's requests, whatever their kind: the HTTP requests, the
+    /// queries, the tracking updates; with scenarios, their request and
+    /// query steps, in order.
+    pub fn round(&self) -> Vec<&dyn Work> {
+        if let Some(scenarios) = &self.scenarios {
+            return scenarios
+                .0
+                .iter()
+                .flat_map(|(_, s)| &s.steps)
+                .filter_map(|step| match step {
+                    StepSpec::Http { request, .. } => Some(request as &dyn Work),
+                    StepSpec::Sql { query } => Some(query as &dyn Work),
+                    StepSpec::Think(_) => None,
+                })
+                .collect();
+        }
+        let http = self.requests.iter().map(|r| r as &dyn Work);
+        let sql = self.queries.iter().map(|q| q as &dyn Work);
+        let track = self.track.iter().map(|t| t as &dyn Work);
+        http.chain(sql).chain(track).collect()
+    }
+}
