@@ -94,7 +94,7 @@ impl Observer for Live {
 
     /// `R1: Requesting 'url'` or `R1: Querying 'sql'`.
     fn request_started(&mut self, agent: &str, entry: &Entry) {
-        let verb = entry.kind.lines().started;
+        let verb = entry.lines.started;
         self.line(format!(
             "{}{}: {verb} '{}'",
             self.prefix(agent),
@@ -103,14 +103,11 @@ impl Observer for Live {
         ));
     }
 
-    fn request_finished(&mut self, record: &RequestRecord) {
+    fn request_finished(&mut self, entry: &Entry, record: &RequestRecord) {
         let prefix = self.prefix(&record.agent);
         let id = &record.id;
         match &record.error {
-            None => self.line(format!(
-                "{prefix}{id}: {}",
-                (record.kind.lines().done)(record)
-            )),
+            None => self.line(format!("{prefix}{id}: {}", (entry.lines.done)(record))),
             Some(error) => self.line(format!(
                 "{prefix}{id}: {} {error}",
                 style("Request failed!").red().bold()

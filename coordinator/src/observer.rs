@@ -15,7 +15,7 @@ pub trait Observer {
     /// A request of `entry` started on `agent` (live modes only).
     fn request_started(&mut self, _agent: &str, _entry: &Entry) {}
     /// A request finished (live modes only).
-    fn request_finished(&mut self, _record: &RequestRecord) {}
+    fn request_finished(&mut self, _entry: &Entry, _record: &RequestRecord) {}
     /// A request's record arrived: every one when the run asked for all
     /// (`--requests`), else a sample.
     fn record(&mut self, _mode: Mode, _record: &RequestRecord) {}
@@ -47,9 +47,9 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
         self.0.request_started(agent, entry);
         self.1.request_started(agent, entry);
     }
-    fn request_finished(&mut self, record: &RequestRecord) {
-        self.0.request_finished(record);
-        self.1.request_finished(record);
+    fn request_finished(&mut self, entry: &Entry, record: &RequestRecord) {
+        self.0.request_finished(entry, record);
+        self.1.request_finished(entry, record);
     }
     fn record(&mut self, mode: Mode, record: &RequestRecord) {
         self.0.record(mode, record);
@@ -84,9 +84,9 @@ impl<T: Observer> Observer for Option<T> {
             o.request_started(agent, entry);
         }
     }
-    fn request_finished(&mut self, record: &RequestRecord) {
+    fn request_finished(&mut self, entry: &Entry, record: &RequestRecord) {
         if let Some(o) = self {
-            o.request_finished(record);
+            o.request_finished(entry, record);
         }
     }
     fn record(&mut self, mode: Mode, record: &RequestRecord) {

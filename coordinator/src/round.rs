@@ -4,7 +4,7 @@
 
 use loadlab_proto::v1;
 
-use crate::kind::{Kind, Wiring};
+use crate::kind::{Kind, Lines, Wiring};
 use crate::report::Targets;
 use crate::spec::Spec;
 use crate::spec::scenario::{ExtractSpec, StepSpec};
@@ -55,6 +55,8 @@ pub struct Round {
 pub struct Entry {
     pub id: String,
     pub kind: Kind,
+    /// How the terminal speaks of it.
+    pub lines: &'static Lines,
     /// The URL requested, or the SQL run.
     pub what: String,
 }
@@ -71,6 +73,7 @@ impl Round {
                 let entry = Entry {
                     id: id.clone(),
                     kind: work.kind(),
+                    lines: work.lines(),
                     what,
                 };
                 (

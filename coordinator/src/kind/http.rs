@@ -7,6 +7,9 @@ use loadlab_proto::v1;
 use super::{Kind, Lines, Need, Wiring, Work};
 use crate::spec::{Destination, RequestBody, RequestSpec};
 
+/// Its name in the report's records.
+pub const KIND: Kind = Kind::named("http");
+
 pub static LINES: Lines = Lines {
     started: "Requesting",
     done: |record| format!("Request done! Server replied '{}'", record.body),
@@ -18,7 +21,11 @@ impl Work for RequestSpec {
     }
 
     fn kind(&self) -> Kind {
-        Kind::Http
+        KIND
+    }
+
+    fn lines(&self) -> &'static Lines {
+        &LINES
     }
 
     fn needs(&self) -> Option<Need> {

@@ -7,9 +7,10 @@
 //!
 //! A new kind is:
 //! - a message in `proto/loadlab.proto`'s `Request.kind`;
-//! - a module here: its YAML type, a [`Work`] impl and its [`Lines`],
-//!   registered below (a [`Kind`] variant, its arm in [`Kind::lines`], its
-//!   list in [`Spec::round`]) and given a field of [`Spec`];
+//! - a module here (its YAML type, its [`Kind`], its [`Lines`] and a
+//!   [`Work`] impl), declared below;
+//! - the spec's field for it, and its place in a round (`Spec::round`), in
+//!   `spec/mod.rs`;
 //! - a module in `agent/src/kind/`, registered there;
 //! - its section in `experiments/README.md`.
 
@@ -17,6 +18,7 @@ pub mod http;
 pub mod sql;
 pub mod track;
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 
 use loadlab_proto::v1;
@@ -25,31 +27,22 @@ use serde::{Deserialize, Serialize};
 use crate::report::RequestRecord;
 use crate::round::Resolved;
 use crate::spec::Spec;
-use crate::spec::scenario::StepSpec;
 
-/// What a request is, as the report's records name it (`"kind"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Http,
-    Sql,
-    /// A courier update delivered to a customer's websocket.
-    Track,
-}
+/// What a request is, as the report's records name it (`"kind"`: `http`,
+/// `sql`, `track`): the name its module gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Kind(Cow<'static, str>);
 
 impl Kind {
-    /// How the terminal speaks of this kind's requests.
-    pub fn lines(self) -> &'static Lines {
-        match self {
-            Kind::Http => &http::LINES,
-            Kind::Sql => &sql::LINES,
-            Kind::Track => &track::LINES,
-        }
+    pub const fn named(name: &'static str) -> Kind {
+        Kind(Cow::Borrowed(name))
     }
 }
 
 /// The terminal's words for a kind: `R1: Requesting 'url'`, then
 /// `R1: Request done! Server replied '…'`.
+#[derive(Debug)]
 pub struct Lines {
     /// The verb before what is requested (`Requesting`, `Querying`).
     pub started: &'static str,
@@ -75,6 +68,9 @@ pub trait Work: Debug + Sync {
 
     fn kind(&self) -> Kind;
 
+    /// How the terminal speaks of it.
+    fn lines(&self) -> &'static Lines;
+
     /// The target it goes to, if the run must resolve one (a request with
     /// its own absolute URL needs none).
     fn needs(&self) -> Option<Need>;
@@ -89,28 +85,4 @@ pub trait Work: Debug + Sync {
 pub struct Wiring<'a> {
     pub spec: &'a Spec,
     pub targets: &'a Resolved,
-}
-
-impl Spec {
-    /// One round's requests, whatever their kind: the HTTP requests, the
-    /// queries, the tracking updates; with scenarios, their request and
-    /// query steps, in order.
-    pub fn round(&self) -> Vec<&dyn Work> {
-        if let Some(scenarios) = &self.scenarios {
-            return scenarios
-                .0
-                .iter()
-                .flat_map(|(_, s)| &s.steps)
-                .filter_map(|step| match step {
-                    StepSpec::Http { request, .. } => Some(request as &dyn Work),
-                    StepSpec::Sql { query } => Some(query as &dyn Work),
-                    StepSpec::Think(_) => None,
-                })
-                .collect();
-        }
-        let http = self.requests.iter().map(|r| r as &dyn Work);
-        let sql = self.queries.iter().map(|q| q as &dyn Work);
-        let track = self.track.iter().map(|t| t as &dyn Work);
-        http.chain(sql).chain(track).collect()
-    }
 }

@@ -17,6 +17,9 @@ pub struct QuerySpec {
     pub sql: String,
 }
 
+/// Its name in the report's records.
+pub const KIND: Kind = Kind::named("sql");
+
 pub static LINES: Lines = Lines {
     started: "Querying",
     done: |record| format!("Query made! Db replied '{}' rows", record.rows),
@@ -47,7 +50,11 @@ impl Work for QuerySpec {
     }
 
     fn kind(&self) -> Kind {
-        Kind::Sql
+        KIND
+    }
+
+    fn lines(&self) -> &'static Lines {
+        &LINES
     }
 
     fn needs(&self) -> Option<Need> {

@@ -23,6 +23,9 @@ pub struct TrackSpec {
     pub duration: SpecDuration,
 }
 
+/// Its name in the report's records.
+pub const KIND: Kind = Kind::named("track");
+
 pub static LINES: Lines = Lines {
     started: "Publishing to",
     done: |record| format!("Delivered to the customer: '{}'", record.body),
@@ -34,7 +37,11 @@ impl Work for TrackSpec {
     }
 
     fn kind(&self) -> Kind {
-        Kind::Track
+        KIND
+    }
+
+    fn lines(&self) -> &'static Lines {
+        &LINES
     }
 
     fn needs(&self) -> Option<Need> {

@@ -346,6 +346,30 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// One round's requests, whatever their kind, in order: the HTTP
+    /// requests, the queries, the tracking updates; with scenarios, their
+    /// request and query steps. (A new kind's field takes its place here.)
+    pub fn round(&self) -> Vec<&dyn Work> {
+        if let Some(scenarios) = &self.scenarios {
+            return scenarios
+                .0
+                .iter()
+                .flat_map(|(_, s)| &s.steps)
+                .filter_map(|step| match step {
+                    scenario::StepSpec::Http { request, .. } => Some(request as &dyn Work),
+                    scenario::StepSpec::Sql { query } => Some(query as &dyn Work),
+                    scenario::StepSpec::Think(_) => None,
+                })
+                .collect();
+        }
+        let http = self.requests.iter().map(|r| r as &dyn Work);
+        let sql = self.queries.iter().map(|q| q as &dyn Work);
+        let track = self.track.iter().map(|t| t as &dyn Work);
+        http.chain(sql).chain(track).collect()
+    }
+}
+
 /// A non-empty list of stages (when the field is given at all).
 fn stages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<StageSpec>>, D::Error> {
     checked_seq(

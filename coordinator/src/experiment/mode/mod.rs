@@ -21,7 +21,7 @@ use super::kept::KeptRecords;
 use crate::hub::{AgentHandle, AgentKey, Hub, Inbound};
 use crate::observer::Observer;
 use crate::report::analysis::{AgentResult, Load, ModeResults, mode_report};
-use crate::report::{DatabaseActivity, Kind, ModeReport, RequestRecord};
+use crate::report::{DatabaseActivity, ModeReport, RequestRecord};
 use crate::round::Round;
 use crate::spec::{AgentLoss, Plan, Spec};
 
@@ -325,7 +325,7 @@ impl<'a> ModeRun<'a> {
                             let entry = &self.round.entries[request];
                             let record = to_record(record, entry, round, &agent);
                             if self.live_events {
-                                observer.request_finished(&record);
+                                observer.request_finished(entry, &record);
                             }
                             observer.record(self.mode, &record);
                             self.records.offer(key, record, one_in);
@@ -398,7 +398,12 @@ pub(super) async fn run_mode(
     // With queries, watch the database while they run.
     let watching = CancellationToken::new();
     let activity = database_url
-        .filter(|_| round.entries.iter().any(|e| e.kind == Kind::Sql))
+        .filter(|_| {
+            round
+                .entries
+                .iter()
+                .any(|e| e.kind == crate::kind::sql::KIND)
+        })
         .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
     // With a tracker, watch its threads and memory.
     let tracker = tracker_url.map(|url| {
