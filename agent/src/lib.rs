@@ -5,10 +5,11 @@
 //! - [`session`]: one connection to a coordinator (join, heartbeats,
 //!   assignments), and the reconnecting loop of the `agent` binary.
 //! - [`assignment`]: one assignment, from the wire to its last message.
-//! - [`workload`]: the assignment as domain types; [`schedule`]: when each
-//!   request is due.
+//! - [`workload`]: the assignment as domain types ([`schedule`], when each
+//!   request is due, is the wire crate's).
 //! - [`run`]: one runner per [`Mode`]; [`probe`]: the executor stall probe.
-//! - [`sample`]: which request records go to the coordinator.
+//! - [`sample`] (the wire crate's): which request records go to the
+//!   coordinator.
 //! - [`kind`]: what a request is (HTTP, SQL, a tracking customer), one
 //!   module per kind.
 //!
@@ -17,14 +18,13 @@
 
 pub mod assignment;
 pub mod kind;
-pub mod mode;
 pub mod outcome;
 pub mod probe;
 pub mod run;
-pub mod sample;
 pub mod scenario;
-pub mod schedule;
 pub mod session;
 pub mod workload;
 
-pub use mode::Mode;
+// The vocabulary both sides speak, kept in the wire crate; re-exported so
+// the agent's own paths (`crate::schedule::…`) read as before.
+pub use loadlab_proto::{Mode, mode, sample, schedule};

@@ -19,39 +19,7 @@ use loadlab_proto::histogram::{LatencyHistogram, new_latency_histogram, record_l
 /// a longer one is measured to within it.
 pub const PERIOD: Duration = Duration::from_millis(5);
 
-/// What the probe measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stall {
-    /// Sum of the canary's wake-to-poll delays.
-    pub total_us: u64,
-    pub max_us: u64,
-    pub p99_us: u64,
-    pub samples: u64,
-}
-
-/// On the wire, in `AssignmentDone`.
-impl From<Stall> for loadlab_proto::v1::Stall {
-    fn from(s: Stall) -> Self {
-        loadlab_proto::v1::Stall {
-            total_us: s.total_us,
-            max_us: s.max_us,
-            p99_us: s.p99_us,
-            samples: s.samples,
-        }
-    }
-}
-
-/// As the coordinator reads it from an agent's `AssignmentDone`.
-impl From<loadlab_proto::v1::Stall> for Stall {
-    fn from(s: loadlab_proto::v1::Stall) -> Self {
-        Stall {
-            total_us: s.total_us,
-            max_us: s.max_us,
-            p99_us: s.p99_us,
-            samples: s.samples,
-        }
-    }
-}
+pub use loadlab_proto::stall::Stall;
 
 struct State {
     /// Set by the ticker when it wakes the canary; taken by the canary.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loadlab_agent::Mode;
 use loadlab_agent::outcome::Outcome;
 use loadlab_agent::run::{Clock, Event, Gauges, execute};
 use loadlab_agent::workload::Workload;
+use loadlab_proto::Mode;
 use loadlab_proto::v1;
 use loadlab_testkit::assignment;
 use tokio_util::sync::CancellationToken;

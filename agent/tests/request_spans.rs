@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 use loadlab_proto::v1::{self, agent_message};
 use loadlab_telemetry::TraceConfig;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};

@@ -3,7 +3,7 @@
 
 use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 use crate::observer::Observer;
 use crate::report::text::mode_footer;

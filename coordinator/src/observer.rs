@@ -2,7 +2,7 @@
 //! ([`crate::live::Live`]), or nobody ([`Quiet`]). The run loop knows only
 //! this trait, not how anything is shown.
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 use crate::report::{ModeReport, RequestRecord};
 use crate::round::Entry;

@@ -14,7 +14,7 @@ use prost::Message;
 
 use crate::observer::Observer;
 use crate::report::model::{IntervalSummary, ModeReport};
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 /// `prometheus.WriteRequest`, the fields remote write 1.0 needs.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 use serde::Serialize;
 
 use crate::spec::variables::Secrets;

@@ -4,13 +4,25 @@
 //! codec both sides use to move latency histograms losslessly, [`tally`] the
 //! one summary of a set of requests that both sides keep and merge, and
 //! [`ranges`] how both sides account for which requests came back.
+//!
+//! The vocabulary both sides speak lives here too, so that the coordinator
+//! needs the agent crate only to run agents in-process: the execution
+//! [`mode`]s, when requests are due ([`schedule`]: profiles, arrivals, each
+//! agent's schedule), which records are kept ([`sample`]), what the
+//! executor-stall probe measured ([`stall`]), and one [`clock`].
 
 pub mod auth;
 pub mod clock;
 pub mod histogram;
+pub mod mode;
 pub mod ranges;
+pub mod sample;
+pub mod schedule;
+pub mod stall;
 pub mod tally;
 pub mod unix;
+
+pub use mode::Mode;
 
 /// Generated messages and the `Coordinator` service (client and server).
 pub mod v1 {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadlab_agent::schedule::{OpenLoop, Schedule};
 use loadlab_proto::ranges::RangeSet;
+use loadlab_proto::schedule::{OpenLoop, Schedule};
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1;
 use tracing::Span;

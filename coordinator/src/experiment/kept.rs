@@ -1,6 +1,6 @@
 //! The request records a mode keeps for its report, bounded however long
 //! the run: the first, the failures, the slowest and a uniform reservoir —
-//! the agents' rule (`loadlab_agent::sample`) applied again to what they
+//! the agents' rule (`loadlab_proto::sample`) applied again to what they
 //! send. Every record still reaches `--requests` files as it arrives.
 //!
 //! An agent sends its uniform picks as it makes them, so what arrives is
@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use loadlab_agent::sample::{FAILURES, FIRST, RESERVOIR, SLOWEST};
+use loadlab_proto::sample::{FAILURES, FIRST, RESERVOIR, SLOWEST};
 use rand::RngExt;
 
 use crate::report::RequestRecord;
@@ -163,7 +163,7 @@ mod tests {
     /// the whole run all the same.
     #[test]
     fn kept_records_spread_over_the_run_though_agents_send_more_early() {
-        use loadlab_agent::sample::RecordSampler;
+        use loadlab_proto::sample::RecordSampler;
         const REQUESTS: u64 = 1_000_000;
         let mut agent = RecordSampler::new();
         let mut sample = KeptRecords::new();

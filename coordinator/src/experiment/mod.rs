@@ -21,7 +21,7 @@ use crate::report::explanation::{compare_mode_with_sync, compare_with_sync};
 use crate::report::{ModeReport, Report};
 use crate::round::{Resolved, Round};
 use crate::spec::Spec;
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 /// Runs every mode of `spec` on `agents` and reports. Agents that are lost
 /// are named in the report and not used for later modes; with

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 use loadlab_proto::histogram::LatencyHistogram;
 use loadlab_proto::tally::Tally;
 
@@ -17,7 +17,7 @@ use super::model::{
     AgentFigures, DatabaseActivity, InFlight, IntervalSummary, LatencySummary, LoadKind,
     ModeReport, PercentilePoint, RequestFigures, RequestRecord, StallSummary,
 };
-use loadlab_agent::probe::Stall;
+use loadlab_proto::stall::Stall;
 
 /// How the mode's requests were started.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 use loadlab_proto::tally::Tally;
 
 use super::analysis::{Load, Tracking};

@@ -81,7 +81,7 @@ pub fn read(path: &Path) -> Result<Report, ReadError> {
 mod tests {
     use super::*;
     use crate::report::fixtures::{mode, report_of};
-    use loadlab_agent::Mode;
+    use loadlab_proto::Mode;
 
     #[test]
     fn a_written_report_reads_back_the_same() {

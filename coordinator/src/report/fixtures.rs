@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 use loadlab_proto::tally::{Finished, Tally};
 
 use super::analysis::*;

@@ -232,7 +232,7 @@ fn trim(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::report::fixtures;
-    use loadlab_agent::Mode;
+    use loadlab_proto::Mode;
 
     /// A reason that quotes a coloured or binary error page still makes a
     /// document XML parsers read, saying the rest of the reason.

@@ -25,8 +25,8 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
-use loadlab_agent::Mode;
-use loadlab_agent::schedule::Arrival;
+use loadlab_proto::Mode;
+use loadlab_proto::schedule::Arrival;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use loadlab_agent::schedule::{Arrival, Profile, Stage};
+use loadlab_proto::schedule::{Arrival, Profile, Stage};
 
 use super::{Spec, Split};
 

@@ -70,7 +70,7 @@ fn every_form_parses_and_bad_ones_name_the_forms() {
 /// significant digits are the precision.)
 #[test]
 fn a_value_at_the_limit_is_at_the_limit() {
-    use loadlab_agent::Mode;
+    use loadlab_proto::Mode;
     let mut m = crate::report::fixtures::mode(Mode::Async, &[1.0; 1000], false);
     m.errors = 7;
     for (expr, ok) in [
@@ -92,7 +92,7 @@ fn a_value_at_the_limit_is_at_the_limit() {
 /// (no histogram) falls back on its own points at or above it.
 #[test]
 fn any_percentile_is_judged_on_the_merged_histogram() {
-    use loadlab_agent::Mode;
+    use loadlab_proto::Mode;
     let latencies: Vec<f64> = (1..=1000).map(f64::from).collect();
     let mut m = crate::report::fixtures::mode(Mode::Async, &latencies, false);
     let judge = |expr: &str, m: &ModeReport| expr.parse::<Threshold>().unwrap().judge(m);

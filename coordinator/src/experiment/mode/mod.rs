@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use loadlab_agent::Mode;
-use loadlab_agent::probe::Stall;
-use loadlab_agent::schedule::{OpenLoop, Schedule};
+use loadlab_proto::Mode;
 use loadlab_proto::clock::Clock;
 use loadlab_proto::ranges::RangeSet;
+use loadlab_proto::schedule::{OpenLoop, Schedule};
+use loadlab_proto::stall::Stall;
 use loadlab_proto::tally::Tally;
 use loadlab_proto::v1::{self, agent_message, coordinator_message};
 use tokio_util::sync::CancellationToken;

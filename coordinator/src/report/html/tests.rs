@@ -2,7 +2,7 @@ use super::timeline::drawn;
 use super::*;
 use crate::report::fixtures::{mode, record, report_of};
 use crate::report::model::RequestRecord;
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 /// Past the limit, the drawn bars span the whole run (not its first
 /// moments), and keep every failure and the slowest request.

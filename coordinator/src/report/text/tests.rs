@@ -1,6 +1,6 @@
 use super::*;
 use crate::report::fixtures::{mode, record, report_of};
-use loadlab_agent::Mode;
+use loadlab_proto::Mode;
 
 #[test]
 fn summary_table_and_failures_render() {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use loadlab_proto::v1;
+use crate::v1;
 use serde::{Deserialize, Serialize};
 
 /// How an agent runs a round of requests.

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadlab_proto::ranges::RangeSet;
-use loadlab_proto::v1;
+use crate::ranges::RangeSet;
+use crate::v1;
 use rand::{RngExt, SeedableRng};
 
 /// Which requests an assignment runs, and when.
