@@ -94,7 +94,7 @@ impl Observer for Live {
 
     /// `R1: Requesting 'url'` or `R1: Querying 'sql'`.
     fn request_started(&mut self, agent: &str, entry: &Entry) {
-        let verb = entry.lines.started;
+        let verb = entry.about.started;
         self.line(format!(
             "{}{}: {verb} '{}'",
             self.prefix(agent),
@@ -107,7 +107,7 @@ impl Observer for Live {
         let prefix = self.prefix(&record.agent);
         let id = &record.id;
         match &record.error {
-            None => self.line(format!("{prefix}{id}: {}", (entry.lines.done)(record))),
+            None => self.line(format!("{prefix}{id}: {}", (entry.about.done)(record))),
             Some(error) => self.line(format!(
                 "{prefix}{id}: {} {error}",
                 style("Request failed!").red().bold()

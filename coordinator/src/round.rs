@@ -4,7 +4,7 @@
 
 use loadlab_proto::v1;
 
-use crate::kind::{Kind, Lines, Wiring};
+use crate::kind::{About, Wiring};
 use crate::report::Targets;
 use crate::spec::Spec;
 use crate::spec::scenario::{ExtractSpec, StepSpec};
@@ -54,9 +54,8 @@ pub struct Round {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: String,
-    pub kind: Kind,
-    /// How the terminal speaks of it.
-    pub lines: &'static Lines,
+    /// Its kind: its name, and how the terminal speaks of it.
+    pub about: &'static About,
     /// The URL requested, or the SQL run.
     pub what: String,
 }
@@ -72,8 +71,7 @@ impl Round {
                 let id = work.id().to_owned();
                 let entry = Entry {
                     id: id.clone(),
-                    kind: work.kind(),
-                    lines: work.lines(),
+                    about: work.about(),
                     what,
                 };
                 (

@@ -13,7 +13,7 @@ use loadlab_proto::v1::{self, agent_message, coordinator_client::CoordinatorClie
 use serde_json::Value;
 
 mod common;
-use common::{Running, agent_process, coordinator_listening, read_json, write_spec};
+use common::{Running, agent_process, coordinator_listening, read_json, rounds, write_spec};
 
 const TOKEN: &str = "distributed-test-token";
 const LONG: Duration = Duration::from_secs(60);
@@ -285,14 +285,8 @@ fn a_lost_agents_share_of_the_rate_is_taken_over() {
     let not_run = mode["not_started"].as_u64().unwrap();
     assert_eq!(ran + not_run, 400, "ran {ran}, not run {not_run}");
     assert!(not_run < 100, "the takeover came late: {not_run} not run");
-    let mut rounds: Vec<u64> = mode["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["round"].as_u64().unwrap())
-        .collect();
+    let mut rounds = rounds(mode);
     let before = rounds.len();
-    rounds.sort();
     rounds.dedup();
     assert_eq!(rounds.len(), before, "a round ran twice");
 }

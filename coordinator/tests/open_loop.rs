@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 mod common;
-use common::{run_spec, text};
+use common::{rounds, run_spec, text};
 
 /// Runs `yaml` with `extra` flags; returns the report's JSON.
 fn run(yaml: &str, extra: &[&str]) -> Value {
@@ -154,14 +154,11 @@ fn two_agents_share_one_rate_on_one_time_axis() {
         .map(|a| a["count"].as_u64().unwrap())
         .collect();
     assert_eq!(counts, [300, 300]);
-    let mut rounds: Vec<u64> = mode["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["round"].as_u64().unwrap())
-        .collect();
-    rounds.sort();
-    assert_eq!(rounds, (0..600).collect::<Vec<u64>>(), "each round once");
+    assert_eq!(
+        rounds(mode),
+        (0..600).collect::<Vec<u64>>(),
+        "each round once"
+    );
     // Rounds are due every 2.5 ms on one axis, whichever agent ran them
     // (each agent's schedule starts when its assignment arrives, so the
     // whole is shifted by that, not spread).

@@ -4,13 +4,11 @@
 use loadlab_agent::scenario::template::is_template;
 use loadlab_proto::v1;
 
-use super::{Kind, Lines, Need, Wiring, Work};
+use super::{About, Kind, Need, Wiring, Work};
 use crate::spec::{Destination, RequestBody, RequestSpec};
 
-/// Its name in the report's records.
-pub const KIND: Kind = Kind::named("http");
-
-pub static LINES: Lines = Lines {
+pub static ABOUT: About = About {
+    kind: Kind::named("http"),
     started: "Requesting",
     done: |record| format!("Request done! Server replied '{}'", record.body),
 };
@@ -20,12 +18,8 @@ impl Work for RequestSpec {
         &self.id.0
     }
 
-    fn kind(&self) -> Kind {
-        KIND
-    }
-
-    fn lines(&self) -> &'static Lines {
-        &LINES
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn needs(&self) -> Option<Need> {

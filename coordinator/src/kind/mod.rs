@@ -7,8 +7,8 @@
 //!
 //! A new kind is:
 //! - a message in `proto/loadlab.proto`'s `Request.kind`;
-//! - a module here (its YAML type, its [`Kind`], its [`Lines`] and a
-//!   [`Work`] impl), declared below;
+//! - a module here (its YAML type, its [`About`] and a [`Work`] impl),
+//!   declared below;
 //! - the spec's field for it, and its place in a round (`Spec::round`), in
 //!   `spec/mod.rs`;
 //! - a module in `agent/src/kind/`, registered there;
@@ -29,7 +29,7 @@ use crate::round::Resolved;
 use crate::spec::Spec;
 
 /// What a request is, as the report's records name it (`"kind"`: `http`,
-/// `sql`, `track`): the name its module gives it.
+/// `sql`, `track`): the name its module's [`About`] gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Kind(Cow<'static, str>);
@@ -40,10 +40,12 @@ impl Kind {
     }
 }
 
-/// The terminal's words for a kind: `R1: Requesting 'url'`, then
-/// `R1: Request done! Server replied '…'`.
+/// What a kind is called: its name in the report's records, and the
+/// terminal's words for its requests (`R1: Requesting 'url'`, then
+/// `R1: Request done! Server replied '…'`).
 #[derive(Debug)]
-pub struct Lines {
+pub struct About {
+    pub kind: Kind,
     /// The verb before what is requested (`Requesting`, `Querying`).
     pub started: &'static str,
     /// The line after the id when a request of this kind succeeded.
@@ -66,10 +68,8 @@ pub trait Work: Debug + Sync {
     /// Its id in the spec, the report and the terminal.
     fn id(&self) -> &str;
 
-    fn kind(&self) -> Kind;
-
-    /// How the terminal speaks of it.
-    fn lines(&self) -> &'static Lines;
+    /// Its kind's name and words (its module's `ABOUT`).
+    fn about(&self) -> &'static About;
 
     /// The target it goes to, if the run must resolve one (a request with
     /// its own absolute URL needs none).

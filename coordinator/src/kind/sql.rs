@@ -5,7 +5,7 @@ use loadlab_proto::v1;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, Lines, Need, Wiring, Work};
+use super::{About, Kind, Need, Wiring, Work};
 use crate::spec::RequestId;
 use crate::spec::de::checked_seq;
 
@@ -17,10 +17,8 @@ pub struct QuerySpec {
     pub sql: String,
 }
 
-/// Its name in the report's records.
-pub const KIND: Kind = Kind::named("sql");
-
-pub static LINES: Lines = Lines {
+pub static ABOUT: About = About {
+    kind: Kind::named("sql"),
     started: "Querying",
     done: |record| format!("Query made! Db replied '{}' rows", record.rows),
 };
@@ -49,12 +47,8 @@ impl Work for QuerySpec {
         &self.id.0
     }
 
-    fn kind(&self) -> Kind {
-        KIND
-    }
-
-    fn lines(&self) -> &'static Lines {
-        &LINES
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn needs(&self) -> Option<Need> {

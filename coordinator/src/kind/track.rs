@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use loadlab_proto::v1;
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, Lines, Need, Wiring, Work};
+use super::{About, Kind, Need, Wiring, Work};
 use crate::spec::{Rate, SpecDuration};
 
 /// The tracking workload's size.
@@ -23,10 +23,8 @@ pub struct TrackSpec {
     pub duration: SpecDuration,
 }
 
-/// Its name in the report's records.
-pub const KIND: Kind = Kind::named("track");
-
-pub static LINES: Lines = Lines {
+pub static ABOUT: About = About {
+    kind: Kind::named("track"),
     started: "Publishing to",
     done: |record| format!("Delivered to the customer: '{}'", record.body),
 };
@@ -36,12 +34,8 @@ impl Work for TrackSpec {
         "update"
     }
 
-    fn kind(&self) -> Kind {
-        KIND
-    }
-
-    fn lines(&self) -> &'static Lines {
-        &LINES
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn needs(&self) -> Option<Need> {

@@ -119,6 +119,19 @@ pub fn mode<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no mode {name}: {report}"))
 }
 
+/// The rounds of a mode's request records, sorted (a round that ran twice
+/// appears twice).
+pub fn rounds(mode: &serde_json::Value) -> Vec<u64> {
+    let mut rounds: Vec<u64> = mode["requests"]
+        .as_array()
+        .expect("the mode's request records")
+        .iter()
+        .map(|r| r["round"].as_u64().unwrap())
+        .collect();
+    rounds.sort_unstable();
+    rounds
+}
+
 /// A runtime for the servers a test starts in its own process (two
 /// workers, so they answer while the test's thread waits on a binary).
 pub fn runtime() -> tokio::runtime::Runtime {

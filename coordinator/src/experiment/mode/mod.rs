@@ -402,7 +402,7 @@ pub(super) async fn run_mode(
             round
                 .entries
                 .iter()
-                .any(|e| e.kind == crate::kind::sql::KIND)
+                .any(|e| e.about.kind == crate::kind::sql::ABOUT.kind)
         })
         .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
     // With a tracker, watch its threads and memory.

@@ -125,7 +125,7 @@ impl ModeRun<'_> {
             .round
             .entries
             .iter()
-            .any(|e| e.kind == crate::kind::track::KIND)
+            .any(|e| e.about.kind == crate::kind::track::ABOUT.kind)
             .then(|| {
                 let mut connect = loadlab_proto::histogram::new_latency_histogram();
                 let mut failures = 0;
@@ -196,7 +196,7 @@ pub(super) fn to_record(
 ) -> RequestRecord {
     RequestRecord {
         id: entry.id.clone(),
-        kind: entry.kind.clone(),
+        kind: entry.about.kind.clone(),
         round,
         agent: agent.to_owned(),
         ok: record.ok,

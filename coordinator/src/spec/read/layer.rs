@@ -111,11 +111,25 @@ impl<'a, V> Up<'a, V> {
     }
 }
 
+/// A visit of a scalar, handed on as it is; with `$note`, its text is
+/// noted when it is a mapping's key (for the path of the key's value).
 macro_rules! scalars {
     ($($method:ident($ty:ty) $($note:ident)?;)*) => {$(
         fn $method<E: de::Error>(self, value: $ty) -> Result<Self::Value, E> {
             $(if let Some(key) = self.key { *key.borrow_mut() = Some(value.$note()); })?
             self.visitor.$method(value).map_err(|e| up(self.slot, &self.path, e))
+        }
+    )*};
+}
+
+/// A visit handing the visitor what is inside the value (a deserializer,
+/// a list, a mapping, an enum), wrapped by `$wrap`.
+macro_rules! nested {
+    ($($method:ident($inner:ident: $bound:path) $wrap:ident;)*) => {$(
+        fn $method<$inner: $bound>(self, inner: $inner) -> Result<Self::Value, $inner::Error> {
+            let inner = self.$wrap(inner);
+            let path = &self.path;
+            self.visitor.$method(inner).map_err(|e| up(self.slot, path, e))
         }
     )*};
 }
@@ -152,44 +166,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Up<'_, V> {
             .map_err(|e| up(self.slot, path, e))
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
-        let layer = self.layer(inner);
-        let path = &self.path;
-        self.visitor
-            .visit_some(layer)
-            .map_err(|e| up(self.slot, path, e))
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
-        let layer = self.layer(inner);
-        let path = &self.path;
-        self.visitor
-            .visit_newtype_struct(layer)
-            .map_err(|e| up(self.slot, path, e))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, inner: A) -> Result<Self::Value, A::Error> {
-        let seq = self.access(inner);
-        let path = &self.path;
-        self.visitor
-            .visit_seq(seq)
-            .map_err(|e| up(self.slot, path, e))
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, inner: A) -> Result<Self::Value, A::Error> {
-        let map = self.access(inner);
-        let path = &self.path;
-        self.visitor
-            .visit_map(map)
-            .map_err(|e| up(self.slot, path, e))
-    }
-
-    fn visit_enum<A: de::EnumAccess<'de>>(self, inner: A) -> Result<Self::Value, A::Error> {
-        let access = self.access(inner);
-        let path = &self.path;
-        self.visitor
-            .visit_enum(access)
-            .map_err(|e| up(self.slot, path, e))
+    nested! {
+        visit_some(D: Deserializer<'de>) layer;
+        visit_newtype_struct(D: Deserializer<'de>) layer;
+        visit_seq(A: de::SeqAccess<'de>) access;
+        visit_map(A: de::MapAccess<'de>) access;
+        visit_enum(A: de::EnumAccess<'de>) access;
     }
 }
 
@@ -228,6 +210,16 @@ struct Access<'a, A> {
 }
 
 impl<'a, A> Access<'a, A> {
+    /// Our visitor of this value, as the parser sees it.
+    fn visiting<V>(&self, visitor: V) -> Up<'a, V> {
+        Up {
+            visitor,
+            slot: self.slot,
+            path: self.path.clone(),
+            key: None,
+        }
+    }
+
     /// A seed for a value inside this one, at `path`.
     fn seed<S>(&self, seed: S, path: String) -> Seed<'a, S> {
         Seed {
@@ -333,12 +325,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<'_, A> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        let up = Up {
-            visitor,
-            slot: self.slot,
-            path: self.path,
-            key: None,
-        };
+        let up = self.visiting(visitor);
         self.inner.tuple_variant(len, up).map_err(Error::Parser)
     }
 
@@ -347,12 +334,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<'_, A> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        let up = Up {
-            visitor,
-            slot: self.slot,
-            path: self.path,
-            key: None,
-        };
+        let up = self.visiting(visitor);
         self.inner.struct_variant(fields, up).map_err(Error::Parser)
     }
 }
