@@ -1,14 +1,14 @@
 //! Why a spec was refused, and where: every error names the file, line and
-//! column of the value at fault (from the reader, [`super::read`], which
-//! also suggests a name when one looks misspelt).
+//! column of the value at fault — from the reader ([`super::read`], which
+//! also suggests a name when one looks misspelt), or, for a check made once
+//! the spec is read, by finding the value again ([`locate`]).
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::read::Refusal;
+use super::read::{Refusal, Step, path_text};
 
 /// Why a spec was refused.
 #[derive(Debug, thiserror::Error)]
@@ -48,216 +48,100 @@ impl SpecError {
 /// The lists whose entries carry request ids, unique across all of them.
 const ID_LISTS: [&str; 2] = ["requests", "queries"];
 
-/// Reads `text` once more, looking only at request ids, and fails at the
-/// first one seen twice: the error carries that id's own line and column.
-/// `None` when no id repeats.
+/// The first request id seen twice in `text`, placed at its second
+/// occurrence; `None` when no id repeats.
 pub fn duplicate_id(text: &str, path: &str) -> Option<SpecError> {
-    let seen = RefCell::new(HashSet::new());
-    let read = super::read::read_seed(text, Document(&seen));
-    read.err()
-        .map(|refusal| SpecError::from_refusal(path, refusal))
-}
-
-type Seen<'a> = &'a RefCell<HashSet<String>>;
-
-/// The top-level mapping: only the id lists are looked into.
-struct Document<'a>(Seen<'a>);
-
-impl<'de> DeserializeSeed<'de> for Document<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Document<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a spec")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if ID_LISTS.contains(&key.as_str()) {
-                map.next_value_seed(Entries(self.0))?;
-            } else if key == "scenarios" {
-                map.next_value_seed(ScenarioMap(self.0, false))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    let mut seen = HashSet::new();
+    let found = locate(text, |steps, value| {
+        let is_id = match steps {
+            [Step::Key(list), Step::Index(_), Step::Key(id)] => {
+                ID_LISTS.contains(&list.as_str()) && id == "id"
             }
-        }
-        Ok(())
-    }
-}
-
-/// The scenarios (`false`: the map of names) or one scenario (`true`):
-/// only its `steps` are looked into.
-struct ScenarioMap<'a>(Seen<'a>, bool);
-
-impl<'de> DeserializeSeed<'de> for ScenarioMap<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ScenarioMap<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("scenarios")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match self.1 {
-                false => map.next_value_seed(ScenarioMap(self.0, true))?,
-                true if key == "steps" => map.next_value_seed(Entries(self.0))?,
-                true => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A list of requests or queries (or a scenario's steps).
-struct Entries<'a>(Seen<'a>);
-
-impl<'de> DeserializeSeed<'de> for Entries<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Entries<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Entry(self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-/// One entry: only its `id` is read.
-struct Entry<'a>(Seen<'a>);
-
-impl<'de> DeserializeSeed<'de> for Entry<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Entry<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an entry")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "id" {
-                map.next_value_seed(Id(self.0))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Id<'a>(Seen<'a>);
-
-impl<'de> DeserializeSeed<'de> for Id<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Id<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a request id")
-    }
-
-    fn visit_str<E: de::Error>(self, id: &str) -> Result<(), E> {
-        if self.0.borrow_mut().insert(id.to_owned()) {
-            Ok(())
-        } else {
-            Err(E::custom(format!(
-                "duplicate request id `{id}`: ids must be unique"
-            )))
-        }
-    }
+            [
+                Step::Key(scenarios),
+                Step::Key(_),
+                Step::Key(steps),
+                Step::Index(_),
+                Step::Key(id),
+            ] => scenarios == "scenarios" && steps == "steps" && id == "id",
+            _ => false,
+        };
+        is_id && value.is_some_and(|id| !seen.insert(id.to_owned()))
+    })?;
+    Some(SpecError::at(
+        path,
+        found.at,
+        format!(
+            "{}: duplicate request id `{}`: ids must be unique",
+            path_text(&found.path),
+            found.text.unwrap_or_default()
+        ),
+    ))
 }
 
 /// An error about the value of top-level field `key`, placed at that value
-/// (checks across fields run once the spec is read; this reads it again to
-/// find where the field is).
+/// (checks across fields run once the spec is read; this finds where the
+/// field is).
 pub fn at_field(text: &str, path: &str, key: &str, message: String) -> SpecError {
-    let field = Field {
-        key,
-        message: &message,
-    };
-    let at = match super::read::read_seed(text, field) {
-        Err(refusal) => refusal.at,
-        Ok(()) => (1, 1),
-    };
-    SpecError::at(path, at, message)
+    let at = locate(text, |steps, _| matches!(steps, [Step::Key(k)] if k == key));
+    SpecError::at(path, at.map_or((1, 1), |found| found.at), message)
 }
 
-/// The top-level mapping, failing at the value of `key`.
-struct Field<'a> {
-    key: &'a str,
-    message: &'a str,
+/// A value found in a document: its line and column, its path, and its
+/// text when it is a scalar.
+pub struct Found {
+    pub at: (usize, usize),
+    pub path: Vec<Step>,
+    pub text: Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for Field<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Field<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a spec")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == self.key {
-                return map.next_value_seed(Here(self.message));
+/// The first value of `text`, in document order, that `pick` picks (it
+/// sees each value's path and, for a scalar, its text), placed by the
+/// parser; `None` when it picks none.
+pub fn locate(text: &str, mut pick: impl FnMut(&[Step], Option<&str>) -> bool) -> Option<Found> {
+    let mut found = None;
+    let walk = Walk {
+        path: &mut Vec::new(),
+        pick: &mut |steps: &[Step], value: Option<&str>| {
+            let picked = pick(steps, value);
+            if picked {
+                found = Some((steps.to_vec(), value.map(str::to_owned)));
             }
-            map.next_value::<IgnoredAny>()?;
+            picked
+        },
+    };
+    let error = walk
+        .deserialize(serde_yaml_ng::Deserializer::from_str(text))
+        .err()?;
+    let (path, text) = found?;
+    let at = error.location().map_or((1, 1), |l| (l.line(), l.column()));
+    Some(Found { at, path, text })
+}
+
+/// Walks a document, each value with its path, and fails at the first
+/// one `pick` picks (so the parser places the failure there).
+struct Walk<'w> {
+    path: &'w mut Vec<Step>,
+    pick: &'w mut dyn FnMut(&[Step], Option<&str>) -> bool,
+}
+
+impl Walk<'_> {
+    fn look<E: de::Error>(&mut self, value: Option<&str>) -> Result<(), E> {
+        match (self.pick)(self.path, value) {
+            true => Err(E::custom("picked")),
+            false => Ok(()),
         }
-        Ok(())
+    }
+
+    fn inner(&mut self) -> Walk<'_> {
+        Walk {
+            path: self.path,
+            pick: self.pick,
+        }
     }
 }
 
-/// Fails as soon as its value is read, so the error is placed there.
-struct Here<'a>(&'a str);
-
-impl<'de> DeserializeSeed<'de> for Here<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -265,42 +149,74 @@ impl<'de> DeserializeSeed<'de> for Here<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Here<'_> {
+impl<'de> Visitor<'de> for Walk<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a value")
+        f.write_str("any value")
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_str<E: de::Error>(mut self, value: &str) -> Result<(), E> {
+        self.look(Some(value))
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_bool<E: de::Error>(mut self, value: bool) -> Result<(), E> {
+        self.look(Some(&value.to_string()))
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_i64<E: de::Error>(mut self, value: i64) -> Result<(), E> {
+        self.look(Some(&value.to_string()))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_u64<E: de::Error>(mut self, value: u64) -> Result<(), E> {
+        self.look(Some(&value.to_string()))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_f64<E: de::Error>(mut self, value: f64) -> Result<(), E> {
+        self.look(Some(&value.to_string()))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom(self.0))
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.look(None)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(self.0))
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.look(None)?;
+        let mut index = 0;
+        loop {
+            self.path.push(Step::Index(index));
+            let more = seq.next_element_seed(self.inner())?.is_some();
+            self.path.pop();
+            if !more {
+                return Ok(());
+            }
+            index += 1;
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(self.0))
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.look(None)?;
+        while let Some(KeyText(key)) = map.next_key()? {
+            self.path.push(Step::Key(key));
+            map.next_value_seed(self.inner())?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+}
+
+/// A mapping's key as text, whatever scalar it is.
+struct KeyText(String);
+
+impl<'de> de::Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<KeyText, D::Error> {
+        let value = serde_yaml_ng::Value::deserialize(deserializer)?;
+        Ok(KeyText(match value {
+            serde_yaml_ng::Value::String(text) => text,
+            other => serde_yaml_ng::to_string(&other)
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned(),
+        }))
     }
 }

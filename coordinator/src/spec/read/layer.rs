@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 
-use super::{Error, Slot};
+use super::{Error, Slot, Step};
 
 /// Where a mapping's key is noted as it is read, to name the path of its
 /// value.
@@ -16,12 +16,12 @@ type Key<'a> = Option<&'a RefCell<Option<String>>>;
 /// Hands an error of the layer to the parser: its own as it was; one of
 /// ours, about the value at `path`, kept in the slot and given to the
 /// parser to place.
-fn up<E: de::Error>(slot: Slot<'_>, path: &str, error: Error<E>) -> E {
+fn up<E: de::Error>(slot: Slot<'_>, path: &[Step], error: Error<E>) -> E {
     match error {
         Error::Parser(error) => error,
         Error::Problem(problem) => {
             let error = E::custom(&problem);
-            *slot.borrow_mut() = Some((path.to_owned(), problem));
+            *slot.borrow_mut() = Some((path.to_vec(), problem));
             error
         }
     }
@@ -32,7 +32,7 @@ fn up<E: de::Error>(slot: Slot<'_>, path: &str, error: Error<E>) -> E {
 pub(super) struct Layer<'a, D> {
     inner: D,
     slot: Slot<'a>,
-    path: String,
+    path: Vec<Step>,
     key: Key<'a>,
 }
 
@@ -42,7 +42,7 @@ impl<'a, D> Layer<'a, D> {
         Layer {
             inner,
             slot,
-            path: String::new(),
+            path: Vec::new(),
             key: None,
         }
     }
@@ -85,7 +85,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Layer<'_, D> {
 struct Up<'a, V> {
     visitor: V,
     slot: Slot<'a>,
-    path: String,
+    path: Vec<Step>,
     key: Key<'a>,
 }
 
@@ -179,7 +179,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Up<'_, V> {
 struct Seed<'a, S> {
     seed: S,
     slot: Slot<'a>,
-    path: String,
+    path: Vec<Step>,
     key: Key<'a>,
 }
 
@@ -204,7 +204,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
 struct Access<'a, A> {
     inner: A,
     slot: Slot<'a>,
-    path: String,
+    path: Vec<Step>,
     index: usize,
     key: RefCell<Option<String>>,
 }
@@ -221,7 +221,7 @@ impl<'a, A> Access<'a, A> {
     }
 
     /// A seed for a value inside this one, at `path`.
-    fn seed<S>(&self, seed: S, path: String) -> Seed<'a, S> {
+    fn seed<S>(&self, seed: S, path: Vec<Step>) -> Seed<'a, S> {
         Seed {
             seed,
             slot: self.slot,
@@ -238,7 +238,8 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Access<'_, A> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Self::Error> {
-        let path = format!("{}[{}]", self.path, self.index);
+        let mut path = self.path.clone();
+        path.push(Step::Index(self.index));
         self.index += 1;
         let seed = self.seed(seed, path);
         self.inner.next_element_seed(seed).map_err(Error::Parser)
@@ -270,11 +271,8 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Access<'_, A> {
         &mut self,
         seed: T,
     ) -> Result<T::Value, Self::Error> {
-        let path = match (self.path.as_str(), self.key.take()) {
-            (path, None) => path.to_owned(),
-            ("", Some(key)) => key,
-            (path, Some(key)) => format!("{path}.{key}"),
-        };
+        let mut path = self.path.clone();
+        path.extend(self.key.take().map(Step::Key));
         let seed = self.seed(seed, path);
         self.inner.next_value_seed(seed).map_err(Error::Parser)
     }

@@ -83,21 +83,42 @@ impl fmt::Display for Problem {
 }
 
 /// A refusal and where it is: line and column, from 1, and the path of
-/// the value in the document (`requests[0].path`; empty at the top).
+/// the value in the document (empty at the top).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub at: (usize, usize),
-    pub path: String,
+    pub path: Vec<Step>,
     pub problem: Problem,
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", path_text(&self.path))?;
         }
         self.problem.fmt(f)
     }
+}
+
+/// One step of a value's path in a document: a mapping's key, or a list's
+/// index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A path as the messages write it: `requests[1].id`.
+pub fn path_text(steps: &[Step]) -> String {
+    let mut text = String::new();
+    for step in steps {
+        match step {
+            Step::Key(key) if text.is_empty() => text.push_str(key),
+            Step::Key(key) => text.push_str(&format!(".{key}")),
+            Step::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
 }
 
 /// Reads `text` into a `T`.
@@ -117,13 +138,13 @@ pub fn read_seed<'de, S: DeserializeSeed<'de>>(
             let at = error.location().map_or((1, 1), |l| (l.line(), l.column()));
             let (path, problem) = slot
                 .take()
-                .unwrap_or_else(|| (String::new(), Problem::Parser(parser_words(&error))));
+                .unwrap_or_else(|| (Vec::new(), Problem::Parser(parser_words(&error))));
             Refusal { at, path, problem }
         }
         // Raised before the parser read anything: the document as a whole.
         Error::Problem(problem) => Refusal {
             at: (1, 1),
-            path: String::new(),
+            path: Vec::new(),
             problem,
         },
     })
@@ -147,7 +168,7 @@ fn parser_words(error: &serde_yaml_ng::Error) -> String {
 
 /// The shared slot of a reading: the problem of ours the parser is
 /// carrying up, and the path of the value it is about.
-type Slot<'a> = &'a RefCell<Option<(String, Problem)>>;
+type Slot<'a> = &'a RefCell<Option<(Vec<Step>, Problem)>>;
 
 /// The layer's error: a problem of ours, or the parser's own error (which
 /// may be carrying one of ours, kept in the slot).
