@@ -1,14 +1,15 @@
 //! Request kinds, the coordinator's side: one module per kind, owning what
 //! a spec's request of that kind becomes — the request the agents run, the
 //! target it needs, how the terminal announces it and its result, and its
-//! name in the report. This file registers them; nothing else in the
-//! coordinator matches on a kind. (The agent's side is
-//! `loadlab_agent::kind`.)
+//! name in the report. This file declares them and what they share;
+//! nothing in the coordinator matches on every kind (a mode watches the
+//! database when its round has queries, the tracker when it has updates).
+//! (The agent's side is `loadlab_agent::kind`.)
 //!
 //! A new kind is:
 //! - a message in `proto/loadlab.proto`'s `Request.kind`;
 //! - a module here (its YAML type, its [`About`] and a [`Work`] impl),
-//!   declared below;
+//!   and its `mod` line below;
 //! - the spec's field for it, and its place in a round (`Spec::round`), in
 //!   `spec/mod.rs`;
 //! - a module in `agent/src/kind/`, registered there;
