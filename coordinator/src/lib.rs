@@ -2,8 +2,8 @@
 //! its work to agents over gRPC, merges what they send back and reports.
 //!
 //! - [`spec`]: the YAML contract and its validation (file:line:column errors).
-//! - [`kind`]: each kind of request (HTTP, SQL, tracking) in one module:
-//!   its wire form, its target, its terminal lines, its report name.
+//! - [`kind`]: what every kind of request shares (each kind is a [`spec`]
+//!   module beside its YAML type).
 //! - [`round`]: one round of the spec as the agents receive it.
 //! - [`hub`]: the gRPC service agents join, funnelling their messages to the
 //!   run loop.

@@ -56,7 +56,7 @@ pub fn mode(mode: Mode, latencies_ms: &[f64], sequential: bool) -> ModeReport {
 pub fn record(id: &str, start_ms: f64, end_ms: f64) -> RequestRecord {
     RequestRecord {
         id: id.into(),
-        kind: crate::kind::http::ABOUT.kind.clone(),
+        kind: crate::spec::request::ABOUT.kind.clone(),
         round: 0,
         agent: "a".into(),
         ok: true,

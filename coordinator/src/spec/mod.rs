@@ -14,9 +14,11 @@ mod checks;
 pub(crate) mod de;
 mod diagnostic;
 mod plan;
+pub mod query;
 pub mod read;
-mod request;
+pub mod request;
 pub mod scenario;
+pub mod track;
 mod values;
 pub mod variables;
 
@@ -31,12 +33,12 @@ use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 pub use crate::kind::Work;
-pub use crate::kind::sql::QuerySpec;
-pub use crate::kind::track::TrackSpec;
 use de::checked_seq;
 pub use diagnostic::SpecError;
 pub use plan::Plan;
+pub use query::QuerySpec;
 pub use request::{Destination, Expect, Headers, HttpMethod, RequestBody, RequestSpec, RequestUrl};
+pub use track::TrackSpec;
 pub use values::{
     HttpTarget, Rate, RequestId, RequestPath, SchemaName, SpecDuration, Targets, parse_duration,
 };
@@ -68,7 +70,7 @@ pub struct Spec {
     /// SQL queries of one round (after the HTTP requests).
     #[serde(
         default,
-        deserialize_with = "crate::kind::sql::queries",
+        deserialize_with = "query::queries",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub queries: Vec<QuerySpec>,

@@ -402,7 +402,7 @@ pub(super) async fn run_mode(
             round
                 .entries
                 .iter()
-                .any(|e| e.about.kind == crate::kind::sql::ABOUT.kind)
+                .any(|e| e.about.kind == crate::spec::query::ABOUT.kind)
         })
         .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
     // With a tracker, watch its threads and memory.

@@ -125,7 +125,7 @@ impl ModeRun<'_> {
             .round
             .entries
             .iter()
-            .any(|e| e.about.kind == crate::kind::track::ABOUT.kind)
+            .any(|e| e.about.kind == crate::spec::track::ABOUT.kind)
             .then(|| {
                 let mut connect = loadlab_proto::histogram::new_latency_histogram();
                 let mut failures = 0;

@@ -5,9 +5,9 @@ use loadlab_proto::v1;
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
-use super::{About, Kind, Need, Wiring, Work};
-use crate::spec::RequestId;
-use crate::spec::de::checked_seq;
+use super::RequestId;
+use super::de::checked_seq;
+use crate::kind::{About, Kind, Need, Wiring, Work};
 
 /// One SQL query of a round.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use std::num::NonZeroU32;
 use loadlab_proto::v1;
 use serde::{Deserialize, Serialize};
 
-use super::{About, Kind, Need, Wiring, Work};
-use crate::spec::{Rate, SpecDuration};
+use super::{Rate, SpecDuration};
+use crate::kind::{About, Kind, Need, Wiring, Work};
 
 /// The tracking workload's size.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,23 +1,21 @@
-//! Request kinds, the coordinator's side: one module per kind, owning what
-//! a spec's request of that kind becomes — the request the agents run, the
-//! target it needs, how the terminal announces it and its result, and its
-//! name in the report. This file declares them and what they share;
-//! nothing in the coordinator matches on every kind (a mode watches the
-//! database when its round has queries, the tracker when it has updates).
-//! (The agent's side is `loadlab_agent::kind`.)
+//! Request kinds, the coordinator's side: what every kind of request
+//! shares. Each kind is a module of the spec beside its YAML type —
+//! `spec/request.rs` (HTTP), `spec/query.rs` (SQL), `spec/track.rs`
+//! (tracking) — with its [`About`] (its name in the report's records and
+//! the terminal's words) and its [`Work`] impl (its id, the target it
+//! needs, what it becomes on the wire). Nothing in the coordinator matches
+//! on every kind (a mode watches the database when its round has queries,
+//! the tracker when it has updates). The agent's side is
+//! `loadlab_agent::kind`.
 //!
-//! A new kind is:
+//! A new kind is six files:
 //! - a message in `proto/loadlab.proto`'s `Request.kind`;
-//! - a module here (its YAML type, its [`About`] and a [`Work`] impl),
-//!   and its `mod` line below;
-//! - the spec's field for it, and its place in a round (`Spec::round`), in
-//!   `spec/mod.rs`;
-//! - a module in `agent/src/kind/`, registered there;
+//! - `spec/<kind>.rs`: its YAML type, its `ABOUT` and its `Work` impl;
+//! - `spec/mod.rs`: its `mod` line, the spec's field for it, and its place
+//!   in a round (`Spec::round`);
+//! - a module in `agent/src/kind/`, and its registration in
+//!   `agent/src/kind/mod.rs`;
 //! - its section in `experiments/README.md`.
-
-pub mod http;
-pub mod sql;
-pub mod track;
 
 use std::borrow::Cow;
 use std::fmt::Debug;
