@@ -64,7 +64,8 @@ pub(super) async fn resolve_targets(
             }
         });
     }
-    if let Some(track) = &spec.track {
+    if needs.contains(&Need::Tracker) {
+        let customers = spec.track.as_ref().map_or(0, |t| t.customers.get());
         let redis = spec
             .target
             .redis
@@ -79,7 +80,7 @@ pub(super) async fn resolve_targets(
             ),
             None => {
                 // Both ends of every customer's socket are in this process.
-                warn_if_too_few_files(2 * u64::from(track.customers.get()));
+                warn_if_too_few_files(2 * u64::from(customers));
                 let config = tracker::Config {
                     redis_url: redis.clone(),
                     mode: tracker::Mode::Async,
