@@ -279,7 +279,11 @@ fn the_readme_compose_run_with_three_agents_one_killed_traced_and_cleaned_up() {
         .filter_map(|n| n.as_str())
         .filter(|n| n.contains("lost"))
         .collect();
-    assert!(!lost.is_empty(), "the killed agent is noticed: {sync}");
+    assert!(
+        !lost.is_empty(),
+        "the killed agent ({}) is noticed: {sync}\n{out}",
+        agents[1]
+    );
     // Sync lost an agent mid-run: its share ran on the two left (3 shares,
     // 9 requests); the later modes ran on the agents there then (2, or 3 if
     // the killed one was restarted and joined), one share each.
