@@ -55,9 +55,8 @@ pub(crate) struct Iteration {
     scope: Scope,
     /// The cookies of this iteration (a fresh jar each iteration, as k6's).
     jar: Option<CookieStore>,
-    /// The request of the step under way: its target, and what its
-    /// templates rendered.
-    sending: Option<(Target, Option<Rendered>)>,
+    /// The request of the step under way.
+    sending: Option<Sending>,
     error: Option<String>,
     skipped: Vec<usize>,
     think_us: u64,
@@ -180,23 +179,30 @@ impl Iteration {
             } else if !rendered_headers.is_empty() {
                 headers.extend(rendered_headers);
             }
+            let mut sending = Sending {
+                target,
+                rendered,
+                url: None,
+            };
             // An empty jar (most requests) costs nothing: no URL parsed.
-            if let (Some(jar), Target::Http(http)) = (&self.jar, &target)
+            if let Some(jar) = &self.jar
                 && jar.iter_any().next().is_some()
-                && let Ok(url) = sent_url(http, rendered.as_ref())
+                && let Some(url) = sending.url()
             {
-                let cookies: Vec<String> = jar
-                    .get_request_values(&url)
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect();
-                if let (false, Ok(value)) = (
-                    cookies.is_empty(),
-                    http::HeaderValue::from_str(&cookies.join("; ")),
-                ) {
+                let mut line = String::new();
+                for (name, value) in jar.get_request_values(url) {
+                    if !line.is_empty() {
+                        line.push_str("; ");
+                    }
+                    line.push_str(name);
+                    line.push('=');
+                    line.push_str(value);
+                }
+                if let (false, Ok(value)) = (line.is_empty(), http::HeaderValue::try_from(line)) {
                     headers.insert(http::header::COOKIE, value);
                 }
             }
-            self.sending = Some((target, rendered));
+            self.sending = Some(sending);
             return Next::Send(started, headers);
         }
         Next::Done
@@ -205,11 +211,11 @@ impl Iteration {
     /// The request to send after [`Next::Send`]: its target, and what its
     /// templates rendered.
     pub fn request(&self) -> (&Target, Option<&Rendered>) {
-        let (target, rendered) = self
+        let sending = self
             .sending
             .as_ref()
             .expect("a request is asked for only after Next::Send");
-        (target, rendered.as_ref())
+        (&sending.target, sending.rendered.as_ref())
     }
 
     /// The request of the step just sent finished with `outcome`: keep its
@@ -218,9 +224,9 @@ impl Iteration {
         let scenarios = context.scenarios();
         let step = &scenarios.list[self.scenario].steps[self.step - 1];
         let r = started.request;
-        let sending = self.sending.take();
-        if let (Some(jar), Some(reply), Some((Target::Http(http), rendered))) =
-            (&mut self.jar, &outcome.reply, &sending)
+        let mut sending = self.sending.take();
+        if let (Some(jar), Some(reply), Some(sending)) =
+            (&mut self.jar, &outcome.reply, sending.as_mut())
         {
             let mut set = reply
                 .headers
@@ -228,11 +234,11 @@ impl Iteration {
                 .iter()
                 .peekable();
             if set.peek().is_some()
-                && let Ok(url) = sent_url(http, rendered.as_ref())
+                && let Some(url) = sending.url()
             {
                 for value in set {
                     if let Ok(value) = value.to_str() {
-                        let _ = jar.parse(value, &url);
+                        let _ = jar.parse(value, url);
                     }
                 }
             }
@@ -308,6 +314,28 @@ impl Iteration {
 }
 
 /// The URL a request went to: its rendered one, else its target's.
+/// The request of a step under way: its target, what its templates
+/// rendered, and its URL once the cookie jar needed it (parsed at most once
+/// a request, whether to send cookies or to keep the reply's).
+struct Sending {
+    target: Target,
+    rendered: Option<Rendered>,
+    url: Option<url::Url>,
+}
+
+impl Sending {
+    /// The URL the request goes to, as the cookie jar reads it (HTTP
+    /// requests only).
+    fn url(&mut self) -> Option<&url::Url> {
+        if self.url.is_none()
+            && let Target::Http(http) = &self.target
+        {
+            self.url = sent_url(http, self.rendered.as_ref()).ok();
+        }
+        self.url.as_ref()
+    }
+}
+
 fn sent_url(
     target: &crate::kind::http::HttpTarget,
     rendered: Option<&Rendered>,
