@@ -68,10 +68,11 @@ fn spec(requests: u64, connections: u32) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// The same load as [`spec`], as a scenario: each request's path is a
-/// template that reads a data row and draws a number, a header comes from
-/// the row, and each iteration keeps a cookie jar (the delay server sets
-/// no cookie: the jar is looked up, never filled).
+/// The same load as [`spec`] (as many requests), as a scenario of two
+/// steps: the first's path is a template that reads a data row and draws a
+/// number, its header comes from the row, and its reply sets a cookie
+/// (the delay server's `cookie=`), which the iteration's jar keeps and the
+/// second step sends back.
 fn scenario_spec(
     requests: u64,
     connections: u32,
@@ -84,13 +85,15 @@ fn scenario_spec(
     }
     std::fs::write(&data, rows)?;
     let path = std::env::temp_dir().join(format!("{stem}-scenario.yaml"));
+    let iterations = requests.div_ceil(2);
     std::fs::write(
         &path,
         format!(
-            "name: scale-scenario\nmodes: [async]\nrepeat: {requests}\nconcurrency: {connections}\n\
+            "name: scale-scenario\nmodes: [async]\nrepeat: {iterations}\nconcurrency: {connections}\n\
              timeout: 10s\ndata: {{ file: {} }}\nscenarios:\n  s:\n    steps:\n\
-             \x20     - {{ id: R1, path: \"/delay-me?ms=0&user={{{{ row.user }}}}&n={{{{ random(1, 1000) }}}}\", \
-             headers: {{ X-User: \"{{{{ row.user }}}}\" }} }}\n",
+             \x20     - {{ id: R1, path: \"/delay-me?ms=0&cookie=session&user={{{{ row.user }}}}&n={{{{ random(1, 1000) }}}}\", \
+             headers: {{ X-User: \"{{{{ row.user }}}}\" }} }}\n\
+             \x20     - {{ id: R2, path: /delay-me?ms=0 }}\n",
             data.display()
         ),
     )?;
@@ -173,7 +176,10 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
     };
     let scenario_run = || -> anyhow::Result<f64> {
         let (mode, _, _) = coordinator(&scenario, &base)?;
-        if mode["by_request"]["R1"]["errors"].as_u64() != Some(0) {
+        let failed = ["R1", "R2"]
+            .iter()
+            .any(|id| mode["by_request"][id]["errors"].as_u64() != Some(0));
+        if failed {
             bail!(
                 "the scenario's requests failed: {}",
                 mode["errors_by_reason"]

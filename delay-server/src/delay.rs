@@ -15,6 +15,9 @@ pub struct Delay {
     pub bytes: Option<u64>,
     /// Faults to inject into this request's reply.
     pub faults: Faults,
+    /// `cookie=NAME`: the reply sets a cookie of that name, for trying a
+    /// client's cookie jar.
+    pub cookie: Option<String>,
 }
 
 /// Faults a request asks for: `fail=P` (an error status with probability
@@ -77,6 +80,10 @@ pub enum DelayError {
         parameter: &'static str,
         value: String,
     },
+    #[error(
+        "parameter `cookie`: {value:?} is not a cookie name (1 to 64 letters, digits, `-` or `_`)"
+    )]
+    BadCookie { value: String },
     #[error("parameter `status`: {value:?} is not an error status from 400 to 599")]
     BadStatus { value: String },
     #[error(
@@ -110,6 +117,7 @@ impl Delay {
         let mut seconds = None;
         let mut millis = None;
         let mut bytes = None;
+        let mut cookie = None;
         let mut faults = Faults {
             status: 500,
             ..Faults::default()
@@ -191,6 +199,25 @@ impl Delay {
                     bytes = Some(size);
                     continue;
                 }
+                "cookie" => {
+                    if cookie.is_some() {
+                        return Err(DelayError::Repeated {
+                            parameter: "cookie",
+                        });
+                    }
+                    let name = value.trim();
+                    let valid = (1..=64).contains(&name.len())
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    if !valid {
+                        return Err(DelayError::BadCookie {
+                            value: value.clone().into_owned(),
+                        });
+                    }
+                    cookie = Some(name.to_owned());
+                    continue;
+                }
                 _ => continue,
             };
             if slot.is_some() {
@@ -252,7 +279,22 @@ impl Delay {
             unit,
             bytes,
             faults,
+            cookie,
         })
+    }
+
+    /// The `Set-Cookie` of the reply, when `cookie=NAME` asked for one: the
+    /// value says what was waited for.
+    pub fn set_cookie(&self) -> Option<String> {
+        let name = self.cookie.as_ref()?;
+        Some(format!(
+            "{name}=waited-{}{}; Path=/",
+            self.echo,
+            match self.unit {
+                Unit::Seconds => "s",
+                Unit::Millis => "ms",
+            }
+        ))
     }
 
     /// The reply body, word for word what the original slow Django view
@@ -270,6 +312,30 @@ mod tests {
     use super::*;
 
     const MAX: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn a_cookie_is_asked_for_by_name_and_set_with_what_was_waited() {
+        let d = parse("ms=250&cookie=session").unwrap();
+        assert_eq!(
+            d.set_cookie().as_deref(),
+            Some("session=waited-250ms; Path=/")
+        );
+        assert_eq!(parse("seconds=1").unwrap().set_cookie(), None);
+        for bad in ["ms=1&cookie=", "ms=1&cookie=a;b", "ms=1&cookie=a%20b"] {
+            let error = parse(bad).unwrap_err();
+            assert!(
+                matches!(error, DelayError::BadCookie { .. }),
+                "{bad}: {error}"
+            );
+            assert!(error.to_string().contains("parameter `cookie`"), "{error}");
+        }
+        assert_eq!(
+            parse("ms=1&cookie=a&cookie=b").unwrap_err(),
+            DelayError::Repeated {
+                parameter: "cookie"
+            }
+        );
+    }
 
     fn parse(q: &str) -> Result<Delay, DelayError> {
         Delay::from_query(Some(q), MAX)

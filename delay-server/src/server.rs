@@ -210,13 +210,18 @@ async fn respond(
         );
         return Ok(busy.reply(reply));
     }
-    let reply = match delay.bytes {
+    let mut reply = match delay.bytes {
         Some(len) => respond_with(
             StatusCode::OK,
             Either::Right(Reply::sized(delay.reply(), len)),
         ),
         None => text(StatusCode::OK, delay.reply()),
     };
+    if let Some(cookie) = delay.set_cookie()
+        && let Ok(value) = hyper::header::HeaderValue::try_from(cookie)
+    {
+        reply.headers_mut().insert(hyper::header::SET_COOKIE, value);
+    }
     Ok(busy.reply(reply))
 }
 

@@ -281,6 +281,28 @@ async fn a_hiccup_holds_every_reply_until_it_ends() {
 /// Injected faults over real HTTP: `fail=1` answers the status asked for,
 /// `fail=0.5` about half the time, `reset=1` closes the connection without
 /// an answer, `jitter` adds up to its milliseconds; bad values are 400s
+/// `cookie=NAME` sets a cookie of that name on the reply (for trying a
+/// client's cookie jar); a bad name is refused, naming the parameter.
+#[tokio::test]
+async fn a_cookie_is_set_when_asked_for() {
+    let server = TestServer::start(delay_server::Config::default()).await;
+    let client = Client::new();
+    let reply = client
+        .send(&server.url("/delay-me?ms=5&cookie=session"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply.headers()[hyper::header::SET_COOKIE],
+        "session=waited-5ms; Path=/"
+    );
+    let plain = client.send(&server.url("/delay-me?ms=5")).await.unwrap();
+    assert!(!plain.headers().contains_key(hyper::header::SET_COOKIE));
+    let (status, body) = get(&client, &server.url("/delay-me?ms=5&cookie=a;b")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("parameter `cookie`"), "{body}");
+}
+
 /// naming the parameter, and the server keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_injected_as_asked_and_bad_ones_refused() {
