@@ -330,19 +330,9 @@ impl Sending {
         if self.url.is_none()
             && let Target::Http(http) = &self.target
         {
-            self.url = sent_url(http, self.rendered.as_ref()).ok();
+            self.url = http.cookie_url(self.rendered.as_ref());
         }
         self.url.as_ref()
-    }
-}
-
-fn sent_url(
-    target: &crate::kind::http::HttpTarget,
-    rendered: Option<&Rendered>,
-) -> Result<url::Url, url::ParseError> {
-    match rendered.and_then(|r| r.path.as_ref()) {
-        Some(_) => url::Url::parse(&target.uri(rendered, false).to_string()),
-        None => url::Url::parse(&target.url),
     }
 }
 

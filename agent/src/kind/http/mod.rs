@@ -58,6 +58,9 @@ pub struct HttpTarget {
     /// What of the response to keep in the outcome (a scenario step that
     /// reads it).
     pub keep: Keep,
+    /// The URL as a cookie jar reads it, parsed the first time a jar needs
+    /// it (most requests never do).
+    cookie_url: std::sync::OnceLock<Option<url::Url>>,
 }
 
 /// What of a response a scenario step reads: its headers (a header to
@@ -183,6 +186,7 @@ impl HttpTarget {
             expect,
             tls,
             keep: Keep::default(),
+            cookie_url: std::sync::OnceLock::new(),
         })
     }
 

@@ -73,6 +73,21 @@ impl HttpTarget {
         }
     }
 
+    /// The URL a cookie jar reads for this request: the target's, parsed
+    /// once, with a rendered path and query put in (no host is parsed per
+    /// request). `None` when it cannot be read as a URL.
+    pub fn cookie_url(&self, rendered: Option<&Rendered>) -> Option<url::Url> {
+        let mut url = self
+            .cookie_url
+            .get_or_init(|| url::Url::parse(&self.url).ok())
+            .clone()?;
+        if let Some(path) = rendered.and_then(|r| r.path.as_ref()) {
+            url.set_path(path.path());
+            url.set_query(path.query());
+        }
+        Some(url)
+    }
+
     /// The body to send: `rendered`'s when a template rendered one.
     pub(super) fn body<'a>(&'a self, rendered: Option<&'a Rendered>) -> &'a Bytes {
         rendered.and_then(|r| r.body.as_ref()).unwrap_or(&self.body)

@@ -153,3 +153,28 @@ fn only_http_and_https_urls_methods_headers_and_statuses_are_targets() {
     };
     assert!(target(bad_ca).unwrap_err().contains("no PEM certificate"));
 }
+
+#[test]
+fn a_cookie_jar_reads_the_url_sent_with_a_rendered_path_and_query() {
+    let stand_in = target(url("http://shop.test:8080/stand-in?x=1")).unwrap();
+    assert_eq!(
+        stand_in.cookie_url(None).unwrap().as_str(),
+        "http://shop.test:8080/stand-in?x=1"
+    );
+    let rendered = Rendered {
+        path: Some(http::uri::PathAndQuery::from_static("/items/7?q=a%20b")),
+        body: None,
+    };
+    let sent = stand_in.cookie_url(Some(&rendered)).unwrap();
+    assert_eq!(sent.as_str(), "http://shop.test:8080/items/7?q=a%20b");
+    assert_eq!(sent.as_str(), stand_in.uri(Some(&rendered), false).to_string());
+    // A rendered path without a query drops the stand-in's.
+    let bare = Rendered {
+        path: Some(http::uri::PathAndQuery::from_static("/login")),
+        body: None,
+    };
+    assert_eq!(
+        stand_in.cookie_url(Some(&bare)).unwrap().as_str(),
+        "http://shop.test:8080/login"
+    );
+}
