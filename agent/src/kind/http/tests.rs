@@ -167,7 +167,10 @@ fn a_cookie_jar_reads_the_url_sent_with_a_rendered_path_and_query() {
     };
     let sent = stand_in.cookie_url(Some(&rendered)).unwrap();
     assert_eq!(sent.as_str(), "http://shop.test:8080/items/7?q=a%20b");
-    assert_eq!(sent.as_str(), stand_in.uri(Some(&rendered), false).to_string());
+    assert_eq!(
+        sent.as_str(),
+        stand_in.uri(Some(&rendered), false).to_string()
+    );
     // A rendered path without a query drops the stand-in's.
     let bare = Rendered {
         path: Some(http::uri::PathAndQuery::from_static("/login")),
