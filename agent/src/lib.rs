@@ -27,4 +27,4 @@ pub mod workload;
 
 // The vocabulary both sides speak, kept in the wire crate; re-exported so
 // the agent's own paths (`crate::schedule::…`) read as before.
-pub use loadlab_proto::{Mode, mode, sample, schedule};
+pub use loadlab_proto::{Mode, sample, schedule};

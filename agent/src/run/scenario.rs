@@ -313,7 +313,6 @@ impl Iteration {
     }
 }
 
-/// The URL a request went to: its rendered one, else its target's.
 /// The request of a step under way: its target, what its templates
 /// rendered, and its URL once the cookie jar needed it (parsed at most once
 /// a request, whether to send cookies or to keep the reply's).

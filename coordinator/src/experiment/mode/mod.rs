@@ -395,16 +395,11 @@ pub(super) async fn run_mode(
         )
     });
     let mut run = ModeRun::new(spec, mode, round, agents.len());
-    // With queries, watch the database while they run.
+    // With queries, watch the database while they run (a run resolves a
+    // database only when a request of its round needs one).
     let watching = CancellationToken::new();
-    let activity = database_url
-        .filter(|_| {
-            round
-                .entries
-                .iter()
-                .any(|e| e.about.kind == crate::spec::query::ABOUT.kind)
-        })
-        .map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
+    let activity =
+        database_url.map(|url| tokio::spawn(activity::watch(url.to_owned(), watching.clone())));
     // With a tracker, watch its threads and memory.
     let tracker = tracker_url.map(|url| {
         tokio::spawn(super::tracker_stats::watch(
