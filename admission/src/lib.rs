@@ -93,6 +93,10 @@ impl Admission {
     /// while there is a free slot or an idle connection to evict, else
     /// until one of those appears. Its idle time counts from then.
     pub async fn admit(&self) -> Ticket {
+        // A free slot (the usual case) needs no registration for wake-ups.
+        if let Ok(ticket) = self.attempt() {
+            return ticket;
+        }
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
