@@ -190,7 +190,11 @@ impl Iteration {
                 && let Some(url) = sending.url()
             {
                 let mut line = String::new();
-                for (name, value) in jar.get_request_values(url) {
+                // What `get_request_values` keeps (unexpired, and matching
+                // the URL's host, path and scheme), without its second pass
+                // over the jar's domain and path tables or its list.
+                for cookie in jar.iter_unexpired().filter(|c| c.matches(url)) {
+                    let (name, value) = cookie.name_value();
                     if !line.is_empty() {
                         line.push_str("; ");
                     }

@@ -73,17 +73,25 @@ impl HttpTarget {
         }
     }
 
-    /// The URL a cookie jar reads for this request: the target's, parsed
-    /// once, with a rendered path and query put in (no host is parsed per
-    /// request). `None` when it cannot be read as a URL.
+    /// The URL a cookie jar reads for this request: its scheme, host and
+    /// path (a jar matches and stores cookies by those, never by the
+    /// query): the target's, parsed once without its query, with a
+    /// rendered path set in when it differs. `None` when it cannot be read
+    /// as a URL.
     pub fn cookie_url(&self, rendered: Option<&Rendered>) -> Option<url::Url> {
         let mut url = self
             .cookie_url
-            .get_or_init(|| url::Url::parse(&self.url).ok())
+            .get_or_init(|| {
+                let mut url = url::Url::parse(&self.url).ok()?;
+                url.set_query(None);
+                url.set_fragment(None);
+                Some(url)
+            })
             .clone()?;
-        if let Some(path) = rendered.and_then(|r| r.path.as_ref()) {
-            url.set_path(path.path());
-            url.set_query(path.query());
+        if let Some(path) = rendered.and_then(|r| r.path.as_ref()).map(|p| p.path())
+            && path != url.path()
+        {
+            url.set_path(path);
         }
         Some(url)
     }
