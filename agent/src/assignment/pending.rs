@@ -34,7 +34,8 @@ pub(super) struct Pending {
     completed: RangeSet,
     tally: Tally,
     /// The same requests by their place in the round (one tally per
-    /// request id of the spec: bounded whatever the run's length).
+    /// request id of the spec: bounded whatever the run's length). Unused
+    /// when the round has one request: the mode's tally is its tally.
     by_request: Vec<Tally>,
     records: Vec<v1::RequestRecord>,
     /// Which records go with it.
@@ -120,11 +121,18 @@ impl Pending {
         }
         let response_us = outcome.as_finished().response_us();
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
-        let by_request = &mut self.by_request[outcome.request];
+        // A round of one request: its tally is the mode's, recorded once
+        // (see `flush`).
+        let by_request = match self.by_request.len() {
+            1 => None,
+            _ => Some(&mut self.by_request[outcome.request]),
+        };
         match &outcome.error {
             None => {
                 self.tally.record(outcome.as_finished());
-                by_request.record(outcome.as_finished());
+                if let Some(by_request) = by_request {
+                    by_request.record(outcome.as_finished());
+                }
             }
             Some(error) => {
                 // Failures are counted by request and reason: `R2: HTTP 503 ...`.
@@ -132,7 +140,9 @@ impl Pending {
                 let mut finished = outcome.as_finished();
                 finished.error = Some(&reason);
                 self.tally.record(finished);
-                by_request.record(finished);
+                if let Some(by_request) = by_request {
+                    by_request.record(finished);
+                }
             }
         }
         // Sampled requests are traced, and so are the ones whose records
@@ -206,7 +216,11 @@ impl Pending {
         }
         self.reported_started = started;
         let encoded = self.tally.to_wire().and_then(|tally| {
-            let by_request = workload_ids(&self.by_request, &self.skipped, &self.ids)
+            let by_request = match self.by_request.len() {
+                1 => std::slice::from_ref(&self.tally),
+                _ => &self.by_request[..],
+            };
+            let by_request = workload_ids(by_request, &self.skipped, &self.ids)
                 .map(|(id, t, skipped)| {
                     t.to_wire().map(|tally| v1::RequestTally {
                         id: id.to_owned(),
