@@ -246,8 +246,17 @@ fn the_readme_compose_run_with_three_agents_one_killed_traced_and_cleaned_up() {
     // 1. http.yaml with three agents; one is killed 5 s into sync's run.
     let started = Instant::now();
     let mut up = project.up("http.yaml", &[]);
-    up.wait_for_line("3/3 agents connected", Duration::from_secs(120));
-    up.wait_for_line("sync —", Duration::from_secs(30));
+    // The agents' count goes to stderr and sync's first line to stdout:
+    // they may arrive in either order. Sync's line by its own words, not
+    // "sync —" alone, which async's first line contains too: had sync's
+    // line come before the count, that wait matched async's, and the kill
+    // landed in async (a likely cause of the one run that saw no loss in
+    // sync).
+    let sync_started = format!("sync — {}", loadlab_proto::mode::Mode::Sync.describe());
+    up.wait_for_lines(
+        &["3/3 agents connected", &sync_started],
+        Duration::from_secs(150),
+    );
     std::thread::sleep(Duration::from_secs(5));
     let agents = project.containers("agent");
     assert_eq!(agents.len(), 3, "AGENTS=3 started three agents: {agents:?}");

@@ -95,6 +95,25 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` until a line containing each of `needles` has
+    /// come, in any order: a line of stderr and a line of stdout need not
+    /// arrive in the order they were written (two pipes, two readers).
+    pub fn wait_for_lines(&self, needles: &[&str], timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut missing = needles.to_vec();
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => missing.retain(|needle| !line.contains(needle)),
+                Err(_) => panic!(
+                    "no line with {missing:?} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
     /// Waits up to `timeout` for the line `PREFIX URL` a server prints when
     /// it is ready (`listening on http://...`), and returns the URL.
     pub fn url_after(&self, prefix: &str, timeout: std::time::Duration) -> String {
