@@ -82,15 +82,9 @@ impl Running {
     pub fn wait_for_line(&self, needle: &str, timeout: std::time::Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "no line with {needle:?} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                ),
+            let line = self.next_line(deadline, timeout, &needle);
+            if line.contains(needle) {
+                return line;
             }
         }
     }
@@ -102,16 +96,27 @@ impl Running {
         let deadline = std::time::Instant::now() + timeout;
         let mut missing = needles.to_vec();
         while !missing.is_empty() {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => missing.retain(|needle| !line.contains(needle)),
-                Err(_) => panic!(
-                    "no line with {missing:?} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                ),
-            }
+            let line = self.next_line(deadline, timeout, &missing);
+            missing.retain(|needle| !line.contains(needle));
         }
+    }
+
+    /// The next line of either stream; panics, with both streams, when none
+    /// comes by `deadline` (the wait for `wanted`, `timeout` long).
+    fn next_line(
+        &self,
+        deadline: std::time::Instant,
+        timeout: std::time::Duration,
+        wanted: &dyn std::fmt::Debug,
+    ) -> String {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.lines.recv_timeout(left).unwrap_or_else(|_| {
+            panic!(
+                "no line with {wanted:?} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
 
     /// Waits up to `timeout` for the line `PREFIX URL` a server prints when

@@ -34,7 +34,7 @@ pub(super) struct Pending {
     completed: RangeSet,
     tally: Tally,
     /// The same requests by their place in the round (one tally per
-    /// request id of the spec: bounded whatever the run's length). Unused
+    /// request id of the spec: bounded whatever the run's length). Empty
     /// when the round has one request: the mode's tally is its tally.
     by_request: Vec<Tally>,
     records: Vec<v1::RequestRecord>,
@@ -71,7 +71,10 @@ impl Pending {
             spans,
             completed: RangeSet::new(),
             tally: Tally::new(),
-            by_request: workload.round.iter().map(|_| Tally::new()).collect(),
+            by_request: match workload.round.len() {
+                1 => Vec::new(),
+                _ => workload.round.iter().map(|_| Tally::new()).collect(),
+            },
             ids: workload.round.iter().map(|r| r.id.clone()).collect(),
             skipped: vec![0; workload.round.len()],
             by_scenario: scenario_names.iter().map(|_| (Tally::new(), 0)).collect(),
@@ -121,12 +124,8 @@ impl Pending {
         }
         let response_us = outcome.as_finished().response_us();
         let in_sample = self.sampler.keep(response_us, !outcome.ok());
-        // A round of one request: its tally is the mode's, recorded once
-        // (see `flush`).
-        let by_request = match self.by_request.len() {
-            1 => None,
-            _ => Some(&mut self.by_request[outcome.request]),
-        };
+        // None in a round of one request: its tally is the mode's.
+        let by_request = self.by_request.get_mut(outcome.request);
         match &outcome.error {
             None => {
                 self.tally.record(outcome.as_finished());
@@ -216,9 +215,10 @@ impl Pending {
         }
         self.reported_started = started;
         let encoded = self.tally.to_wire().and_then(|tally| {
-            let by_request = match self.by_request.len() {
-                1 => std::slice::from_ref(&self.tally),
-                _ => &self.by_request[..],
+            let by_request = if self.by_request.is_empty() {
+                std::slice::from_ref(&self.tally)
+            } else {
+                &self.by_request[..]
             };
             let by_request = workload_ids(by_request, &self.skipped, &self.ids)
                 .map(|(id, t, skipped)| {
