@@ -318,8 +318,9 @@ impl Iteration {
 }
 
 /// The request of a step under way: its target, what its templates
-/// rendered, and its URL once the cookie jar needed it (parsed at most once
-/// a request, whether to send cookies or to keep the reply's).
+/// rendered, and its URL once the cookie jar needed it (made at most once
+/// a request, from the target's URL parsed once, whether to send cookies or
+/// to keep the reply's).
 struct Sending {
     target: Target,
     rendered: Option<Rendered>,
