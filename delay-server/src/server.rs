@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use loadlab_admission::{Admission, Busy, InService};
 use rand::RngExt;
@@ -114,16 +114,16 @@ pub async fn run(
                 respond(request, config.clone(), counters.clone(), ticket.busy())
             })
         };
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .keep_alive(true)
-            // A client that opens a connection and never sends a request
-            // header must not hold a slot forever.
-            .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(
-                TokioIo::new(Frozen::new(stream, config.hiccups, origin)),
-                service,
-            );
+        // No header-read timeout: a client that opens a connection and
+        // never sends a whole header holds its slot only until a slot is
+        // needed (the admission closes the oldest idle connection then),
+        // and a timeout would arm and clear a timer for every request.
+        let mut builder = http1::Builder::new();
+        builder.keep_alive(true).header_read_timeout(None);
+        let connection = builder.serve_connection(
+            TokioIo::new(Frozen::new(stream, config.hiccups, origin)),
+            service,
+        );
         let connection = graceful.watch(connection);
         // Spawned as it is, not inside an `async` block: thousands of
         // connections wait at once, each holding its task.
