@@ -22,13 +22,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::task::AtomicWaker;
 use tokio::sync::Notify;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// How long a connection must have been idle before it may be evicted: a
 /// connection accepted a moment ago has not had its request read yet.
@@ -53,16 +53,10 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     next: u64,
-    /// Open connections by age (ids grow), each with its in-service count
-    /// and its eviction signal.
-    open: BTreeMap<u64, Slot>,
+    /// Open connections by age (ids grow): what each is doing, and its
+    /// eviction signal.
+    open: BTreeMap<u64, Arc<Activity>>,
     evicted: u64,
-}
-
-#[derive(Debug)]
-struct Slot {
-    activity: Arc<Activity>,
-    evict: CancellationToken,
 }
 
 /// What a connection is doing, shared by its ticket, its busy guards and the
@@ -74,6 +68,22 @@ struct Activity {
     /// When it last became idle (accepted, or its last request served), in
     /// nanoseconds since the admission's epoch.
     idle_since: AtomicU64,
+    /// Set when it is evicted; its [`Serving`] is woken then. (A flag and a
+    /// waker, not a cancellation token: the connection's future checks it
+    /// at every poll, and a token's check takes a lock.)
+    evicted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Activity {
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
 }
 
 impl Admission {
@@ -132,11 +142,11 @@ impl Admission {
             let min_idle = MIN_IDLE.as_nanos() as u64;
             let mut soonest: Option<u64> = None;
             let mut victim = None;
-            for (id, slot) in &state.open {
-                if slot.activity.serving.load(Ordering::Acquire) > 0 {
+            for (id, activity) in &state.open {
+                if activity.serving.load(Ordering::Acquire) > 0 {
                     continue;
                 }
-                let since = slot.activity.idle_since.load(Ordering::Acquire);
+                let since = activity.idle_since.load(Ordering::Acquire);
                 if now.saturating_sub(since) >= min_idle {
                     victim = Some(*id);
                     break;
@@ -148,8 +158,8 @@ impl Admission {
                     soonest.map(|since| self.inner.epoch + Duration::from_nanos(since) + MIN_IDLE)
                 );
             };
-            if let Some(slot) = state.open.remove(&victim) {
-                slot.evict.cancel();
+            if let Some(activity) = state.open.remove(&victim) {
+                activity.evict();
                 state.evicted += 1;
             }
         }
@@ -158,19 +168,13 @@ impl Admission {
         let activity = Arc::new(Activity {
             serving: AtomicUsize::new(0),
             idle_since: AtomicU64::new(now),
+            evicted: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         });
-        let evict = CancellationToken::new();
-        state.open.insert(
-            id,
-            Slot {
-                activity: activity.clone(),
-                evict: evict.clone(),
-            },
-        );
+        state.open.insert(id, activity.clone());
         Ok(Ticket {
             id,
             activity,
-            evict,
             inner: self.inner.clone(),
         })
     }
@@ -205,7 +209,6 @@ impl Inner {
 pub struct Ticket {
     id: u64,
     activity: Arc<Activity>,
-    evict: CancellationToken,
     inner: Arc<Inner>,
 }
 
@@ -220,8 +223,7 @@ impl Ticket {
     pub fn serving<F: Future>(self: Arc<Self>, connection: F) -> Serving<F> {
         Serving {
             connection,
-            evicted: self.evict.clone().cancelled_owned(),
-            _ticket: self,
+            ticket: self,
         }
     }
 
@@ -262,9 +264,7 @@ pin_project_lite::pin_project! {
     pub struct Serving<F> {
         #[pin]
         connection: F,
-        #[pin]
-        evicted: WaitForCancellationFutureOwned,
-        _ticket: Arc<Ticket>,
+        ticket: Arc<Ticket>,
     }
 }
 
@@ -276,9 +276,14 @@ impl<F: Future> Future for Serving<F> {
         if let Poll::Ready(ended) = this.connection.poll(cx) {
             return Poll::Ready(Some(ended));
         }
-        match this.evicted.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        let activity = &this.ticket.activity;
+        // Registered before the flag is read, so an eviction in between
+        // still wakes this future.
+        activity.waker.register(cx.waker());
+        if activity.is_evicted() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -361,9 +366,9 @@ mod tests {
         std::thread::sleep(MIN_IDLE);
         // The fourth evicts the oldest connection not serving.
         let _fourth = admission.admit().await;
-        assert!(oldest.evict.is_cancelled());
-        assert!(!serving.evict.is_cancelled());
-        assert!(!young.evict.is_cancelled());
+        assert!(oldest.activity.is_evicted());
+        assert!(!serving.activity.is_evicted());
+        assert!(!young.activity.is_evicted());
         assert_eq!(admission.open(), 3);
         assert_eq!(admission.evicted(), 1);
     }
@@ -394,8 +399,8 @@ mod tests {
             "evicted a connection idle for {:?}",
             ended.elapsed()
         );
-        assert!(first.evict.is_cancelled());
-        assert!(!second.evict.is_cancelled());
+        assert!(first.activity.is_evicted());
+        assert!(!second.activity.is_evicted());
         drop(third);
         assert_eq!(admission.open(), 1);
     }

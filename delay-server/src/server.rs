@@ -83,7 +83,10 @@ pub async fn run(
     info!(%local, max_delay = ?config.max_delay, max_connections = config.max_connections, hiccups = ?config.hiccups, "delay server ready");
 
     loop {
+        // Accepting first: in a burst of new connections the accept is
+        // ready at once and the shutdown signal is not polled for each.
         let (stream, peer) = tokio::select! {
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -99,9 +102,12 @@ pub async fn run(
         // A slot for it: a free one, or an idle connection's. While every
         // connection is serving it waits here, and later clients wait in
         // the kernel's backlog instead of costing us memory.
-        let ticket = tokio::select! {
-            ticket = admission.admit() => Arc::new(ticket),
-            () = &mut shutdown => break,
+        let ticket = match admission.try_admit() {
+            Some(ticket) => Arc::new(ticket),
+            None => tokio::select! {
+                ticket = admission.admit() => Arc::new(ticket),
+                () = &mut shutdown => break,
+            },
         };
         let _ = stream.set_nodelay(true);
         counters.connections.fetch_add(1, Ordering::Relaxed);
