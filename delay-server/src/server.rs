@@ -102,12 +102,12 @@ pub async fn run(
         // A slot for it: a free one, or an idle connection's. While every
         // connection is serving it waits here, and later clients wait in
         // the kernel's backlog instead of costing us memory.
-        let ticket = match admission.try_admit() {
-            Some(ticket) => Arc::new(ticket),
-            None => tokio::select! {
-                ticket = admission.admit() => Arc::new(ticket),
-                () = &mut shutdown => break,
-            },
+        // (Admitting first: a free slot, the usual case, is taken at once
+        // without polling the shutdown signal.)
+        let ticket = tokio::select! {
+            biased;
+            ticket = admission.admit() => Arc::new(ticket),
+            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         counters.connections.fetch_add(1, Ordering::Relaxed);
