@@ -318,25 +318,35 @@ impl Iteration {
 }
 
 /// The request of a step under way: its target, what its templates
-/// rendered, and its URL once the cookie jar needed it (made at most once
-/// a request, from the target's URL parsed once, whether to send cookies or
-/// to keep the reply's).
+/// rendered, and — once the cookie jar needed it, whether to send cookies
+/// or to keep the reply's — its URL when a rendered path made one of its
+/// own (made at most once a request; else the target's, parsed once, is
+/// read in place).
 struct Sending {
     target: Target,
     rendered: Option<Rendered>,
-    url: Option<url::Url>,
+    /// `Some(None)`: the target's own URL serves.
+    url: Option<Option<url::Url>>,
 }
 
 impl Sending {
     /// The URL the request goes to, as the cookie jar reads it (HTTP
     /// requests only).
     fn url(&mut self) -> Option<&url::Url> {
-        if self.url.is_none()
-            && let Target::Http(http) = &self.target
-        {
-            self.url = http.cookie_url(self.rendered.as_ref());
+        let Target::Http(http) = &self.target else {
+            return None;
+        };
+        let rendered = self.rendered.as_ref();
+        let own = self
+            .url
+            .get_or_insert_with(|| match http.cookie_url(rendered) {
+                Some(std::borrow::Cow::Owned(url)) => Some(url),
+                _ => None,
+            });
+        match own {
+            Some(url) => Some(url),
+            None => http.own_cookie_url(),
         }
-        self.url.as_ref()
     }
 }
 

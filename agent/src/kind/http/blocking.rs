@@ -73,14 +73,15 @@ impl BlockingClient {
             target.body(rendered).as_ref(),
             headers,
         );
-        let mut response = match self.agent(target.tls.as_ref()).run(request) {
-            Ok(response) => response,
+        let (parts, mut incoming) = match self.agent(target.tls.as_ref()).run(request) {
+            Ok(response) => response.into_parts(),
             Err(error) => return Outcome::failed(describe_ureq(target, error, timeout)),
         };
-        let injected = response.headers().contains_key(INJECTED);
-        let mut reply = target.keep.reply(response.headers());
+        let status = parts.status;
+        let injected = parts.headers.contains_key(INJECTED);
+        let mut reply = target.keep.reply(parts.headers);
         let mut body = BodyPrefix::default();
-        let mut reader = response.body_mut().as_reader();
+        let mut reader = incoming.as_reader();
         let mut buffer = [0u8; 16 * 1024];
         loop {
             match reader.read(&mut buffer) {
@@ -102,7 +103,7 @@ impl BlockingClient {
                 }
             }
         }
-        super::response(target, response.status(), injected, body, reply)
+        super::response(target, status, injected, body, reply)
     }
 }
 

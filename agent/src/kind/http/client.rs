@@ -78,10 +78,10 @@ impl AsyncClient {
             .send_request(request)
             .await
             .map_err(|e| describe_hyper(&target.authority, &e, timeout))?;
-        let status = response.status();
-        let injected = response.headers().contains_key(INJECTED);
-        let mut reply = target.keep.reply(response.headers());
-        let mut incoming = response.into_body();
+        let (parts, mut incoming) = response.into_parts();
+        let status = parts.status;
+        let injected = parts.headers.contains_key(INJECTED);
+        let mut reply = target.keep.reply(parts.headers);
         let mut body = BodyPrefix::default();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| describe_hyper(&target.authority, &e, timeout))?;

@@ -68,29 +68,22 @@ pub struct HttpTarget {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Keep {
     pub headers: bool,
-    /// Its `Set-Cookie` headers (the only headers kept for the cookie jar:
-    /// most responses set none, and then nothing is kept).
+    /// Its headers when it sets a cookie (for the cookie jar).
     pub cookies: bool,
     pub body: bool,
 }
 
 impl Keep {
-    /// The reply to fill as the response streams in, when anything is kept.
-    fn reply(self, headers: &http::HeaderMap) -> Option<Box<crate::outcome::Reply>> {
+    /// The reply to fill as the response streams in, when anything is
+    /// kept: it takes the response's headers as they are (moved, not
+    /// copied: most responses set no cookie, and then nothing is kept).
+    fn reply(self, headers: http::HeaderMap) -> Option<Box<crate::outcome::Reply>> {
         let cookies = self.cookies && headers.contains_key(http::header::SET_COOKIE);
         if !(self.headers || self.body || cookies) {
             return None;
         }
-        let mut kept = http::HeaderMap::new();
-        if self.headers {
-            kept.clone_from(headers);
-        } else if cookies {
-            for value in headers.get_all(http::header::SET_COOKIE) {
-                kept.append(http::header::SET_COOKIE, value.clone());
-            }
-        }
         Some(Box::new(crate::outcome::Reply {
-            headers: kept,
+            headers,
             body: Vec::new(),
         }))
     }

@@ -2,6 +2,8 @@
 //! query, its body — carried beside the request's stand-in target, and
 //! the URI and body a client sends from the two.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::HttpTarget;
@@ -75,25 +77,32 @@ impl HttpTarget {
 
     /// The URL a cookie jar reads for this request: its scheme, host and
     /// path (a jar matches and stores cookies by those, never by the
-    /// query): the target's, parsed once without its query, with a
-    /// rendered path set in when it differs. `None` when it cannot be read
-    /// as a URL.
-    pub fn cookie_url(&self, rendered: Option<&Rendered>) -> Option<url::Url> {
-        let mut url = self
-            .cookie_url
+    /// query): the target's own, parsed once without its query, or — when
+    /// a rendered path differs from it — a copy with that path set in.
+    /// `None` when it cannot be read as a URL.
+    pub fn cookie_url(&self, rendered: Option<&Rendered>) -> Option<Cow<'_, url::Url>> {
+        let url = self.own_cookie_url()?;
+        match rendered.and_then(|r| r.path.as_ref()).map(|p| p.path()) {
+            Some(path) if path != url.path() => {
+                let mut url = url.clone();
+                url.set_path(path);
+                Some(Cow::Owned(url))
+            }
+            _ => Some(Cow::Borrowed(url)),
+        }
+    }
+
+    /// The target's own URL as a cookie jar reads it (see
+    /// [`HttpTarget::cookie_url`]).
+    pub fn own_cookie_url(&self) -> Option<&url::Url> {
+        self.cookie_url
             .get_or_init(|| {
                 let mut url = url::Url::parse(&self.url).ok()?;
                 url.set_query(None);
                 url.set_fragment(None);
                 Some(url)
             })
-            .clone()?;
-        if let Some(path) = rendered.and_then(|r| r.path.as_ref()).map(|p| p.path())
-            && path != url.path()
-        {
-            url.set_path(path);
-        }
-        Some(url)
+            .as_ref()
     }
 
     /// The body to send: `rendered`'s when a template rendered one.
