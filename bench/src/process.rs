@@ -13,7 +13,7 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = exe.with_file_name(name);
     if !path.exists() {
         bail!(
-            "{} not found: build it first (cargo build --release -p {name})",
+            "{} not found: build it first (cargo build --release --bin {name}, or the whole workspace: cargo build --release)",
             path.display()
         );
     }
