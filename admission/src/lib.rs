@@ -46,8 +46,12 @@ struct Inner {
     /// Idle times are counted from here, in nanoseconds.
     epoch: Instant,
     state: Mutex<State>,
-    /// Woken when a slot frees or a connection stops serving a request.
+    /// Woken when a slot frees or a connection stops serving a request,
+    /// while anyone waits for a slot (a wake-up takes the `Notify`'s lock:
+    /// not one for every request and every closed connection).
     changed: Notify,
+    /// Callers of [`Admission::admit`] that found no slot at once.
+    waiting: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +99,7 @@ impl Admission {
                 epoch: Instant::now(),
                 state: Mutex::new(State::default()),
                 changed: Notify::new(),
+                waiting: AtomicUsize::new(0),
             }),
         }
     }
@@ -107,6 +112,9 @@ impl Admission {
         if let Ok(ticket) = self.attempt() {
             return ticket;
         }
+        // Counted before it registers and reads the state, so whoever frees
+        // a slot or ends a request after that read sees it and wakes it.
+        let _waiting = Waiting::count(&self.inner);
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
@@ -143,7 +151,10 @@ impl Admission {
             let mut soonest: Option<u64> = None;
             let mut victim = None;
             for (id, activity) in &state.open {
-                if activity.serving.load(Ordering::Acquire) > 0 {
+                // (SeqCst, as the count of waiters and a request's end:
+                // either this sees the request ended, or its end sees a
+                // waiter to wake.)
+                if activity.serving.load(Ordering::SeqCst) > 0 {
                     continue;
                 }
                 let since = activity.idle_since.load(Ordering::Acquire);
@@ -190,7 +201,32 @@ impl Admission {
     }
 }
 
+/// A caller of [`Admission::admit`] waiting for a slot, counted while it
+/// lives.
+struct Waiting<'a>(&'a Inner);
+
+impl Waiting<'_> {
+    fn count(inner: &Inner) -> Waiting<'_> {
+        inner.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(inner)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Inner {
+    /// Wakes the callers of [`Admission::admit`] waiting for a slot, if
+    /// any (read after the change they wait for: see [`Waiting::count`]).
+    fn wake_waiting(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
     fn nanos(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
@@ -244,7 +280,7 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.inner.lock().open.remove(&self.id);
-        self.inner.changed.notify_waiters();
+        self.inner.wake_waiting();
     }
 }
 
@@ -302,8 +338,8 @@ impl Drop for Busy {
         self.activity
             .idle_since
             .store(self.inner.nanos(), Ordering::Release);
-        if self.activity.serving.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.changed.notify_waiters();
+        if self.activity.serving.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.wake_waiting();
         }
     }
 }
@@ -403,6 +439,34 @@ mod tests {
         assert!(!second.activity.is_evicted());
         drop(third);
         assert_eq!(admission.open(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_client_waiting_for_a_slot_takes_one_as_soon_as_a_connection_closes() {
+        let admission = Admission::new(1);
+        let only = admission.admit().await;
+        let busy = only.busy();
+        let waiting = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.admit().await })
+        };
+        // Until it waits (counted, registered) for a wake-up.
+        while admission.inner.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "admitted although full");
+        // The connection closes mid-request: its slot is free at once, not
+        // after MIN_IDLE (nothing is evicted), and the waiter is woken.
+        let closed = Instant::now();
+        drop(only);
+        let next = tokio::time::timeout(MIN_IDLE / 2, waiting)
+            .await
+            .expect("a freed slot should wake the waiting client")
+            .expect("the admitting task");
+        assert!(closed.elapsed() < MIN_IDLE);
+        assert_eq!(admission.evicted(), 0);
+        assert_eq!(admission.inner.waiting.load(Ordering::SeqCst), 0);
+        drop((busy, next));
     }
 
     #[tokio::test]
