@@ -325,27 +325,22 @@ impl Iteration {
 struct Sending {
     target: Target,
     rendered: Option<Rendered>,
-    /// `Some(None)`: the target's own URL serves.
-    url: Option<Option<url::Url>>,
+    url: Option<url::Url>,
 }
 
 impl Sending {
     /// The URL the request goes to, as the cookie jar reads it (HTTP
     /// requests only).
     fn url(&mut self) -> Option<&url::Url> {
+        if self.url.is_some() {
+            return self.url.as_ref();
+        }
         let Target::Http(http) = &self.target else {
             return None;
         };
-        let rendered = self.rendered.as_ref();
-        let own = self
-            .url
-            .get_or_insert_with(|| match http.cookie_url(rendered) {
-                Some(std::borrow::Cow::Owned(url)) => Some(url),
-                _ => None,
-            });
-        match own {
-            Some(url) => Some(url),
-            None => http.own_cookie_url(),
+        match http.cookie_url(self.rendered.as_ref())? {
+            std::borrow::Cow::Borrowed(url) => Some(url),
+            std::borrow::Cow::Owned(url) => Some(self.url.insert(url)),
         }
     }
 }
