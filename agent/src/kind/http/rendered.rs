@@ -81,7 +81,15 @@ impl HttpTarget {
     /// a rendered path differs from it — a copy with that path set in.
     /// `None` when it cannot be read as a URL.
     pub fn cookie_url(&self, rendered: Option<&Rendered>) -> Option<Cow<'_, url::Url>> {
-        let url = self.own_cookie_url()?;
+        let url = self
+            .cookie_url
+            .get_or_init(|| {
+                let mut url = url::Url::parse(&self.url).ok()?;
+                url.set_query(None);
+                url.set_fragment(None);
+                Some(url)
+            })
+            .as_ref()?;
         match rendered.and_then(|r| r.path.as_ref()).map(|p| p.path()) {
             Some(path) if path != url.path() => {
                 let mut url = url.clone();
@@ -90,19 +98,6 @@ impl HttpTarget {
             }
             _ => Some(Cow::Borrowed(url)),
         }
-    }
-
-    /// The target's own URL as a cookie jar reads it (see
-    /// [`HttpTarget::cookie_url`]).
-    pub fn own_cookie_url(&self) -> Option<&url::Url> {
-        self.cookie_url
-            .get_or_init(|| {
-                let mut url = url::Url::parse(&self.url).ok()?;
-                url.set_query(None);
-                url.set_fragment(None);
-                Some(url)
-            })
-            .as_ref()
     }
 
     /// The body to send: `rendered`'s when a template rendered one.
