@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use loadlab_testkit::process::{Running, peak_rss_bytes};
+use loadlab_testkit::process::{Running, cpu_time, peak_rss_bytes};
 use serde_json::Value;
 
 use crate::process::sibling_binary;
@@ -100,9 +100,21 @@ fn scenario_spec(
     Ok((path, data))
 }
 
-/// Runs the coordinator on `spec` against `target`, watching its memory;
-/// returns the report's first mode, its peak RSS and the JSON's size.
-fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<(Value, u64, u64)> {
+/// What one coordinator run reported and cost.
+struct Ran {
+    /// The report's first mode.
+    mode: Value,
+    peak_rss: u64,
+    json_bytes: u64,
+    /// The coordinator's CPU time (user and system), as last read before it
+    /// exited (read every 20 ms: its last moments, writing the report, may
+    /// be missed).
+    cpu: Duration,
+}
+
+/// Runs the coordinator on `spec` against `target`, watching its memory
+/// and CPU.
+fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<Ran> {
     let json = spec.with_extension("json");
     let mut child = Command::new(sibling_binary("coordinator")?)
         .arg("run")
@@ -112,10 +124,13 @@ fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<(Value, u
         .stdout(std::process::Stdio::null())
         .spawn()
         .context("cannot run the coordinator")?;
-    let mut peak = 0;
+    let (mut peak, mut cpu) = (0, Duration::ZERO);
     let status = loop {
         if let Some(rss) = peak_rss_bytes(child.id()) {
             peak = peak.max(rss);
+        }
+        if let Some(used) = cpu_time(child.id()) {
+            cpu = cpu.max(used);
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -128,7 +143,47 @@ fn coordinator(spec: &std::path::Path, target: &str) -> anyhow::Result<(Value, u
     let size = std::fs::metadata(&json)?.len();
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
     let _ = std::fs::remove_file(&json);
-    Ok((report["modes"][0].clone(), peak, size))
+    Ok(Ran {
+        mode: report["modes"][0].clone(),
+        peak_rss: peak,
+        json_bytes: size,
+        cpu,
+    })
+}
+
+/// CPU per request, in µs, of the generator (the coordinator with its
+/// in-process agent) and of the server, over one run.
+#[derive(Debug, Clone, Copy)]
+struct CpuPerRequest {
+    generator: f64,
+    server: f64,
+}
+
+impl CpuPerRequest {
+    fn of(ran: &Ran, server: Duration) -> CpuPerRequest {
+        let requests = ran.mode["histogram"]["count"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .max(1.0);
+        CpuPerRequest {
+            generator: ran.cpu.as_secs_f64() * 1e6 / requests,
+            server: server.as_secs_f64() * 1e6 / requests,
+        }
+    }
+}
+
+/// Runs the coordinator as [`coordinator`] does, and what the server's
+/// process used meanwhile.
+fn measured(
+    spec: &std::path::Path,
+    target: &str,
+    server: &Running,
+) -> anyhow::Result<(Ran, CpuPerRequest)> {
+    let before = server.cpu_time().context("no CPU time for the server")?;
+    let ran = coordinator(spec, target)?;
+    let after = server.cpu_time().context("no CPU time for the server")?;
+    let cpu = CpuPerRequest::of(&ran, after.saturating_sub(before));
+    Ok((ran, cpu))
 }
 
 fn oha(url: &str, requests: u64, connections: u32) -> anyhow::Result<f64> {
@@ -156,7 +211,7 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
     if options.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let (_server, base) = server()?;
+    let (server, base) = server()?;
     let url = format!("{base}/delay-me?ms=0");
     let spec = spec(options.requests, options.connections)?;
     let (has_oha, has_wrk) = (
@@ -174,8 +229,11 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         let count = mode["histogram"]["count"].as_f64().unwrap_or(0.0);
         count / (mode["wall_ms"].as_f64().unwrap_or(f64::MAX) / 1e3)
     };
-    let scenario_run = || -> anyhow::Result<f64> {
-        let (mode, _, _) = coordinator(&scenario, &base)?;
+    // CPU per request of each side, plain and as a scenario, pair by pair:
+    // where the scenario's extra cost goes (the server shares the cores).
+    let mut cpu: Vec<(CpuPerRequest, CpuPerRequest)> = Vec::new();
+    let scenario_run = || -> anyhow::Result<(f64, CpuPerRequest)> {
+        let (Ran { mode, .. }, cpu) = measured(&scenario, &base, &server)?;
         let failed = ["R1", "R2"]
             .iter()
             .any(|id| mode["by_request"][id]["errors"].as_u64() != Some(0));
@@ -185,7 +243,7 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
                 mode["errors_by_reason"]
             );
         }
-        Ok(rps(&mode))
+        Ok((rps(&mode), cpu))
     };
     for run in 0..options.runs {
         let scenario_first = run % 2 == 1;
@@ -195,7 +253,7 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
             None
         };
         let started = Instant::now();
-        let (mode, _, _) = coordinator(&spec, &base)?;
+        let (Ran { mode, .. }, plain_cpu) = measured(&spec, &base, &server)?;
         let took = started.elapsed();
         let plain = rps(&mode);
         if plain <= 0.0 {
@@ -204,10 +262,11 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
                 mode["errors_by_reason"]
             );
         }
-        let as_scenario = match earlier {
-            Some(rate) => rate,
+        let (as_scenario, scenario_cpu) = match earlier {
+            Some(ran) => ran,
             None => scenario_run()?,
         };
+        cpu.push((plain_cpu, scenario_cpu));
         loadlab_best = loadlab_best.max(plain);
         scenario_best = scenario_best.max(as_scenario);
         pairs.push(as_scenario / plain);
@@ -235,6 +294,23 @@ pub fn throughput(options: ThroughputOptions) -> anyhow::Result<()> {
         each.join(", "),
         if ratio >= 0.9 { "met" } else { "MISSED" }
     );
+    let median_of = |f: &dyn Fn(&(CpuPerRequest, CpuPerRequest)) -> f64| {
+        crate::stats::median(&cpu.iter().map(f).collect::<Vec<_>>())
+    };
+    let (plain_generator, plain_server) = (
+        median_of(&|(p, _)| p.generator),
+        median_of(&|(p, _)| p.server),
+    );
+    let (scenario_generator, scenario_server) = (
+        median_of(&|(_, s)| s.generator),
+        median_of(&|(_, s)| s.server),
+    );
+    println!(
+        "  CPU per request (µs, medians): plain: generator {plain_generator:.1}, server {plain_server:.1}; \
+         as a scenario: generator {scenario_generator:.1} ({:+.1}), server {scenario_server:.1} ({:+.1})",
+        scenario_generator - plain_generator,
+        scenario_server - plain_server,
+    );
     if has_oha {
         let ratio = loadlab_best / oha_best;
         println!(
@@ -261,7 +337,12 @@ pub fn memory(options: MemoryOptions) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for requests in [options.small, options.large] {
         let spec = spec(requests, options.connections)?;
-        let (mode, peak, json) = coordinator(&spec, &base)?;
+        let Ran {
+            mode,
+            peak_rss: peak,
+            json_bytes: json,
+            ..
+        } = coordinator(&spec, &base)?;
         let _ = std::fs::remove_file(&spec);
         let count = mode["histogram"]["count"].as_u64().unwrap_or(0);
         if count != requests {
