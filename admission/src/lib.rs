@@ -18,6 +18,11 @@
 //! evicted), and holds a [`Busy`] guard from the moment
 //! a request header is complete until its reply is sent: [`InService`]
 //! carries it inside the reply's body, so it drops with the body's last byte.
+//!
+//! To shut down, the server stops accepting, calls [`Admission::drain`]
+//! (every connection is told to finish the request it serves and close,
+//! through the same wake-up as an eviction: no watcher per connection),
+//! and waits for [`Admission::closed`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -50,8 +55,12 @@ struct Inner {
     /// while anyone waits for a slot (a wake-up takes the `Notify`'s lock:
     /// not one for every request and every closed connection).
     changed: Notify,
-    /// Callers of [`Admission::admit`] that found no slot at once.
+    /// Callers of [`Admission::admit`] that found no slot at once, and of
+    /// [`Admission::closed`].
     waiting: AtomicUsize,
+    /// Set by [`Admission::drain`]: every connection finishes what it
+    /// serves and closes.
+    draining: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +109,7 @@ impl Admission {
                 state: Mutex::new(State::default()),
                 changed: Notify::new(),
                 waiting: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
             }),
         }
     }
@@ -199,10 +209,38 @@ impl Admission {
     pub fn evicted(&self) -> u64 {
         self.inner.lock().evicted
     }
+
+    /// Tells every connection, open now or admitted later, to finish the
+    /// request it is serving and close (those served with
+    /// [`Serving::on_drain`]).
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+        // Each wakes and reads the flag; one admitted meanwhile reads it
+        // at its first poll.
+        for activity in self.inner.lock().open.values() {
+            activity.waker.wake();
+        }
+    }
+
+    /// Completes when no connection is open.
+    pub async fn closed(&self) {
+        // Counted, so that a connection's close wakes it (see `Waiting`).
+        let _waiting = Waiting::count(&self.inner);
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the table is read, so no close is missed.
+            changed.as_mut().enable();
+            if self.inner.lock().open.is_empty() {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
-/// A caller of [`Admission::admit`] waiting for a slot, counted while it
-/// lives.
+/// A caller of [`Admission::admit`] waiting for a slot (or of
+/// [`Admission::closed`]), counted while it lives.
 struct Waiting<'a>(&'a Inner);
 
 impl Waiting<'_> {
@@ -255,11 +293,12 @@ impl Ticket {
     /// meanwhile. One future no larger than the connection's and the
     /// eviction's: a server of thousands of waiting connections spawns it
     /// as it is (an `async` block around it would hold the connection
-    /// twice).
+    /// twice). See [`Serving::on_drain`] for shutting down.
     pub fn serving<F: Future>(self: Arc<Self>, connection: F) -> Serving<F> {
         Serving {
             connection,
             ticket: self,
+            drain: None,
         }
     }
 
@@ -301,6 +340,19 @@ pin_project_lite::pin_project! {
         #[pin]
         connection: F,
         ticket: Arc<Ticket>,
+        // Called on the connection when the admission drains (`None`
+        // without `on_drain`, and once called).
+        drain: Option<fn(Pin<&mut F>)>,
+    }
+}
+
+impl<F> Serving<F> {
+    /// Once the admission drains ([`Admission::drain`]), `drain` is called
+    /// on the connection, once (for hyper's, its `graceful_shutdown`: the
+    /// request in service is finished, then the connection closes).
+    pub fn on_drain(mut self, drain: fn(Pin<&mut F>)) -> Serving<F> {
+        self.drain = Some(drain);
+        self
     }
 }
 
@@ -308,19 +360,28 @@ impl<F: Future> Future for Serving<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(ended) = this.connection.poll(cx) {
+        let mut this = self.project();
+        let draining = &this.ticket.inner.draining;
+        if this.drain.is_some()
+            && draining.load(Ordering::SeqCst)
+            && let Some(drain) = this.drain.take()
+        {
+            drain(this.connection.as_mut());
+        }
+        if let Poll::Ready(ended) = this.connection.as_mut().poll(cx) {
             return Poll::Ready(Some(ended));
         }
         let activity = &this.ticket.activity;
-        // Registered before the flag is read, so an eviction in between
-        // still wakes this future.
+        // Registered before the flags are read, so an eviction or a drain
+        // in between still wakes this future.
         activity.waker.register(cx.waker());
         if activity.is_evicted() {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+            return Poll::Ready(None);
         }
+        if this.drain.is_some() && draining.load(Ordering::SeqCst) {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 }
 
@@ -389,6 +450,72 @@ impl<B: http_body::Body + Unpin> http_body::Body for InService<B> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A connection that ends once told to drain.
+    struct Idle {
+        told: Arc<AtomicUsize>,
+        drained: bool,
+    }
+
+    impl Future for Idle {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.drained {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    fn drain_idle(idle: Pin<&mut Idle>) {
+        let idle = idle.get_mut();
+        idle.told.fetch_add(1, Ordering::SeqCst);
+        idle.drained = true;
+    }
+
+    #[tokio::test]
+    async fn a_drain_tells_every_connection_once_and_closed_waits_for_the_last() {
+        let admission = Admission::new(4);
+        let told = Arc::new(AtomicUsize::new(0));
+        let serve = |ticket: Ticket| {
+            let idle = Idle {
+                told: told.clone(),
+                drained: false,
+            };
+            tokio::spawn(Arc::new(ticket).serving(idle).on_drain(drain_idle))
+        };
+        let before = serve(admission.admit().await);
+        // A connection still open that is not told (its ticket held).
+        let held = admission.admit().await;
+        let closed = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.closed().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!before.is_finished(), "ended before the drain");
+        assert_eq!(told.load(Ordering::SeqCst), 0);
+        admission.drain();
+        let ended = tokio::time::timeout(Duration::from_secs(2), before)
+            .await
+            .expect("the drain should wake the connection")
+            .unwrap();
+        assert_eq!(ended, Some(()), "it ended on its own, not evicted");
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        // One admitted after the drain is told at its first poll.
+        let after = serve(admission.admit().await);
+        assert_eq!(after.await.unwrap(), Some(()));
+        assert_eq!(told.load(Ordering::SeqCst), 2, "each told once");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!closed.is_finished(), "closed while a connection is open");
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(2), closed)
+            .await
+            .expect("the last close should complete closed()")
+            .unwrap();
+        assert_eq!(admission.open(), 0);
+    }
 
     #[tokio::test]
     async fn the_oldest_idle_connection_gives_way_when_full() {

@@ -12,7 +12,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use loadlab_admission::{Admission, Busy, InService};
 use rand::RngExt;
 use tokio::net::{TcpListener, TcpSocket};
@@ -76,7 +75,6 @@ pub async fn run(
     let config = Arc::new(config);
     let counters = Arc::new(Counters::default());
     let admission = Admission::new(config.max_connections);
-    let graceful = GracefulShutdown::new();
     // Hiccups count from here.
     let origin = tokio::time::Instant::now();
     tokio::pin!(shutdown);
@@ -130,10 +128,13 @@ pub async fn run(
             TokioIo::new(Frozen::new(stream, config.hiccups, origin)),
             service,
         );
-        let connection = graceful.watch(connection);
         // Spawned as it is, not inside an `async` block: thousands of
-        // connections wait at once, each holding its task.
-        tokio::spawn(ticket.serving(connection).map(move |ended| match ended {
+        // connections wait at once, each holding its task. At shutdown the
+        // admission tells each to finish its request and close.
+        let serving = ticket
+            .serving(connection)
+            .on_drain(|connection| connection.graceful_shutdown());
+        tokio::spawn(serving.map(move |ended| match ended {
             Some(Err(error)) => debug!(%peer, %error, "connection ended with an error"),
             Some(Ok(())) => {}
             None => debug!(%peer, "idle connection closed to make room"),
@@ -142,8 +143,9 @@ pub async fn run(
 
     drop(listener);
     info!(grace = ?config.grace, "shutting down: no new connections, waiting for in-flight requests");
+    admission.drain();
     tokio::select! {
-        () = graceful.shutdown() => info!("all connections closed"),
+        () = admission.closed() => info!("all connections closed"),
         () = tokio::time::sleep(config.grace) => warn!("grace period over; closing remaining connections"),
     }
     info!(

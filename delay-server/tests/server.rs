@@ -166,6 +166,25 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     );
 }
 
+/// A keep-alive connection idle between requests does not hold shutdown
+/// up: it is closed at once, not after the grace period.
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let server = TestServer::start(Default::default()).await;
+    let client = Client::new();
+    assert_eq!(get(&client, &server.url("/delay-me?ms=0")).await.0, 200);
+    // The client keeps its connection open, idle.
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown waited for an idle connection (the grace period is 30 s)")
+        .unwrap();
+    // Generous: protects against waiting out an idle connection, not a
+    // speed target.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(client);
+}
+
 /// Past the grace period, shutdown completes even if a request is still waiting.
 #[tokio::test]
 async fn shutdown_does_not_outlast_the_grace_period() {
