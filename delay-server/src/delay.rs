@@ -124,8 +124,9 @@ impl Delay {
         };
         let mut status_given = false;
         let mut fail_given = false;
-        let mut seen_fault: Vec<String> = Vec::new();
-        let mut jitter_text = String::from("0");
+        // (No allocation for what most requests ask: a delay alone.)
+        let mut seen_fault: Vec<&'static str> = Vec::new();
+        let mut jitter_text: Option<String> = None;
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             if matches!(key.as_ref(), "fail" | "reset" | "status" | "jitter") {
                 let parameter: &'static str = match key.as_ref() {
@@ -134,10 +135,10 @@ impl Delay {
                     "status" => "status",
                     _ => "jitter",
                 };
-                if seen_fault.iter().any(|k| k == parameter) {
+                if seen_fault.contains(&parameter) {
                     return Err(DelayError::Repeated { parameter });
                 }
-                seen_fault.push(parameter.to_owned());
+                seen_fault.push(parameter);
                 let raw = value.trim();
                 match parameter {
                     "fail" | "reset" => {
@@ -167,7 +168,7 @@ impl Delay {
                         status_given = true;
                     }
                     _ => {
-                        jitter_text = raw.to_owned();
+                        jitter_text = Some(raw.to_owned());
                         faults.jitter = raw
                             .parse::<f64>()
                             .ok()
@@ -225,7 +226,7 @@ impl Delay {
                     parameter: unit.parameter(),
                 });
             }
-            *slot = Some((value.into_owned(), unit));
+            *slot = Some((value, unit));
         }
         if status_given && !fail_given {
             return Err(DelayError::StatusWithoutFail);
@@ -239,12 +240,12 @@ impl Delay {
         let echo = raw.trim().to_owned();
         let number: f64 = echo.parse().map_err(|_| DelayError::NotANumber {
             parameter,
-            value: raw.clone(),
+            value: raw.clone().into_owned(),
         })?;
         if !number.is_finite() {
             return Err(DelayError::NotFinite {
                 parameter,
-                value: raw,
+                value: raw.into_owned(),
             });
         }
         if number.is_sign_negative() {
@@ -269,7 +270,7 @@ impl Delay {
         if duration.checked_add(faults.jitter).is_none_or(|d| d > max) {
             return Err(DelayError::JitterPastMax {
                 delay: format!("{parameter}={echo}"),
-                jitter: jitter_text,
+                jitter: jitter_text.unwrap_or_else(|| "0".to_owned()),
                 max: humantime::format_duration(max).to_string(),
             });
         }
