@@ -26,14 +26,18 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 use tokio::sync::Notify;
+
+mod busy;
+mod serving;
+
+pub use busy::{Busy, InService};
+pub use serving::Serving;
 
 /// How long a connection must have been idle before it may be evicted: a
 /// connection accepted a moment ago has not had its request read yet.
@@ -295,11 +299,7 @@ impl Ticket {
     /// as it is (an `async` block around it would hold the connection
     /// twice). See [`Serving::on_drain`] for shutting down.
     pub fn serving<F: Future>(self: Arc<Self>, connection: F) -> Serving<F> {
-        Serving {
-            connection,
-            ticket: self,
-            drain: None,
-        }
+        Serving::new(connection, self)
     }
 
     /// Marks the connection as serving a request until the guard drops; a
@@ -309,10 +309,7 @@ impl Ticket {
         // connection's idleness is never undone by a request it then drops.
         let _table = self.inner.lock();
         self.activity.serving.fetch_add(1, Ordering::AcqRel);
-        Busy {
-            activity: self.activity.clone(),
-            inner: self.inner.clone(),
-        }
+        Busy::new(self.activity.clone(), self.inner.clone())
     }
 }
 
@@ -323,292 +320,5 @@ impl Drop for Ticket {
     }
 }
 
-impl Busy {
-    /// `response` with this guard carried in its body, so the connection
-    /// counts as serving until the reply's last byte is sent.
-    pub fn reply<B>(self, response: http::Response<B>) -> http::Response<InService<B>> {
-        response.map(|body| InService::new(body, self))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A connection served until it ends (`Some` of its output) or is
-    /// evicted (`None`; it is dropped then, which closes its socket), its
-    /// slot held meanwhile. See [`Ticket::serving`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Serving<F> {
-        #[pin]
-        connection: F,
-        ticket: Arc<Ticket>,
-        // Called on the connection when the admission drains (`None`
-        // without `on_drain`, and once called).
-        drain: Option<fn(Pin<&mut F>)>,
-    }
-}
-
-impl<F> Serving<F> {
-    /// Once the admission drains ([`Admission::drain`]), `drain` is called
-    /// on the connection, once (for hyper's, its `graceful_shutdown`: the
-    /// request in service is finished, then the connection closes).
-    pub fn on_drain(mut self, drain: fn(Pin<&mut F>)) -> Serving<F> {
-        self.drain = Some(drain);
-        self
-    }
-}
-
-impl<F: Future> Future for Serving<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let draining = &this.ticket.inner.draining;
-        if this.drain.is_some()
-            && draining.load(Ordering::SeqCst)
-            && let Some(drain) = this.drain.take()
-        {
-            drain(this.connection.as_mut());
-        }
-        if let Poll::Ready(ended) = this.connection.as_mut().poll(cx) {
-            return Poll::Ready(Some(ended));
-        }
-        let activity = &this.ticket.activity;
-        // Registered before the flags are read, so an eviction or a drain
-        // in between still wakes this future.
-        activity.waker.register(cx.waker());
-        if activity.is_evicted() {
-            return Poll::Ready(None);
-        }
-        if this.drain.is_some() && draining.load(Ordering::SeqCst) {
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    }
-}
-
-/// A request in service on a connection (see [`Ticket::busy`]).
-#[derive(Debug)]
-pub struct Busy {
-    activity: Arc<Activity>,
-    inner: Arc<Inner>,
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        // Idle from now: stamped before the count says so, so the table
-        // never sees an idle connection with an old stamp.
-        self.activity
-            .idle_since
-            .store(self.inner.nanos(), Ordering::Release);
-        if self.activity.serving.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.inner.wake_waiting();
-        }
-    }
-}
-
-/// A reply body that keeps its connection marked as serving until its last
-/// frame is sent (or the body is dropped).
-#[derive(Debug)]
-pub struct InService<B> {
-    body: B,
-    busy: Option<Busy>,
-}
-
-impl<B> InService<B> {
-    pub fn new(body: B, busy: Busy) -> InService<B> {
-        InService {
-            body,
-            busy: Some(busy),
-        }
-    }
-}
-
-impl<B: http_body::Body + Unpin> http_body::Body for InService<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.busy = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// A connection that ends once told to drain.
-    struct Idle {
-        told: Arc<AtomicUsize>,
-        drained: bool,
-    }
-
-    impl Future for Idle {
-        type Output = ();
-
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-            if self.drained {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        }
-    }
-
-    fn drain_idle(idle: Pin<&mut Idle>) {
-        let idle = idle.get_mut();
-        idle.told.fetch_add(1, Ordering::SeqCst);
-        idle.drained = true;
-    }
-
-    #[tokio::test]
-    async fn a_drain_tells_every_connection_once_and_closed_waits_for_the_last() {
-        let admission = Admission::new(4);
-        let told = Arc::new(AtomicUsize::new(0));
-        let serve = |ticket: Ticket| {
-            let idle = Idle {
-                told: told.clone(),
-                drained: false,
-            };
-            tokio::spawn(Arc::new(ticket).serving(idle).on_drain(drain_idle))
-        };
-        let before = serve(admission.admit().await);
-        // A connection still open that is not told (its ticket held).
-        let held = admission.admit().await;
-        let closed = {
-            let admission = admission.clone();
-            tokio::spawn(async move { admission.closed().await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!before.is_finished(), "ended before the drain");
-        assert_eq!(told.load(Ordering::SeqCst), 0);
-        admission.drain();
-        let ended = tokio::time::timeout(Duration::from_secs(2), before)
-            .await
-            .expect("the drain should wake the connection")
-            .unwrap();
-        assert_eq!(ended, Some(()), "it ended on its own, not evicted");
-        assert_eq!(told.load(Ordering::SeqCst), 1);
-        // One admitted after the drain is told at its first poll.
-        let after = serve(admission.admit().await);
-        assert_eq!(after.await.unwrap(), Some(()));
-        assert_eq!(told.load(Ordering::SeqCst), 2, "each told once");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!closed.is_finished(), "closed while a connection is open");
-        drop(held);
-        tokio::time::timeout(Duration::from_secs(2), closed)
-            .await
-            .expect("the last close should complete closed()")
-            .unwrap();
-        assert_eq!(admission.open(), 0);
-    }
-
-    #[tokio::test]
-    async fn the_oldest_idle_connection_gives_way_when_full() {
-        let admission = Admission::new(3);
-        let oldest = admission.admit().await;
-        let serving = admission.admit().await;
-        let _busy = serving.busy();
-        let young = admission.admit().await;
-        // Full, and no idle connection is old enough to give way yet.
-        assert!(admission.try_admit().is_none());
-        std::thread::sleep(MIN_IDLE);
-        // The fourth evicts the oldest connection not serving.
-        let _fourth = admission.admit().await;
-        assert!(oldest.activity.is_evicted());
-        assert!(!serving.activity.is_evicted());
-        assert!(!young.activity.is_evicted());
-        assert_eq!(admission.open(), 3);
-        assert_eq!(admission.evicted(), 1);
-    }
-
-    #[tokio::test]
-    async fn when_every_connection_serves_the_next_waits_for_a_slot() {
-        let admission = Admission::new(2);
-        let first = admission.admit().await;
-        let busy = first.busy();
-        let second = admission.admit().await;
-        let _busy_too = second.busy();
-        let waiting = {
-            let admission = admission.clone();
-            tokio::spawn(async move { admission.admit().await })
-        };
-        tokio::time::sleep(MIN_IDLE * 2).await;
-        assert!(!waiting.is_finished(), "admitted although all were serving");
-        // The first request ends: its connection is idle, and gives way once
-        // it has been for MIN_IDLE.
-        let ended = Instant::now();
-        drop(busy);
-        let third = tokio::time::timeout(Duration::from_secs(2), waiting)
-            .await
-            .expect("an idle connection should make room")
-            .expect("the admitting task");
-        assert!(
-            ended.elapsed() >= MIN_IDLE,
-            "evicted a connection idle for {:?}",
-            ended.elapsed()
-        );
-        assert!(first.activity.is_evicted());
-        assert!(!second.activity.is_evicted());
-        drop(third);
-        assert_eq!(admission.open(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_client_waiting_for_a_slot_takes_one_as_soon_as_a_connection_closes() {
-        let admission = Admission::new(1);
-        let only = admission.admit().await;
-        let busy = only.busy();
-        let waiting = {
-            let admission = admission.clone();
-            tokio::spawn(async move { admission.admit().await })
-        };
-        // Until it waits (counted, registered) for a wake-up.
-        while admission.inner.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        assert!(!waiting.is_finished(), "admitted although full");
-        // The connection closes mid-request: its slot is free at once, not
-        // after MIN_IDLE (nothing is evicted), and the waiter is woken.
-        let closed = Instant::now();
-        drop(only);
-        let next = tokio::time::timeout(MIN_IDLE / 2, waiting)
-            .await
-            .expect("a freed slot should wake the waiting client")
-            .expect("the admitting task");
-        assert!(closed.elapsed() < MIN_IDLE);
-        assert_eq!(admission.evicted(), 0);
-        assert_eq!(admission.inner.waiting.load(Ordering::SeqCst), 0);
-        drop((busy, next));
-    }
-
-    #[tokio::test]
-    async fn a_closed_connection_frees_its_slot() {
-        let admission = Admission::new(1);
-        let only = admission.admit().await;
-        let busy = only.busy();
-        std::thread::sleep(MIN_IDLE);
-        assert!(
-            admission.try_admit().is_none(),
-            "a serving connection gave way"
-        );
-        drop(busy);
-        drop(only);
-        assert!(admission.try_admit().is_some());
-        assert_eq!(admission.evicted(), 0);
-    }
-}
+mod tests;
